@@ -1,0 +1,37 @@
+"""Agent options to the claude CLI's argv.
+
+Every value goes in the `--flag=value` form: commander binds exactly one value that way, even one
+that starts with `-`, and a variadic option such as --add-dir or --allowedTools does not go on to
+swallow later entries. The prompt is never in argv at all: it goes to the CLI's stdin, which takes
+text of any size and cannot be mistaken for a flag.
+"""
+
+from __future__ import annotations
+
+from .models import AgentOptions
+
+
+def system_prompt(name: str, role: str) -> str:
+    return f"You are agent '{name}' with role: {role}. Work autonomously on the task given."
+
+
+def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]:
+    argv = [claude_bin, "-p", "--output-format=stream-json", "--verbose"]
+    if resume is not None:
+        argv.append(f"--resume={resume}")
+    # The CLI does not keep an appended system prompt across --resume, so every run repeats it.
+    argv.append(f"--append-system-prompt={system_prompt(name, role)}")
+    if options.model is not None:
+        argv.append(f"--model={options.model}")
+    if options.permission_mode is not None:
+        argv.append(f"--permission-mode={options.permission_mode}")
+    if options.allowed_tools:
+        argv.append(f"--allowedTools={','.join(options.allowed_tools)}")
+    if options.disallowed_tools:
+        argv.append(f"--disallowedTools={','.join(options.disallowed_tools)}")
+    if options.max_turns is not None:
+        argv.append(f"--max-turns={options.max_turns}")
+    if options.max_budget_usd is not None:
+        argv.append(f"--max-budget-usd={options.max_budget_usd!r}")
+    argv.extend(f"--add-dir={directory}" for directory in options.add_dirs or ())
+    return argv

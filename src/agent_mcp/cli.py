@@ -1,0 +1,83 @@
+"""`agent-mcp`: parse options, then serve MCP over stdio until the client goes away or a signal.
+
+stdout is the protocol wire, so everything here logs to stderr and nothing prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+import anyio
+
+from . import __version__
+from .config import Settings, add_arguments, load_settings
+from .server import build_server
+
+log = logging.getLogger("agent_mcp")
+
+SHUTDOWN_LIMIT_S = 4.5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-mcp",
+        description="An MCP server (stdio) that runs a pool of Claude Code agents as tools. "
+        "Every option can also be set by the environment variable named after it; the flag wins.",
+    )
+    parser.add_argument("--version", action="version", version=f"agent-mcp {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("AGENT_MCP_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level; env AGENT_MCP_LOG_LEVEL",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def _exit_after_cleanup(cleaned_up: threading.Event) -> None:
+    """The SDK's stdin reader thread blocks a normal exit until stdin closes; after a signal we
+    leave as soon as the lifespan has killed every claude process (or the limit passes)."""
+    cleaned_up.wait(SHUTDOWN_LIMIT_S)
+    logging.shutdown()
+    os._exit(0)
+
+
+async def serve(settings: Settings) -> None:
+    server = build_server(settings)
+    cleaned_up = threading.Event()
+    async with anyio.create_task_group() as tg:
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+                async for signum in signals:
+                    log.info("received %s; stopping every agent and exiting", signal.Signals(signum).name)
+                    threading.Thread(target=_exit_after_cleanup, args=(cleaned_up,), daemon=True).start()
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(on_signal)
+        try:
+            await server.run_stdio_async()
+        finally:
+            cleaned_up.set()
+        tg.cancel_scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(vars(args), os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
+    log.info("agent-mcp %s serving on stdio (claude: %s)", __version__, settings.claude_bin)
+    anyio.run(serve, settings)

@@ -1,0 +1,150 @@
+"""Every server option in one place, with its flag, environment variable and default.
+
+The CLI parser and the README's option table are both derived from OPTIONS, so a new option
+cannot be added in one place and forgotten in another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    claude_bin: str = "claude"
+    timeout_s: float = 3600.0
+    idle_timeout_s: float = 900.0
+    max_concurrent: int = 8
+    allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
+    max_message_bytes: int = 4 * MIB
+    max_role_bytes: int = 64 * KIB
+
+
+@dataclass(frozen=True)
+class Option:
+    attr: str
+    flag: str
+    env: str
+    convert: Callable[[str], Any]
+    help: str
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _roots(text: str) -> tuple[Path, ...]:
+    """Resolve roots once, at start-up, so a symlinked root compares equal to resolved cwds."""
+    roots = []
+    for part in text.split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"allowed root {part!r} is not an absolute path")
+        roots.append(path.resolve())
+    return tuple(roots)
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "claude_bin",
+        "--claude-bin",
+        "AGENT_MCP_CLAUDE_BIN",
+        _non_empty,
+        "the claude executable: a name on PATH or a path (default: claude)",
+    ),
+    Option(
+        "timeout_s",
+        "--timeout",
+        "AGENT_MCP_TIMEOUT",
+        _positive_float,
+        "wall-clock limit of one message in seconds, counted from the process start (default: 3600)",
+    ),
+    Option(
+        "idle_timeout_s",
+        "--idle-timeout",
+        "AGENT_MCP_IDLE_TIMEOUT",
+        _positive_float,
+        "limit on silence (no output) during one message, in seconds (default: 900)",
+    ),
+    Option(
+        "max_concurrent",
+        "--max-concurrent",
+        "AGENT_MCP_MAX_CONCURRENT",
+        _positive_int,
+        "claude processes running at once; more wait their turn (default: 8)",
+    ),
+    Option(
+        "allowed_roots",
+        "--allowed-roots",
+        "AGENT_MCP_ALLOWED_ROOTS",
+        _roots,
+        f"'{os.pathsep}'-separated directories an agent's cwd must lie under (default: unrestricted)",
+    ),
+    Option(
+        "max_message_bytes",
+        "--max-message-bytes",
+        "AGENT_MCP_MAX_MESSAGE_BYTES",
+        _positive_int,
+        "largest message in UTF-8 bytes (default: 4 MiB)",
+    ),
+    Option(
+        "max_role_bytes",
+        "--max-role-bytes",
+        "AGENT_MCP_MAX_ROLE_BYTES",
+        _positive_int,
+        "largest role in UTF-8 bytes (default: 64 KiB)",
+    ),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        parser.add_argument(
+            option.flag,
+            dest=option.attr,
+            metavar=option.env,
+            default=None,
+            help=f"{option.help}; env {option.env}",
+        )
+
+
+def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Settings:
+    """Flags win over environment variables, which win over defaults; a bad value names its source."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw, source = flags.get(option.attr), option.flag
+        if raw is None:
+            raw, source = env.get(option.env), option.env
+        if raw is None or raw == "":
+            continue
+        try:
+            values[option.attr] = option.convert(raw)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    return Settings(**values)

@@ -1,0 +1,31 @@
+"""Failures a caller can act on. The MCP layer turns each into a tool error carrying its message.
+
+Every message says what was wrong and what to do about it, because the reader is often another
+model deciding its next call.
+"""
+
+from __future__ import annotations
+
+
+class AgentMCPError(Exception):
+    """Base of every error whose message is meant for the caller."""
+
+
+class InvalidInput(AgentMCPError):
+    pass
+
+
+class UnknownAgent(AgentMCPError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no agent named {name!r}; call list_agents to see the agents, or create_agent first")
+
+
+class RunFailed(AgentMCPError):
+    """A run that produced no result event: nothing the CLI said can be returned as a reply."""
+
+    def __init__(self, kind: str, message: str, tail: str = "") -> None:
+        self.kind = kind
+        detail = f"[{kind}] {message}"
+        if tail.strip():
+            detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"
+        super().__init__(detail)

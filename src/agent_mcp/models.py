@@ -1,0 +1,70 @@
+"""The shapes callers see: tool results and the options an agent is created with.
+
+These models are the tools' outputSchema, so field descriptions are written for the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan")
+
+
+class AgentOptions(BaseModel):
+    """Per-agent claude options, repeated in AgentInfo under create_agent's argument names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str | None = Field(default=None, description="claude --model (passed through unchecked)")
+    permission_mode: str | None = Field(default=None, description="claude --permission-mode")
+    allowed_tools: list[str] | None = Field(default=None, description="claude --allowedTools")
+    disallowed_tools: list[str] | None = Field(default=None, description="claude --disallowedTools")
+    max_turns: int | None = Field(default=None, description="claude --max-turns")
+    max_budget_usd: float | None = Field(default=None, description="claude --max-budget-usd")
+    add_dirs: list[str] | None = Field(default=None, description="claude --add-dir, resolved absolute paths")
+
+
+class AgentInfo(AgentOptions):
+    name: str
+    role: str
+    cwd: str = Field(description="absolute, resolved working directory")
+    session_id: str | None = Field(description="the session the next message resumes; null until a reply")
+    status: Literal["idle", "running"] = Field(description="running while a claude process runs for it")
+    queued: int = Field(description="messages waiting for their turn")
+    message_count: int = Field(description="messages that got an AgentResponse, failed ones included")
+    created_at: str = Field(description="ISO 8601, UTC")
+    total_cost_usd: float
+    total_input_tokens: int
+    total_output_tokens: int
+    total_cache_creation_input_tokens: int
+    total_cache_read_input_tokens: int
+
+
+class AgentList(BaseModel):
+    agents: list[AgentInfo] = Field(description="sorted by name")
+
+
+class AgentResponse(BaseModel):
+    """One turn's outcome as the CLI reported it; is_error marks failures the CLI itself reported."""
+
+    agent: str
+    text: str = Field(description="the final answer (or the CLI's error text)")
+    session_id: str | None
+    model: str | None
+    api_key_source: str | None
+    rate_limit_type: str | None = None
+    rate_limit_status: str | None = Field(default=None, description="allowed | allowed_warning | rejected")
+    rate_limit_resets_at: int | None = Field(default=None, description="epoch seconds")
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    duration_ms: int | None
+    num_turns: int | None
+    is_error: bool
+    error: str | None = Field(description="what went wrong, when is_error")
+    subtype: str | None = Field(description="the result event's subtype, e.g. success, error_max_turns")
+    api_error_status: int | None = Field(default=None, description="HTTP status of a failed API call")

@@ -1,0 +1,338 @@
+"""Runs one CLI process under a pseudo-terminal and owns its whole lifetime.
+
+Why this shape:
+- The CLI's stdout and stderr are a PTY (it behaves as it would for a person), but its stdin is a
+  pipe: the prompt goes there byte for byte, untouched by the terminal's line discipline and free of
+  argv's 128 KiB per-entry limit. The CLI reads stdin when -p has no prompt argument.
+- Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
+  all awaited with anyio.
+- The child leads its own session and process group, so one killpg reaches the MCP servers, hooks
+  and shells it started. Every way out of `run_process` (done, crash, timeout, cancellation)
+  ends that group and reaps the child.
+
+The runner knows nothing of claude's JSON: it hands each output line to a callback, which says when
+the output is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from ptyprocess import PtyProcess
+
+log = logging.getLogger(__name__)
+
+TAIL_BYTES = 4096
+READ_CHUNK = 1 << 16
+
+LineHandler = Callable[[bytes], Awaitable[bool]]
+"""Called with each output line (without its newline); returns True once the output is complete."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    stdin: bytes
+    timeout_s: float
+    idle_timeout_s: float
+    exit_grace_s: float = 2.0
+    kill_grace_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    pid: int
+    returncode: int | None
+    signal: int | None
+    complete: bool
+    """True when the line handler declared the output complete."""
+    tail: bytes
+
+
+class ExecutableNotFound(Exception):
+    pass
+
+
+class SpawnFailed(Exception):
+    pass
+
+
+class RunTimedOut(Exception):
+    def __init__(self, limit: str, seconds: float, tail: bytes) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.tail = tail
+        super().__init__(f"{limit} of {seconds:g} s reached")
+
+
+class _RememberingPty(PtyProcess):  # type: ignore[misc]
+    """PtyProcess.spawn raises after fork when exec fails, without returning the child; the child
+    is recorded here so it can still be reaped rather than left a zombie."""
+
+    last_pid: int | None = None
+
+    def __init__(self, pid: int, fd: int) -> None:
+        super().__init__(pid, fd)
+        _RememberingPty.last_pid = pid
+
+
+def _child_setup(cwd: str, stdin_fd: int) -> Callable[[], None]:
+    def setup() -> None:
+        # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
+        os.chdir(cwd)
+        os.dup2(stdin_fd, 0)
+        # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so restore the defaults.
+        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+
+    return setup
+
+
+def _spawn(spec: RunSpec, stdin_read: int) -> Any:
+    _RememberingPty.last_pid = None
+    try:
+        return _RememberingPty.spawn(
+            spec.argv,
+            env=spec.env,
+            preexec_fn=_child_setup(spec.cwd, stdin_read),
+            pass_fds=(stdin_read,),
+            dimensions=(50, 250),
+        )
+    except FileNotFoundError as exc:
+        raise ExecutableNotFound(str(exc)) from None
+    except Exception as exc:
+        if _RememberingPty.last_pid is not None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(_RememberingPty.last_pid, 0)
+        raise SpawnFailed(f"{type(exc).__name__}: {exc}") from None
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class _Process:
+    """The live state of one spawned child. Used only inside run_process."""
+
+    def __init__(self, spec: RunSpec, on_line: LineHandler) -> None:
+        self.spec = spec
+        self.on_line = on_line
+        stdin_read, self.stdin_write = os.pipe()
+        try:
+            self.pty = _spawn(spec, stdin_read)
+        except BaseException:
+            os.close(self.stdin_write)
+            raise
+        finally:
+            os.close(stdin_read)
+        self.pid: int = self.pty.pid
+        self.fd: int = self.pty.fd
+        self.pidfd = os.pidfd_open(self.pid)
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self.stdin_write, False)
+        self.buffer = bytearray()
+        self.tail = b""
+        self.complete = False
+        self.eof = False
+        self.exited = False
+        self.idle_timed_out = False
+        self._wait_scope = anyio.CancelScope()
+        self.status: int | None = None
+        self.last_output = time.monotonic()
+
+    # --- stdin -------------------------------------------------------------------------------
+
+    async def feed_stdin(self) -> None:
+        view = memoryview(self.spec.stdin)
+        try:
+            while view:
+                try:
+                    written = os.write(self.stdin_write, view[:READ_CHUNK])
+                except BlockingIOError:
+                    await anyio.wait_writable(self.stdin_write)
+                    continue
+                view = view[written:]
+        except BrokenPipeError:
+            log.debug("pid %d closed stdin before reading all of it", self.pid)
+        finally:
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin_write >= 0:
+            os.close(self.stdin_write)
+            self.stdin_write = -1
+
+    # --- output ------------------------------------------------------------------------------
+
+    async def pump(self) -> None:
+        """Read until the handler says complete, the terminal closes, the child exits, or the
+        output stays silent longer than the idle limit (then `idle_timed_out` is set)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._watch_exit)
+            while not (self.complete or self.eof or self.exited):
+                idle_left = self.last_output + self.spec.idle_timeout_s - time.monotonic()
+                with anyio.move_on_after(idle_left) as self._wait_scope:
+                    await anyio.wait_readable(self.fd)
+                if self._wait_scope.cancelled_caught and not self.exited:
+                    self.idle_timed_out = True
+                    break
+                await self._read_available()
+            tg.cancel_scope.cancel()
+        if self.exited and not (self.complete or self.eof):
+            # The child exited while the terminal stays open (a grandchild holds it): take what
+            # the child wrote before it went, without waiting for the grandchild.
+            await self._read_available()
+            await self._flush_partial()
+
+    async def _watch_exit(self) -> None:
+        await anyio.wait_readable(self.pidfd)
+        self.exited = True
+        self._wait_scope.cancel()
+
+    async def _read_available(self) -> None:
+        while not self.complete:
+            try:
+                data = os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
+                    raise
+                data = b""
+            if not data:
+                self.eof = True
+                await self._flush_partial()
+                return
+            self.last_output = time.monotonic()
+            self.tail = (self.tail + data)[-TAIL_BYTES:]
+            await self._split_lines(data)
+
+    async def _split_lines(self, data: bytes) -> None:
+        start = len(self.buffer)
+        self.buffer += data
+        begin = 0
+        newline = self.buffer.find(b"\n", start)
+        while newline >= 0:
+            line = bytes(self.buffer[begin:newline])
+            begin = newline + 1
+            if await self.on_line(line):
+                self.complete = True
+                break
+            newline = self.buffer.find(b"\n", begin)
+        del self.buffer[:begin]
+
+    async def _flush_partial(self) -> None:
+        if self.buffer and not self.complete:
+            line, self.buffer = bytes(self.buffer), bytearray()
+            self.complete = await self.on_line(line)
+
+    # --- ending ------------------------------------------------------------------------------
+
+    def poll(self) -> bool:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status is not None
+
+    async def wait_exit(self, seconds: float) -> bool:
+        with anyio.move_on_after(seconds):
+            while not self.poll():
+                await anyio.wait_readable(self.pidfd)
+        return self.poll()
+
+    async def finish(self) -> None:
+        """Give the child its grace period, then TERM and KILL its group; always reap it."""
+        self.close_stdin()
+        if not await self.wait_exit(self.spec.exit_grace_s):
+            log.info("pid %d still running after its output ended; sending SIGTERM to its group", self.pid)
+            _signal_group(self.pid, signal.SIGTERM)
+            if not await self.wait_exit(self.spec.kill_grace_s):
+                log.warning("pid %d ignored SIGTERM; sending SIGKILL to its group", self.pid)
+                _signal_group(self.pid, signal.SIGKILL)
+                await self.wait_exit(self.spec.kill_grace_s)
+        # Whatever the child left in its group (MCP servers, shells) goes with it.
+        _signal_group(self.pid, signal.SIGKILL)
+        if not self.poll():
+            # Only a child stuck in the kernel survives SIGKILL this long; reap it off the loop.
+            _, self.status = await anyio.to_thread.run_sync(os.waitpid, self.pid, 0)
+
+    def kill_now(self) -> None:
+        _signal_group(self.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        os.close(self.pidfd)
+        self.pty.fileobj.close()
+        self.pty.closed = True
+        self.pty.terminated = True
+
+    def exit(self) -> ProcessExit:
+        status = self.status
+        return ProcessExit(
+            pid=self.pid,
+            returncode=os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
+            signal=os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None,
+            complete=self.complete,
+            tail=self.tail,
+        )
+
+
+class ProcessRegistry:
+    """The live children of one pool, so shutdown can kill them all at once from any state."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, _Process] = {}
+
+    def add(self, process: _Process) -> None:
+        self._live[process.pid] = process
+
+    def remove(self, process: _Process) -> None:
+        self._live.pop(process.pid, None)
+
+    def kill_all(self) -> None:
+        for process in list(self._live.values()):
+            process.kill_now()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+async def run_process(spec: RunSpec, on_line: LineHandler, registry: ProcessRegistry) -> ProcessExit:
+    """Spawn, feed stdin, pass lines to on_line, and return once the child is gone and reaped.
+
+    Raises ExecutableNotFound / SpawnFailed when nothing could start, RunTimedOut when a limit hit.
+    Cancellation is honoured at once: the group is killed before the cancellation propagates.
+    """
+    process = _Process(spec, on_line)
+    registry.add(process)
+    try:
+        with anyio.move_on_after(spec.timeout_s) as deadline:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(process.feed_stdin)
+                await process.pump()
+                tg.cancel_scope.cancel()
+        if deadline.cancelled_caught:
+            raise RunTimedOut("timeout", spec.timeout_s, process.tail)
+        if process.idle_timed_out:
+            raise RunTimedOut("idle timeout", spec.idle_timeout_s, process.tail)
+    except BaseException:
+        process.kill_now()
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await process.finish()
+        process.close()
+        registry.remove(process)
+    return process.exit()

@@ -1,0 +1,144 @@
+"""The MCP face of the pool: thin typed tools that translate pool errors into tool errors.
+
+The pool comes from the lifespan, so each server instance (and each in-memory test) has its own,
+and its shutdown kills every claude process the pool started.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from . import __version__
+from .config import Settings
+from .errors import AgentMCPError
+from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse
+from .pool import AgentPool
+from .stream import describe_event
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Runs a pool of Claude Code agents. create_agent gives an agent a name, a role and a working
+directory; send_message runs one turn of that agent's conversation and returns its reply with
+usage and cost. Each agent keeps its session across messages. Messages to one agent run in order;
+different agents run in parallel.
+"""
+
+
+@contextmanager
+def _as_tool_errors() -> Iterator[None]:
+    """Our errors carry a message meant for the caller; the SDK would hide any other exception's."""
+    try:
+        yield
+    except AgentMCPError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPServer[AgentPool]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
+        pool = AgentPool(settings, env)
+        try:
+            yield pool
+        finally:
+            pool.kill_all()
+
+    server: MCPServer[AgentPool] = MCPServer(
+        "agent-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+    )
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Create agent",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    async def create_agent(
+        name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
+        role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
+        cwd: Annotated[str, Field(description="absolute path of an existing directory the agent works in")],
+        ctx: Context[AgentPool],
+        model: Annotated[str | None, Field(description="claude model or alias, e.g. sonnet")] = None,
+        permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
+        allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
+        disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
+        max_turns: Annotated[int | None, Field(description="limit on agentic turns per message")] = None,
+        max_budget_usd: Annotated[float | None, Field(description="spending limit per message, USD")] = None,
+        add_dirs: Annotated[list[str] | None, Field(description="more absolute directories it may use")] = None,
+    ) -> AgentInfo:
+        """Create a named Claude Code agent with a role and a working directory. Its first message
+        starts a session; later messages continue it."""
+        options = AgentOptions(
+            model=model,
+            permission_mode=permission_mode,
+            allowed_tools=allowed_tools,
+            disallowed_tools=disallowed_tools,
+            max_turns=max_turns,
+            max_budget_usd=max_budget_usd,
+            add_dirs=add_dirs,
+        )
+        with _as_tool_errors():
+            return ctx.request_context.lifespan_context.create(name, role, cwd, options)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="List agents",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def list_agents(ctx: Context[AgentPool]) -> AgentList:
+        """List every agent, sorted by name, with its status (idle or running), queued messages,
+        session, message count and totals of cost and tokens."""
+        return AgentList(agents=ctx.request_context.lifespan_context.list())
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Send message",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def send_message(
+        agent: Annotated[str, Field(description="the agent's name")],
+        message: Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")],
+        ctx: Context[AgentPool],
+        timeout_s: Annotated[float | None, Field(description="wall-clock limit for this message")] = None,
+    ) -> AgentResponse:
+        """Send a message to an agent and wait for its reply (one turn of its conversation). Returns
+        the reply text, session id, model, token usage, cost and any error the CLI reported.
+        Messages to one agent queue in order; different agents run in parallel. Sends progress
+        notifications while it works when the request carries a progress token."""
+        progress = _ProgressRelay(ctx)
+        with _as_tool_errors():
+            return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
+
+    return server
+
+
+class _ProgressRelay:
+    """Turns stream events into progress notifications (a no-op without a progress token)."""
+
+    def __init__(self, ctx: Context[AgentPool]) -> None:
+        self._ctx = ctx
+        self._count = 0
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        message = describe_event(event)
+        if message is None:
+            return
+        self._count += 1
+        await self._ctx.report_progress(self._count, None, message)

@@ -1,0 +1,179 @@
+"""A pure parser from the CLI's stream-json output lines to an AgentResponse.
+
+It owns everything the CLI's output format implies (reference §3 and §4): lines come from a PTY,
+so they carry `\\r` and terminal escapes; not every line is JSON; `system/init` may be missing; the
+`result` event ends a run; and a failure can hide behind `subtype: "success"`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import AgentResponse
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
+# sequences, and the C0 controls other than tab and newline (e.g. the SI in the CLI's exit trailer).
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[()*+][0-~]"
+    r"|\x1b[@-Z\\-_7-9=>]"
+    r"|[\x00-\x08\x0b-\x1f\x7f]"
+)
+
+
+def clean_text(raw: bytes) -> str:
+    """Terminal output as plain text: decoded leniently, escapes and carriage returns removed."""
+    return _ESCAPES.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
+
+
+def decode_event(raw: bytes) -> dict[str, Any] | None:
+    """One output line as an event, or None for anything that is not a JSON object with a type."""
+    text = clean_text(raw).strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        event = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return None
+    return event
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class StreamState:
+    """What the events of one run have said so far. Feed it every line; it never does I/O."""
+
+    session_id: str | None = None
+    model: str | None = None
+    api_key_source: str | None = None
+    rate_limit: dict[str, Any] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+    assistant_error: str | None = None
+    result: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        """The result event is the CLI's completion signal; nothing after it matters."""
+        return self.result is not None
+
+    def feed(self, raw: bytes) -> dict[str, Any] | None:
+        event = decode_event(raw)
+        if event is None or self.done:
+            return event
+        session_id = event.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            self.session_id = session_id
+        kind = event["type"]
+        if kind == "system" and event.get("subtype") == "init":
+            self.model = _opt_str(event.get("model")) or self.model
+            self.api_key_source = _opt_str(event.get("apiKeySource"))
+        elif kind == "assistant":
+            self._assistant(event)
+        elif kind == "rate_limit_event" and isinstance(event.get("rate_limit_info"), dict):
+            self.rate_limit = event["rate_limit_info"]
+        elif kind == "result":
+            self.result = event
+        return event
+
+    def _assistant(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return
+        if self.model is None:
+            self.model = _opt_str(message.get("model"))
+        if isinstance(event.get("error"), str):
+            self.assistant_error = event["error"]
+        # Sub-agent (Task) messages carry a parent_tool_use_id; their text is not this agent's answer.
+        if event.get("parent_tool_use_id") is not None:
+            return
+        for block in message.get("content") or ():
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                self.texts.append(block["text"])
+
+    def response(self, agent: str) -> AgentResponse:
+        """The run's AgentResponse; only valid once `done`."""
+        result = self.result
+        if result is None:
+            raise ValueError("the run produced no result event")
+        raw_usage = result.get("usage")
+        usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+        final = result.get("result")
+        text = final if isinstance(final, str) else "\n".join(self.texts)
+        # A failure can come as subtype "success" with is_error true (auth, API errors, bad model).
+        is_error = result.get("is_error") is True or result.get("subtype") != "success"
+        cost = result.get("total_cost_usd")
+        return AgentResponse(
+            agent=agent,
+            text=text,
+            session_id=self.session_id,
+            model=self.model,
+            api_key_source=self.api_key_source,
+            rate_limit_type=_opt_str(self.rate_limit.get("rateLimitType")),
+            rate_limit_status=_opt_str(self.rate_limit.get("status")),
+            rate_limit_resets_at=_opt_int(self.rate_limit.get("resetsAt")),
+            cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0,
+            input_tokens=_int(usage.get("input_tokens")),
+            output_tokens=_int(usage.get("output_tokens")),
+            cache_creation_input_tokens=_int(usage.get("cache_creation_input_tokens")),
+            cache_read_input_tokens=_int(usage.get("cache_read_input_tokens")),
+            duration_ms=_opt_int(result.get("duration_ms")),
+            num_turns=_opt_int(result.get("num_turns")),
+            is_error=is_error,
+            error=self._error_text(result, text) if is_error else None,
+            subtype=_opt_str(result.get("subtype")),
+            api_error_status=_opt_int(result.get("api_error_status")),
+        )
+
+    def _error_text(self, result: dict[str, Any], text: str) -> str:
+        errors = [e for e in result.get("errors") or () if isinstance(e, str) and e]
+        if errors:
+            return "; ".join(errors)
+        if text:
+            return text
+        return self.assistant_error or f"the claude CLI reported an error ({result.get('subtype')})"
+
+
+def _first_line(text: str, limit: int = 120) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def describe_event(event: dict[str, Any]) -> str | None:
+    """A short human line for progress notifications (`Bash: pytest -q`), or None for noise."""
+    kind = event.get("type")
+    if kind == "system" and event.get("subtype") == "init":
+        return f"session started ({event.get('model')})"
+    if kind == "result":
+        return "finished" if event.get("is_error") is not True else "finished with an error"
+    if kind != "assistant" or not isinstance(event.get("message"), dict):
+        return None
+    for block in event["message"].get("content") or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
+            return _first_line(block["text"])
+        if block.get("type") == "tool_use":
+            raw_input = block.get("input")
+            tool_input: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
+            detail = next((v for k, v in tool_input.items() if isinstance(v, str) and k != "description"), "")
+            return _first_line(f"{block.get('name')}: {detail}" if detail else str(block.get("name")))
+        if block.get("type") == "thinking":
+            return "thinking"
+    return None

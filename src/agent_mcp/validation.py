@@ -1,0 +1,98 @@
+"""Checks on caller input, each raising InvalidInput with a message that names the problem.
+
+Pure functions over values (the only I/O is looking at the file system for directories), so the
+pool can run every check before it changes anything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from .errors import InvalidInput
+from .models import PERMISSION_MODES
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise InvalidInput(
+            f"invalid agent name {name!r}: use 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+        )
+    return name
+
+
+def check_text(what: str, text: str, max_bytes: int) -> str:
+    """Sizes are UTF-8 bytes and inclusive; whitespace-only counts as empty."""
+    if not text.strip():
+        raise InvalidInput(f"{what} is empty; give some text")
+    if "\x00" in text:
+        raise InvalidInput(f"{what} contains a NUL character, which cannot be passed to claude; remove it")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} contains unpaired surrogates and is not valid Unicode text") from None
+    if size > max_bytes:
+        raise InvalidInput(f"{what} is {size} bytes of UTF-8, over the limit of {max_bytes} bytes; shorten it")
+    return text
+
+
+def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
+    """Expand ~, refuse relative paths, resolve symlinks, then apply the roots to the resolved path."""
+    if not raw.strip() or "\x00" in raw:
+        raise InvalidInput(f"{what} {raw!r} is not a usable path; give an absolute directory path")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise InvalidInput(
+            f"{what} {raw!r} is relative; give an absolute path (the server's own directory means nothing to you)"
+        )
+    resolved = path.resolve()
+    if not resolved.exists():
+        raise InvalidInput(f"{what} {raw!r} does not exist; create it first or pick an existing directory")
+    if not resolved.is_dir():
+        raise InvalidInput(f"{what} {raw!r} is not a directory")
+    if allowed_roots and not any(resolved.is_relative_to(root) for root in allowed_roots):
+        roots = ", ".join(str(r) for r in allowed_roots)
+        raise InvalidInput(f"{what} {str(resolved)!r} lies outside the allowed roots ({roots}); pick one under them")
+    return resolved
+
+
+def check_permission_mode(mode: str | None) -> str | None:
+    if mode is not None and mode not in PERMISSION_MODES:
+        raise InvalidInput(f"unknown permission_mode {mode!r}; use one of {', '.join(PERMISSION_MODES)}")
+    return mode
+
+
+def check_model(model: str | None) -> str | None:
+    if model is not None and (not model.strip() or model.startswith("-") or "\x00" in model):
+        raise InvalidInput(f"invalid model {model!r}; give a model name or alias such as 'sonnet'")
+    return model
+
+
+def check_tools(what: str, tools: list[str] | None) -> list[str] | None:
+    if tools is None:
+        return None
+    for tool in tools:
+        if not tool.strip() or "\x00" in tool or "," in tool:
+            raise InvalidInput(f"invalid entry {tool!r} in {what}: give one tool name or pattern per entry")
+    return list(tools)
+
+
+def check_max_turns(turns: int | None) -> int | None:
+    if turns is not None and turns < 1:
+        raise InvalidInput(f"max_turns must be at least 1, got {turns}")
+    return turns
+
+
+def check_budget(budget: float | None) -> float | None:
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise InvalidInput(f"max_budget_usd must be a positive number of dollars, got {budget}")
+    return budget
+
+
+def check_timeout(timeout_s: float | None) -> float | None:
+    if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise InvalidInput(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+    return timeout_s

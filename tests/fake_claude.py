@@ -1,0 +1,538 @@
+#!/usr/bin/env python3
+"""A test double of the `claude` CLI (2.1.197) in headless mode, built from ../shared/claude-cli/.
+
+It plays the CLI together with the loopback mock API used for the captures in tests/fixtures/:
+the same flags (commander rules: unknown options fail, variadic options swallow what follows,
+`--opt=value` binds one value), the same stream-json events, exit codes and stderr texts, the
+same session files under ~/.claude/projects/<sanitized cwd>/ (so --resume is scoped to the cwd and
+an unknown id fails as in observed/04), and the terminal-reset trailer when stdout is a TTY.
+
+Behaviour is chosen by words in the prompt, as with the mock API:
+  MOCK_TEXT (default)  one text reply           MOCK_TOOL    Bash tool use, then a reply
+  MOCK_WRITE           Write tool use (denied unless acceptEdits/bypassPermissions)
+  MOCK_LOOP            tool loop until --max-turns or --max-budget-usd stops it
+  MOCK_401 MOCK_404 MOCK_429 MOCK_500 MOCK_529 MOCK_400   API errors (retried like the CLI)
+  MOCK_RLWARN          rate-limit warning (OAuth logins)
+  MOCK_SLEEP=<s>       wait s seconds before answering
+  MOCK_SLOW            one event a second
+Faults a real process can have:
+  MOCK_CRASH           dies mid-run (stderr message, exit 3, no result)
+  MOCK_STDERR          writes a warning to stderr first
+  MOCK_NOISE           non-JSON lines and escape sequences between events
+  MOCK_GRANDCHILD      leaves a background child holding the terminal, then exits normally
+  MOCK_LINGER          keeps running (ignoring SIGTERM) after writing its result
+Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+VERSION = "2.1.197"
+TRAILER = (
+    "\x1b[?1006l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b(B\x0f\x1b[>4m\x1b[<u\x1b[?1004l\x1b[?2031l"
+    "\x1b[?2004l\x1b[?25h\x1b7\x1b[r\x1b8\x1b]0;\x07\x1b[?25h"
+)
+TOOLS = [
+    "Task", "Bash", "CronCreate", "CronDelete", "CronList", "DesignSync", "Edit", "EnterWorktree", "ExitWorktree",
+    "NotebookEdit", "Read", "ReportFindings", "ScheduleWakeup", "SendMessage", "Skill", "TaskCreate", "TaskGet",
+    "TaskList", "TaskOutput", "TaskStop", "TaskUpdate", "WebFetch", "WebSearch", "Workflow", "Write",
+]
+PRICES = {  # $ per million tokens: input, output, cache read, 5-minute cache write
+    "claude-opus-4-8": (5, 25, 0.5, 6.25),
+    "claude-sonnet-5": (3, 15, 0.3, 3.75),
+    "claude-haiku-4-5-20251001": (1, 5, 0.1, 1.25),
+}
+ALIASES = {"opus": "claude-opus-4-8", "sonnet": "claude-sonnet-5", "haiku": "claude-haiku-4-5-20251001"}
+CALL_USAGE = {"input_tokens": 120, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 15000,
+              "output_tokens": 42}
+PERMISSION_MODES = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]
+
+# name -> (kind, choices). kind: flag | value | optional | variadic
+OPTIONS: dict[str, tuple[str, list[str] | None]] = {
+    "-p": ("flag", None), "--print": ("flag", None), "--verbose": ("flag", None),
+    "--output-format": ("value", ["text", "json", "stream-json"]),
+    "--input-format": ("value", ["text", "stream-json"]),
+    "--include-partial-messages": ("flag", None), "--include-hook-events": ("flag", None),
+    "--replay-user-messages": ("flag", None),
+    "-r": ("optional", None), "--resume": ("optional", None), "-c": ("flag", None), "--continue": ("flag", None),
+    "--session-id": ("value", None), "--fork-session": ("flag", None), "--no-session-persistence": ("flag", None),
+    "--model": ("value", None), "--fallback-model": ("value", None), "--max-turns": ("value", None),
+    "--max-budget-usd": ("value", None), "--permission-mode": ("value", PERMISSION_MODES),
+    "--dangerously-skip-permissions": ("flag", None), "--allow-dangerously-skip-permissions": ("flag", None),
+    "--allowedTools": ("variadic", None), "--allowed-tools": ("variadic", None),
+    "--disallowedTools": ("variadic", None), "--disallowed-tools": ("variadic", None),
+    "--tools": ("variadic", None), "--mcp-config": ("variadic", None), "--strict-mcp-config": ("flag", None),
+    "--add-dir": ("variadic", None), "--settings": ("value", None), "--setting-sources": ("value", None),
+    "--system-prompt": ("value", None), "--append-system-prompt": ("value", None),
+    "--system-prompt-file": ("value", None), "--append-system-prompt-file": ("value", None),
+    "--permission-prompt-tool": ("value", None), "--json-schema": ("value", None),
+    "--effort": ("value", ["low", "medium", "high", "xhigh", "max"]), "--betas": ("variadic", None),
+    "--agents": ("value", None), "--agent": ("value", None), "--bare": ("flag", None), "--safe-mode": ("flag", None),
+    "-d": ("optional", None), "--debug": ("optional", None), "--debug-file": ("value", None),
+    "--plugin-dir": ("value", None), "-n": ("value", None), "--name": ("value", None),
+    "--disable-slash-commands": ("flag", None), "--ide": ("flag", None), "--prompt-suggestions": ("optional", None),
+    "-h": ("flag", None), "--help": ("flag", None), "-v": ("flag", None), "--version": ("flag", None),
+}
+CANONICAL = {"-p": "--print", "-r": "--resume", "-c": "--continue", "-d": "--debug", "-n": "--name",
+             "-h": "--help", "-v": "--version", "--allowed-tools": "--allowedTools",
+             "--disallowed-tools": "--disallowedTools"}
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def fail(message: str, code: int = 1) -> Exit:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    return Exit(code)
+
+
+def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
+    """commander's rules, as reference §2.3 and §2.9 describe them."""
+    opts: dict[str, object] = {}
+    positionals: list[str] = []
+    variadic: str | None = None
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--":
+            positionals.extend(args)
+            break
+        if variadic and not arg.startswith("-"):
+            opts[variadic].append(arg)  # type: ignore[attr-defined]
+            continue
+        variadic = None
+        if not arg.startswith("-") or arg == "-":
+            positionals.append(arg)
+            continue
+        name, has_value, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name not in OPTIONS or (has_value and OPTIONS[name][0] == "flag"):
+            raise fail(f"error: unknown option '{arg}'")
+        kind, choices = OPTIONS[name]
+        key = CANONICAL.get(name, name)
+        if kind == "flag":
+            opts[key] = True
+            continue
+        if not has_value:
+            if kind == "optional":
+                value = args.pop(0) if args and not args[0].startswith("-") else True  # type: ignore[assignment]
+            elif args and (kind == "value" or not args[0].startswith("-")):
+                value = args.pop(0)
+            else:
+                raise fail(f"error: option '{name} <value>' argument missing")
+        if choices and value not in choices:
+            raise fail(f"error: option '{name} <value>' argument '{value}' is invalid. "
+                       f"Allowed choices are {', '.join(choices)}.")
+        if kind == "variadic":
+            opts.setdefault(key, []).append(value)  # type: ignore[attr-defined]
+            variadic = key if not has_value else None
+        else:
+            opts[key] = value
+    return opts, positionals
+
+
+def read_stdin() -> str | None:
+    """§2.8: a TTY is never read; an open pipe that stays silent for 3 s is given up with a warning."""
+    if os.isatty(0):
+        return None
+    ready, _, _ = select.select([0], [], [], 3.0)
+    if not ready:
+        sys.stderr.write("Warning: no stdin data received in 3s, proceeding without it. If piping from a slow "
+                         "command, redirect stdin explicitly: < /dev/null to skip, or wait longer.\n")
+        return None
+    chunks = []
+    while chunk := os.read(0, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def sanitize(path: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]", "-", path)[:200]
+
+
+class Session:
+    def __init__(self, cwd: str, session_id: str, persist: bool) -> None:
+        home = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+        self.file = Path(home) / "projects" / sanitize(os.path.realpath(cwd)) / f"{session_id}.jsonl"
+        self.id = session_id
+        self.cwd = cwd
+        self.persist = persist
+
+    def turns(self) -> int:
+        if not self.file.exists():
+            return 0
+        return sum(1 for line in self.file.read_text().splitlines() if json.loads(line)["type"] == "user")
+
+    def append(self, kind: str, content: object) -> None:
+        if not self.persist:
+            return
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        entry = {"type": kind, "message": {"role": kind, "content": content}, "uuid": str(uuid.uuid4()),
+                 "sessionId": self.id, "cwd": self.cwd, "version": VERSION, "entrypoint": "sdk-cli"}
+        with self.file.open("a") as f:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+class Run:
+    def __init__(self, opts: dict[str, object], prompt: str, session: Session, resumed: bool) -> None:
+        self.opts = opts
+        self.prompt = prompt
+        self.session = session
+        self.resumed = resumed
+        self.fmt = opts.get("--output-format", "text")
+        self.partial = bool(opts.get("--include-partial-messages"))
+        self.oauth = bool(os.environ.get("CLAUDE_CODE_OAUTH_TOKEN")) and not os.environ.get("ANTHROPIC_API_KEY")
+        self.logged_in = bool(os.environ.get("ANTHROPIC_API_KEY")) or self.oauth
+        requested = str(opts.get("--model") or ("sonnet" if self.oauth else "opus"))
+        self.model_name = ALIASES.get(requested, requested)
+        self.init_model = requested if "--model" in opts else (
+            self.model_name if self.oauth or resumed else f"{self.model_name}[1m]")
+        self.cost = 0.0
+        self.usage = dict.fromkeys(CALL_USAGE, 0)
+        self.model_usage: dict[str, dict[str, float]] = {}
+        self.turns = 0
+        self.texts: list[str] = []
+        self.noise = "MOCK_NOISE" in prompt
+        self.slow = "MOCK_SLOW" in prompt
+        self.denials: list[dict[str, object]] = []
+        self.started = time.monotonic()
+
+    # --- output ---
+    def emit(self, event: dict[str, object]) -> None:
+        if self.fmt != "stream-json":
+            return
+        if self.noise:
+            sys.stdout.write("\x1b[2K\x1b]0;claude\x07not json: spinner frame\n")
+        sys.stdout.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        if self.slow:
+            time.sleep(1.0)
+
+    def base(self) -> dict[str, str]:
+        return {"session_id": self.session.id, "uuid": str(uuid.uuid4())}
+
+    def init(self) -> None:
+        self.emit({"type": "system", "subtype": "init", "cwd": self.session.cwd, "session_id": self.session.id,
+                   "tools": TOOLS, "mcp_servers": [], "model": self.init_model,
+                   "permissionMode": self.opts.get("--permission-mode", "default"),
+                   "slash_commands": ["clear", "compact", "config", "init", "review"],
+                   "apiKeySource": "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else "none",
+                   "claude_code_version": VERSION, "output_style": "default",
+                   "agents": ["claude", "Explore", "general-purpose", "Plan", "statusline-setup"], "skills": [],
+                   "plugins": [], "analytics_disabled": False, "product_feedback_disabled": False,
+                   "uuid": str(uuid.uuid4()), "fast_mode_state": "off"})
+
+    def charge(self, model: str) -> None:
+        price = PRICES.get(model, PRICES["claude-opus-4-8"])
+        u = CALL_USAGE
+        cost = (u["input_tokens"] * price[0] + u["output_tokens"] * price[1]
+                + u["cache_read_input_tokens"] * price[2] + u["cache_creation_input_tokens"] * price[3]) / 1e6
+        self.cost += cost
+        key = model if model != self.model_name or self.resumed else self.init_model
+        entry = self.model_usage.setdefault(key, {"inputTokens": 0, "outputTokens": 0, "cacheReadInputTokens": 0,
+                                                  "cacheCreationInputTokens": 0, "webSearchRequests": 0,
+                                                  "costUSD": 0.0, "contextWindow": 200000,
+                                                  "maxOutputTokens": 32000})
+        entry["inputTokens"] += u["input_tokens"]
+        entry["outputTokens"] += u["output_tokens"]
+        entry["cacheReadInputTokens"] += u["cache_read_input_tokens"]
+        entry["cacheCreationInputTokens"] += u["cache_creation_input_tokens"]
+        entry["costUSD"] += cost
+
+    def api_call(self, blocks: list[dict[str, object]]) -> None:
+        """One main-loop round trip: usage, optional partial events, one assistant event per block."""
+        self.turns += 1
+        self.charge(self.model_name)
+        for key, value in CALL_USAGE.items():
+            self.usage[key] += value
+        message_id = "msg_" + uuid.uuid4().hex[:24]
+        request_id = "req_" + uuid.uuid4().hex[:24]
+        start_usage = {**CALL_USAGE, "output_tokens": 1, "service_tier": "standard"}
+        if self.partial:
+            self.emit({"type": "system", "subtype": "status", "status": "requesting", **self.base()})
+            self.stream({"type": "message_start", "message": {
+                "id": message_id, "type": "message", "role": "assistant", "model": self.model_name, "content": [],
+                "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
+        for index, block in enumerate(blocks):
+            if self.partial:
+                self.stream({"type": "content_block_start", "index": index,
+                             "content_block": {**block, "text": ""} if block["type"] == "text" else block})
+                if block["type"] == "text":
+                    self.stream({"type": "content_block_delta", "index": index,
+                                 "delta": {"type": "text_delta", "text": block["text"]}})
+            self.emit({"type": "assistant", "message": {
+                "id": message_id, "type": "message", "role": "assistant", "model": self.model_name,
+                "content": [block], "stop_reason": None, "stop_sequence": None, "usage": start_usage,
+                "context_management": None}, "parent_tool_use_id": None, **self.base(), "request_id": request_id})
+            if self.partial:
+                self.stream({"type": "content_block_stop", "index": index})
+            if block["type"] == "text":
+                self.texts.append(str(block["text"]))
+        if self.partial:
+            stop = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
+            self.stream({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
+                         "usage": {"output_tokens": CALL_USAGE["output_tokens"]}})
+            self.stream({"type": "message_stop"})
+        self.session.append("assistant", blocks)
+
+    def stream(self, event: dict[str, object]) -> None:
+        self.emit({"type": "stream_event", "event": event, "session_id": self.session.id,
+                   "parent_tool_use_id": None, "uuid": str(uuid.uuid4())})
+
+    def tool_result(self, tool_use_id: str, content: str, is_error: bool, raw: object) -> None:
+        self.emit({"type": "user", "message": {"role": "user", "content": [
+            {"tool_use_id": tool_use_id, "type": "tool_result", "content": content, "is_error": is_error}]},
+            "parent_tool_use_id": None, **self.base(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "tool_use_result": raw})
+
+    def synthetic(self, text: str, error: str) -> None:
+        self.emit({"type": "assistant", "message": {
+            "id": str(uuid.uuid4()), "container": None, "model": "<synthetic>", "role": "assistant",
+            "stop_details": None, "stop_reason": "stop_sequence", "stop_sequence": "", "type": "message",
+            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, "service_tier": None},
+            "content": [{"type": "text", "text": text}], "context_management": None},
+            "parent_tool_use_id": None, **self.base(), "error": error})
+        self.texts.append(text)
+
+    def result(self, subtype: str = "success", is_error: bool = False, api_error_status: int | None = None,
+               errors: list[str] | None = None, terminal_reason: str | None = "completed",
+               stop_reason: str | None = "end_turn") -> int:
+        duration = int((time.monotonic() - self.started) * 1000)
+        event: dict[str, object] = {"type": "result", "subtype": subtype}
+        if subtype == "success":  # the key order of the CLI's two result schemas differs
+            event.update({"is_error": is_error, "api_error_status": api_error_status, "duration_ms": duration,
+                          "duration_api_ms": 0, "num_turns": self.turns,
+                          "result": self.texts[-1] if self.texts else ""})
+        else:
+            event.update({"duration_ms": duration, "duration_api_ms": 0, "is_error": is_error,
+                          "num_turns": self.turns})
+        event.update({"stop_reason": stop_reason, "session_id": self.session.id, "total_cost_usd": self.cost,
+                      "usage": {**self.usage, "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+                                "service_tier": "standard", "inference_geo": "", "iterations": [],
+                                "speed": "standard"},
+                      "modelUsage": self.model_usage, "permission_denials": self.denials})
+        if terminal_reason:
+            event["terminal_reason"] = terminal_reason
+        event.update({"fast_mode_state": "off", "uuid": str(uuid.uuid4())})
+        if errors is not None:
+            event["errors"] = errors
+        if self.fmt == "stream-json":
+            self.emit(event)
+        elif self.fmt == "json":
+            sys.stdout.write(json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n")
+        elif subtype == "success":
+            sys.stdout.write(str(event["result"]) + "\n")
+        else:
+            sys.stdout.write("Execution error")
+        sys.stdout.flush()
+        return 1 if is_error else 0
+
+    # --- behaviours ---
+    def reply_text(self) -> str:
+        tail = self.prompt.strip().replace("\n", " ")[-60:]
+        return f"Mock reply #{self.session.turns()}. Last user text tail: {tail}"
+
+    def api_error(self, status: int, error: str, text: str, retried: bool = True) -> int:
+        if retried:
+            retries = int(os.environ.get("CLAUDE_CODE_MAX_RETRIES", "10"))
+            for attempt in range(1, retries + 1):
+                self.emit({"type": "system", "subtype": "api_retry", "attempt": attempt, "max_retries": retries,
+                           "retry_delay_ms": 5.0, "error_status": status, "error": error, **self.base()})
+                time.sleep(0.005)
+        self.turns += 1
+        self.synthetic(text, error)
+        return self.result(is_error=True, api_error_status=status, stop_reason="stop_sequence",
+                           terminal_reason="prompt_too_long" if status == 400 else "completed")
+
+    def run(self) -> int:
+        p = self.prompt
+        sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", p)
+        if "MOCK_429" in p and self.oauth:
+            self.emit({"type": "rate_limit_event", "rate_limit_info": {
+                "status": "rejected", "resetsAt": int(time.time()) + 3600, "rateLimitType": "five_hour",
+                "isUsingOverage": False}, **self.base()})
+        self.init()
+        self.session.append("user", self.prompt)
+        if not self.logged_in:
+            self.turns = 1
+            self.synthetic("Not logged in · Please run /login", "authentication_failed")
+            return self.result(is_error=True, stop_reason="stop_sequence")
+        if sleep:
+            time.sleep(float(sleep.group(1)))
+        if "MOCK_CRASH" in p:
+            self.api_call([{"type": "text", "text": "Starting on it."}])
+            raise fail("panic(main thread): Segmentation fault at address 0x0\noh no: Bun has crashed.", 3)
+        errors = {"MOCK_401": (401, "authentication_failed", "Invalid API key · Fix external API key", True),
+                  "MOCK_404": (404, "model_not_found",
+                               f"There's an issue with the selected model ({self.init_model}). It may not exist "
+                               "or you may not have access to it. Run --model to pick a different model.", False),
+                  "MOCK_500": (500, "server_error", "API Error: 500 Internal server error. This is a server-side "
+                               "issue, usually temporary — try again in a moment.", True),
+                  "MOCK_529": (529, "server_error", "API Error: 529 Overloaded. This is a server-side issue, "
+                               "usually temporary — try again in a moment.", True),
+                  "MOCK_400": (400, "invalid_request", "Prompt is too long · run /compact", False)}
+        for word, (status, error, text, retried) in errors.items():
+            if word in p:
+                return self.api_error(status, error, text, retried)
+        if "MOCK_429" in p:
+            if self.oauth:
+                return self.api_error(429, "rate_limit", "You've hit your session limit · resets 10:30pm (UTC)",
+                                      False)
+            return self.api_error(429, "rate_limit", "API Error: Request rejected (429) · rate limited")
+        if "MOCK_TOOL" in p:
+            self.use_tool("Bash", {"command": "echo hi-from-tool", "description": "Print a greeting"},
+                          "hi-from-tool", False, {"stdout": "hi-from-tool", "stderr": "", "interrupted": False})
+        elif "MOCK_WRITE" in p:
+            self.write_file()
+        elif "MOCK_LOOP" in p:
+            stopped = self.loop()
+            if stopped is not None:
+                return stopped
+        self.api_call([{"type": "text", "text": self.reply_text()}])
+        self.rate_limit("MOCK_RLWARN" in p)
+        return self.result()
+
+    def use_tool(self, name: str, tool_input: dict[str, object], output: str, is_error: bool, raw: object) -> None:
+        tool_id = "toolu_" + uuid.uuid4().hex[:24]
+        self.api_call([{"type": "text", "text": "I will run a command."},
+                       {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}])
+        self.tool_result(tool_id, output, is_error, raw)
+
+    def write_file(self) -> None:
+        path = os.path.join(self.session.cwd, "mock_written.txt")
+        tool_input = {"file_path": path, "content": "hello\n"}
+        if self.opts.get("--permission-mode") in ("acceptEdits", "bypassPermissions"):
+            Path(path).write_text("hello\n")
+            self.use_tool("Write", tool_input, f"File created successfully at: {path}", False,
+                          {"type": "create", "filePath": path, "content": "hello\n"})
+            return
+        message = f"Claude requested permissions to write to {path}, but you haven't granted it yet."
+        self.use_tool("Write", tool_input, message, True, "Error: " + message)
+        self.denials = [{"tool_name": "Write", "tool_use_id": "toolu_denied", "tool_input": tool_input}]
+
+    def loop(self) -> int | None:
+        max_turns = int(str(self.opts["--max-turns"])) if "--max-turns" in self.opts else None
+        budget = float(str(self.opts["--max-budget-usd"])) if "--max-budget-usd" in self.opts else None
+        for _ in range(5):
+            self.use_tool("Bash", {"command": "echo again"}, "again", False, {"stdout": "again", "stderr": ""})
+            if max_turns is not None and self.turns >= max_turns:
+                self.turns += 1
+                return self.result("error_max_turns", True, errors=[f"Reached maximum number of turns ({max_turns})"],
+                                   terminal_reason="max_turns", stop_reason="tool_use")
+            if budget is not None and self.cost >= budget:
+                return self.result("error_max_budget_usd", True, errors=[f"Reached maximum budget (${budget})"],
+                                   terminal_reason=None, stop_reason="tool_use")
+        return None
+
+    def rate_limit(self, warning: bool) -> None:
+        if not self.oauth:
+            return
+        info: dict[str, object] = {"status": "allowed_warning" if warning else "allowed",
+                                   "resetsAt": int(time.time()) + 3600, "rateLimitType": "five_hour"}
+        if warning:
+            info.update({"utilization": 0.93, "isUsingOverage": False, "surpassedThreshold": 0.9})
+        else:
+            info["isUsingOverage"] = False
+        self.emit({"type": "rate_limit_event", "rate_limit_info": info, **self.base()})
+
+    def on_sigint(self, *_: object) -> None:
+        self.emit({"type": "user", "message": {"role": "user", "content": [
+            {"type": "text", "text": "[Request interrupted by user]"}]}, "parent_tool_use_id": None, **self.base()})
+        code = self.result("error_during_execution", True, terminal_reason="aborted_streaming", stop_reason=None,
+                           errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"])
+        del code
+        raise Exit(0)  # the CLI exits 0 after an interrupt (§2.11)
+
+
+def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
+    """§2.5: no init; in stream-json one error result; the reason on stderr; exit 1."""
+    if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
+        message, session_id = f"No conversation found with session ID: {value}", value
+    else:
+        message = ("Error: --resume requires a valid session ID or session title when used with --print. Usage: "
+                   f"claude -p --resume <session-id|title>. Provided value \"{value}\" is not a UUID and does not "
+                   "match any session title.")
+        session_id = str(uuid.uuid4())
+    if opts.get("--output-format") == "stream-json":
+        run = Run(opts, "", Session(cwd, session_id, persist=False), resumed=True)
+        run.result("error_during_execution", True, errors=[message], terminal_reason=None, stop_reason=None)
+    raise fail(message)
+
+
+def main(argv: list[str]) -> int:
+    opts, positionals = parse_args(argv)
+    if opts.get("--version"):
+        print(f"{VERSION} (Claude Code)")
+        return 0
+    if opts.get("--help"):
+        print("Usage: claude [options] [prompt]")
+        return 0
+    if opts.get("--output-format") == "stream-json" and not opts.get("--verbose"):
+        raise fail("Error: When using --print, --output-format=stream-json requires --verbose")
+    cwd = os.getcwd()
+    stdin = read_stdin()
+    prompt = "\n".join(part for part in (positionals[0] if positionals else None, stdin) if part)
+    if not prompt:
+        raise fail("Error: Input must be provided either through stdin or as a prompt argument when using --print")
+    if len(prompt) > 10_485_760:
+        raise fail("Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt "
+                   "instead.")
+    resume = opts.get("--resume")
+    persist = not opts.get("--no-session-persistence")
+    if isinstance(resume, str):
+        session = Session(cwd, resume, persist)
+        if not session.file.exists():
+            return resume_failure(opts, resume, cwd)
+        if opts.get("--fork-session"):
+            fork = Session(cwd, str(uuid.uuid4()), persist)
+            fork.file.parent.mkdir(parents=True, exist_ok=True)
+            fork.file.write_text(session.file.read_text())
+            session = fork
+    else:
+        session = Session(cwd, str(uuid.uuid4()), persist)
+    run = Run(opts, prompt, session, resumed=isinstance(resume, str))
+    signal.signal(signal.SIGINT, run.on_sigint)
+    if not isinstance(resume, str) and run.logged_in:
+        run.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session
+    if "MOCK_STDERR" in prompt:
+        sys.stderr.write("Warning: mock warning on stderr\n")
+        sys.stderr.flush()
+    if "MOCK_GRANDCHILD" in prompt:
+        # Like an MCP server the CLI started: it shares the terminal and survives the CLI's SIGHUP.
+        subprocess.Popen(["sleep", "30"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    code = run.run()
+    if "MOCK_LINGER" in prompt:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(60)
+    return code
+
+
+def on_signal(signum: int, _frame: object) -> None:
+    raise Exit(128 + signum)  # the CLI exits with 143 on SIGTERM and 129 on SIGHUP (§2.11)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    try:
+        status = main(sys.argv[1:])
+    except Exit as stop:
+        status = stop.code
+    sys.stdout.flush()
+    if os.isatty(1):
+        sys.stdout.write(TRAILER)
+        sys.stdout.flush()
+    sys.exit(status)

@@ -1,0 +1,320 @@
+"""The pool driving the claude double for real (processes under a PTY), without MCP in between."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent_mcp.config import Settings
+from agent_mcp.errors import InvalidInput, RunFailed, UnknownAgent
+from agent_mcp.models import AgentOptions
+from agent_mcp.pool import AgentPool
+from conftest import DOUBLE, sessions_dir
+
+pytestmark = pytest.mark.anyio
+
+
+def make_pool(env: dict[str, str], **settings: object) -> AgentPool:
+    return AgentPool(Settings(claude_bin=str(DOUBLE), **settings), env)  # type: ignore[arg-type]
+
+
+def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:
+    path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.02)
+
+
+async def test_first_message_starts_a_session_and_the_next_resumes_it(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    info = pool.create("dev", "writes code", str(tmp_path), AgentOptions())
+    assert info.session_id is None and info.status == "idle" and info.message_count == 0
+
+    first = await pool.send("dev", "hello MOCK_TEXT")
+    assert first.is_error is False
+    assert first.text == "Mock reply #1. Last user text tail: hello MOCK_TEXT"
+    assert first.session_id is not None
+    second = await pool.send("DEV", "and again")  # names ignore case
+    assert second.session_id == first.session_id
+    assert second.text.startswith("Mock reply #2.")
+
+    [agent] = pool.list()
+    assert agent.session_id == first.session_id
+    assert agent.message_count == 2
+    assert agent.total_cost_usd == pytest.approx(first.cost_usd + second.cost_usd)
+    assert agent.total_input_tokens == first.input_tokens + second.input_tokens
+    assert agent.total_output_tokens == 84
+    assert agent.total_cache_read_input_tokens == 30000
+    messages = [e["message"]["content"] for e in transcript(claude_env, tmp_path, first.session_id) if e["type"] == "user"]
+    assert messages == ["hello MOCK_TEXT", "and again"]
+    assert pool.live_processes == 0
+
+
+async def test_messages_to_one_agent_run_in_order_and_never_fork(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    replies: dict[int, object] = {}
+
+    async def send(i: int) -> None:
+        replies[i] = await pool.send("dev", f"message {i} MOCK_SLEEP=0.2")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(4):
+            tg.start_soon(send, i)
+            await wait_until(lambda i=i: pool.get("dev").pending == i + 1)
+        await wait_until(lambda: pool.list()[0].queued == 3 and pool.list()[0].status == "running")
+
+    sessions = {r.session_id for r in replies.values()}
+    assert len(sessions) == 1
+    assert [replies[i].text.split(".")[0] for i in range(4)] == [f"Mock reply #{i + 1}" for i in range(4)]
+    users = [e["message"]["content"] for e in transcript(claude_env, tmp_path, sessions.pop()) if e["type"] == "user"]
+    assert users == [f"message {i} MOCK_SLEEP=0.2" for i in range(4)]
+    assert pool.list()[0].message_count == 4 and pool.list()[0].queued == 0
+
+
+async def test_different_agents_run_at_the_same_time(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    for name in ("a", "b", "c"):
+        pool.create(name, "r", str(tmp_path), AgentOptions())
+    seen_all_running = False
+
+    async with anyio.create_task_group() as tg:
+        for name in ("a", "b", "c"):
+            tg.start_soon(pool.send, name, "work MOCK_SLEEP=1")
+        with anyio.fail_after(10):
+            while not seen_all_running:
+                seen_all_running = all(a.status == "running" for a in pool.list())
+                await anyio.sleep(0.02)
+    assert seen_all_running
+    assert all(a.status == "idle" and a.message_count == 1 for a in pool.list())
+
+
+async def test_concurrency_cap_makes_other_agents_wait(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env, max_concurrent=1)
+    pool.create("a", "r", str(tmp_path), AgentOptions())
+    pool.create("b", "r", str(tmp_path), AgentOptions())
+    most_running = 0
+
+    async def watch() -> None:
+        nonlocal most_running
+        while True:
+            most_running = max(most_running, pool.live_processes)
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        async with anyio.create_task_group() as senders:
+            senders.start_soon(pool.send, "a", "x MOCK_SLEEP=0.5")
+            senders.start_soon(pool.send, "b", "x MOCK_SLEEP=0.5")
+            await wait_until(lambda: pool.live_processes == 1)
+            assert sorted(a.queued for a in pool.list()) == [0, 1]
+        tg.cancel_scope.cancel()
+    assert most_running == 1
+    assert [a.message_count for a in pool.list()] == [1, 1]
+
+
+async def test_cli_reported_failure_is_a_response_with_is_error(tmp_path, claude_env, no_leaks):
+    del claude_env["ANTHROPIC_API_KEY"]
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    r = await pool.send("dev", "hello")
+    assert r.is_error is True
+    assert r.error == "Not logged in · Please run /login"
+    assert r.api_key_source == "none"
+    assert pool.list()[0].message_count == 1
+    assert pool.list()[0].session_id == r.session_id
+
+
+async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions(max_turns=2))
+    r = await pool.send("dev", "loop MOCK_LOOP")
+    assert (r.is_error, r.subtype, r.num_turns) == (True, "error_max_turns", 3)
+    assert r.error == "Reached maximum number of turns (2)"
+
+
+async def test_crash_without_result_is_a_run_failure_with_the_output_tail(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed) as caught:
+        await pool.send("dev", "go MOCK_CRASH")
+    assert caught.value.kind == "crashed"
+    text = str(caught.value)
+    assert text.startswith("[crashed] the claude CLI exited with code 3 without a result")
+    assert "Bun has crashed" in text
+    agent = pool.list()[0]
+    assert agent.status == "idle" and agent.message_count == 0
+    assert agent.session_id is not None  # the CLI wrote the turn into the session it named
+    follow_up = await pool.send("dev", "still there?")
+    assert follow_up.session_id == agent.session_id and not follow_up.is_error
+
+
+async def test_missing_cli_is_found_when_a_message_is_sent(tmp_path, claude_env):
+    pool = AgentPool(Settings(claude_bin=str(tmp_path / "no-such-claude")), claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed) as caught:
+        await pool.send("dev", "hello")
+    assert caught.value.kind == "cli_not_found"
+    assert "no-such-claude" in str(caught.value)
+    assert pool.list()[0].status == "idle"
+
+
+async def test_unknown_session_on_resume_is_reported_by_the_cli(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    first = await pool.send("dev", "hello")
+    (sessions_dir(claude_env, tmp_path) / f"{first.session_id}.jsonl").unlink()
+    r = await pool.send("dev", "again")
+    assert r.is_error and r.subtype == "error_during_execution"
+    assert r.error == f"No conversation found with session ID: {first.session_id}"
+
+
+async def test_message_reaches_the_cli_byte_for_byte(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"]))
+    big = "--help " + "é\u2603\n\r\t\x1b[31m" * 200_000 + " -x"  # > 2 MiB, multi-byte, control chars, dashes
+    assert len(big.encode()) > 2 * 1024 * 1024
+    r = await pool.send("dev", big)
+    assert r.is_error is False
+    [user] = [e for e in transcript(claude_env, tmp_path, r.session_id) if e["type"] == "user"]
+    assert user["message"]["content"] == big
+
+
+async def test_timeout_kills_the_process_and_keeps_the_agent_usable(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed) as caught:
+        await pool.send("dev", "slow MOCK_SLEEP=30", timeout_s=0.5)
+    assert caught.value.kind == "timed_out"
+    assert "timeout of 0.5 s" in str(caught.value)
+    assert pool.live_processes == 0
+    agent = pool.list()[0]
+    assert agent.status == "idle" and agent.session_id is not None
+    assert (await pool.send("dev", "quick")).session_id == agent.session_id
+
+
+async def test_idle_timeout(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env, idle_timeout_s=0.5)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed, match=r"idle timeout of 0\.5 s"):
+        await pool.send("dev", "slow MOCK_SLEEP=30")
+
+
+async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with anyio.fail_after(5):
+        r = await pool.send("dev", "go MOCK_GRANDCHILD")
+    assert r.is_error is False
+
+
+async def test_a_process_lingering_after_its_result_is_killed(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with anyio.fail_after(10):
+        r = await pool.send("dev", "go MOCK_LINGER")
+    assert r.is_error is False and r.text.startswith("Mock reply #1")
+    assert pool.live_processes == 0
+
+
+async def test_cancelling_a_send_kills_the_process(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with anyio.move_on_after(0.5):
+        await pool.send("dev", "slow MOCK_SLEEP=30")
+    assert pool.live_processes == 0
+    assert pool.list()[0].status == "idle"
+
+
+async def test_noise_and_stderr_do_not_disturb_the_reply(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    r = await pool.send("dev", "hi MOCK_NOISE MOCK_STDERR MOCK_TOOL")
+    assert r.is_error is False and r.num_turns == 2
+    assert r.text == "Mock reply #1. Last user text tail: hi MOCK_NOISE MOCK_STDERR MOCK_TOOL"
+
+
+async def test_progress_events_are_passed_on(tmp_path, claude_env, no_leaks):
+    pool = make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    seen: list[str] = []
+
+    async def on_event(event: dict) -> None:
+        seen.append(event["type"])
+
+    await pool.send("dev", "x MOCK_TOOL", on_event=on_event)
+    assert seen == ["system", "assistant", "assistant", "user", "assistant", "result"]
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def test_refusals_name_the_problem_and_change_nothing(tmp_path, claude_env):
+    outside = tmp_path / "outside"
+    root = tmp_path / "root"
+    (root / "ok").mkdir(parents=True)
+    outside.mkdir()
+    (root / "escape").symlink_to(outside)
+    (root / "file.txt").write_text("x")
+    pool = make_pool(claude_env, allowed_roots=(root.resolve(),), max_role_bytes=10)
+    pool.create("dev", "r", str(root), AgentOptions())
+
+    cases = [
+        (("dev", "r", str(root / "ok")), {}, "already exists"),
+        (("DEV", "r", str(root / "ok")), {}, "already exists"),
+        (("-bad", "r", str(root)), {}, "invalid agent name"),
+        (("", "r", str(root)), {}, "invalid agent name"),
+        (("a" * 65, "r", str(root)), {}, "invalid agent name"),
+        (("x/y", "r", str(root)), {}, "invalid agent name"),
+        (("new", " \n", str(root)), {}, "role is empty"),
+        (("new", "r" * 11, str(root)), {}, "over the limit of 10 bytes"),
+        (("new", "é" * 6, str(root)), {}, "12 bytes"),
+        (("new", "a\x00b", str(root)), {}, "NUL"),
+        (("new", "r", "relative/dir"), {}, "is relative"),
+        (("new", "r", str(root / "missing")), {}, "does not exist"),
+        (("new", "r", str(root / "file.txt")), {}, "is not a directory"),
+        (("new", "r", str(outside)), {}, "outside the allowed roots"),
+        (("new", "r", str(root / "escape")), {}, "outside the allowed roots"),
+        (("new", "r", str(root)), {"permission_mode": "yolo"}, "unknown permission_mode 'yolo'"),
+        (("new", "r", str(root)), {"add_dirs": [str(outside)]}, "add_dirs entry"),
+        (("new", "r", str(root)), {"max_turns": 0}, "max_turns must be at least 1"),
+        (("new", "r", str(root)), {"max_budget_usd": -1.0}, "max_budget_usd must be a positive"),
+        (("new", "r", str(root)), {"allowed_tools": [""]}, "invalid entry"),
+        (("new", "r", str(root)), {"model": "--evil"}, "invalid model"),
+    ]
+    for args, options, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            pool.create(*args, AgentOptions(**options))
+    assert [a.name for a in pool.list()] == ["dev"]
+    assert pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions()).role == "é" * 5  # exactly 10 bytes
+
+
+async def test_send_refusals(tmp_path, claude_env):
+    pool = make_pool(claude_env, max_message_bytes=8)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
+        await pool.send("ghost", "hi")
+    for message, problem in [("", "message is empty"), ("  \n\t", "message is empty"), ("123456789", "over the limit"),
+                             ("a\x00", "NUL")]:
+        with pytest.raises(InvalidInput, match=problem):
+            await pool.send("dev", message)
+    with pytest.raises(InvalidInput, match="timeout_s must be a positive"):
+        await pool.send("dev", "hi", timeout_s=0)
+    assert pool.list()[0].message_count == 0
+    assert pool.list()[0].session_id is None
+
+
+def test_cwd_is_stored_resolved_and_tilde_expanded(tmp_path, claude_env, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    pool = make_pool(claude_env)
+    assert pool.create("a", "r", "~/link", AgentOptions()).cwd == str(real.resolve())

@@ -1,0 +1,199 @@
+"""The parser on the real CLI's captured output (tests/fixtures/, copied from shared/claude-cli/observed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent_mcp.models import AgentResponse
+from agent_mcp.stream import StreamState, clean_text, decode_event, describe_event
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def parse(name: str) -> tuple[StreamState, AgentResponse]:
+    state = StreamState()
+    for line in (FIXTURES / name).read_bytes().split(b"\n"):
+        state.feed(line)
+    return state, state.response("a")
+
+
+def result_event(name: str) -> dict:
+    lines = [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.startswith("{")]
+    return next(e for e in lines if e["type"] == "result")
+
+
+def test_text_reply_takes_everything_from_the_events():
+    _, r = parse("10_apikey_text.stdout")
+    assert r.text == "Mock reply #107. Last user text tail: hello MOCK_TEXT"
+    assert r.session_id == "1f8909ba-3d96-4c57-ad9f-ae5bca409236"
+    assert r.model == "claude-opus-4-8[1m]"
+    assert r.api_key_source == "ANTHROPIC_API_KEY"
+    assert (r.input_tokens, r.output_tokens) == (120, 42)
+    assert (r.cache_creation_input_tokens, r.cache_read_input_tokens) == (2000, 15000)
+    assert r.cost_usd == pytest.approx(0.025980000000000003)
+    assert (r.duration_ms, r.num_turns, r.subtype) == (536, 1, "success")
+    assert r.is_error is False and r.error is None
+    assert r.rate_limit_type is None
+
+
+def test_tool_round_trip_returns_the_final_answer_and_main_loop_usage():
+    _, r = parse("11_apikey_tool_bash.stdout")
+    expected = result_event("11_apikey_tool_bash.stdout")
+    assert r.text == expected["result"]
+    assert r.num_turns == 2
+    assert r.input_tokens == expected["usage"]["input_tokens"] == 240
+    assert r.cost_usd == pytest.approx(expected["total_cost_usd"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["02_noauth_pty.pty.bin", "01_noauth_pipe.stdout"],
+)
+def test_not_logged_in_is_an_error_even_with_subtype_success(name):
+    state, r = parse(name)
+    assert r.subtype == "success"
+    assert r.is_error is True
+    assert r.error == "Not logged in · Please run /login"
+    assert r.api_key_source == "none"
+    assert state.assistant_error == "authentication_failed"
+    init_line = (FIXTURES / name).read_bytes().split(b"\n", 1)[0]
+    assert r.session_id == json.loads(init_line)["session_id"]
+
+
+def test_pty_capture_with_crlf_and_reset_trailer_parses_like_the_pipe():
+    raw = (FIXTURES / "02_noauth_pty.pty.bin").read_bytes()
+    assert b"\r\n" in raw and raw.endswith(b"\x1b[?25h")
+    state, r = parse("02_noauth_pty.pty.bin")
+    assert state.done
+    assert r.model == "claude-opus-4-8[1m]"
+    # The trailer is the last "line" and holds only escapes: it decodes to nothing.
+    assert decode_event(raw.rsplit(b"\n", 1)[1]) is None
+    assert clean_text(raw.rsplit(b"\n", 1)[1]) == ""
+
+
+def test_pty_capture_with_partial_messages():
+    state, r = parse("25_apikey_pty_tool_partial.pty.bin")
+    assert state.done and r.is_error is False
+    assert r.text.startswith("Mock reply")
+    assert r.num_turns == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "subtype", "error"),
+    [
+        ("14_apikey_max_turns.stdout", "error_max_turns", "Reached maximum number of turns (2)"),
+        ("15_apikey_max_budget.stdout", "error_max_budget_usd", "Reached maximum budget ($0.05)"),
+        ("28_apikey_sigint.stdout", "error_during_execution", "[ede_diagnostic]"),
+    ],
+)
+def test_error_subtypes_have_no_result_text_but_carry_errors(name, subtype, error):
+    _, r = parse(name)
+    assert r.subtype == subtype
+    assert r.is_error is True
+    assert r.error is not None and r.error.startswith(error)
+    assert r.cost_usd == pytest.approx(result_event(name)["total_cost_usd"])
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("16_apikey_model_404.stdout", 404),
+        ("17_apikey_401_retries.stdout", 401),
+        ("18_apikey_500.stdout", 500),
+        ("19_apikey_529.stdout", 529),
+        ("20_apikey_429.stdout", 429),
+        ("21_apikey_prompt_too_long.stdout", 400),
+        ("27_connection_refused.stdout", None),
+    ],
+)
+def test_api_errors(name, status):
+    _, r = parse(name)
+    assert r.is_error is True
+    assert r.api_error_status == status
+    assert r.error == result_event(name)["result"]
+
+
+def test_resume_of_unknown_session_has_no_init_but_a_session_id():
+    state, r = parse("04_resume_unknown.stdout")
+    assert r.is_error and r.subtype == "error_during_execution"
+    assert r.session_id == "11111111-2222-3333-4444-555555555555"
+    assert r.model is None
+    assert r.error == "No conversation found with session ID: 11111111-2222-3333-4444-555555555555"
+
+
+def test_rate_limit_events_latest_wins():
+    _, allowed = parse("22_oauth_rate_limit_allowed.stdout")
+    assert (allowed.rate_limit_status, allowed.rate_limit_type) == ("allowed", "five_hour")
+    _, warning = parse("23_oauth_rate_limit_warning.stdout")
+    assert warning.rate_limit_status == "allowed_warning"
+    assert warning.rate_limit_resets_at == 1795642830
+    _, rejected = parse("24_oauth_rate_limit_rejected_429.stdout")
+    assert rejected.rate_limit_status == "rejected"
+    assert rejected.is_error and rejected.api_error_status == 429
+    assert rejected.model == "claude-sonnet-5"
+
+
+def test_sigterm_capture_has_no_result():
+    state = StreamState()
+    for line in (FIXTURES / "29_apikey_sigterm.stdout").read_bytes().split(b"\n"):
+        state.feed(line)
+    assert not state.done
+    assert state.session_id is not None
+    with pytest.raises(ValueError):
+        state.response("a")
+
+
+def test_text_falls_back_to_assistant_blocks_when_result_has_none():
+    state = StreamState()
+    lines = [
+        {"type": "assistant", "session_id": "s1", "message": {"model": "m", "content": [{"type": "text", "text": "a"}]}},
+        {"type": "assistant", "session_id": "s1", "message": {"model": "m", "content": [{"type": "tool_use"}]}},
+        {"type": "assistant", "session_id": "s2", "message": {"model": "m", "content": [{"type": "text", "text": "b"}]}},
+        {"type": "result", "subtype": "error_max_turns", "is_error": True, "errors": []},
+    ]
+    for event in lines:
+        state.feed(json.dumps(event).encode())
+    r = state.response("a")
+    assert r.text == "a\nb"
+    assert r.session_id == "s2"  # the latest id wins
+    assert r.model == "m"
+    assert r.error == "a\nb"
+
+
+def test_noise_and_broken_lines_are_skipped_and_nothing_after_result_counts():
+    state = StreamState()
+    feed = [
+        b"\x1b[2K\x1b]0;title\x07spinner",
+        b"",
+        b"{not json",
+        b"[1, 2]",
+        b'{"no_type": 1}',
+        b'\xff\xfe{"type":"system","subtype":"init","session_id":"s","model":"m"}\r',
+        b'{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"s"}\r',
+        b'{"type":"result","subtype":"success","is_error":true,"result":"late","session_id":"other"}',
+    ]
+    events = [state.feed(line) for line in feed]
+    assert events[:5] == [None] * 5
+    r = state.response("a")
+    assert (r.text, r.session_id, r.is_error) == ("ok", "s", False)
+
+
+def test_subagent_text_is_not_the_answer():
+    state = StreamState()
+    sub = {"type": "assistant", "parent_tool_use_id": "t1", "message": {"content": [{"type": "text", "text": "x"}]}}
+    state.feed(json.dumps(sub).encode())
+    state.feed(b'{"type":"result","subtype":"error_during_execution","is_error":true}')
+    assert state.response("a").text == ""
+
+
+def test_describe_event_gives_short_progress_lines():
+    lines = [json.loads(x) for x in (FIXTURES / "11_apikey_tool_bash.stdout").read_text().splitlines()]
+    described = [describe_event(e) for e in lines]
+    assert described[0] == "session started (claude-opus-4-8[1m])"
+    assert "I will run a command." in described
+    assert "Bash: echo hi-from-tool" in described
+    assert described[-1] == "finished"
+    assert describe_event({"type": "user"}) is None
