@@ -43,9 +43,31 @@ TRAILER = (
     "\x1b[?2004l\x1b[?25h\x1b7\x1b[r\x1b8\x1b]0;\x07\x1b[?25h"
 )
 TOOLS = [
-    "Task", "Bash", "CronCreate", "CronDelete", "CronList", "DesignSync", "Edit", "EnterWorktree", "ExitWorktree",
-    "NotebookEdit", "Read", "ReportFindings", "ScheduleWakeup", "SendMessage", "Skill", "TaskCreate", "TaskGet",
-    "TaskList", "TaskOutput", "TaskStop", "TaskUpdate", "WebFetch", "WebSearch", "Workflow", "Write",
+    "Task",
+    "Bash",
+    "CronCreate",
+    "CronDelete",
+    "CronList",
+    "DesignSync",
+    "Edit",
+    "EnterWorktree",
+    "ExitWorktree",
+    "NotebookEdit",
+    "Read",
+    "ReportFindings",
+    "ScheduleWakeup",
+    "SendMessage",
+    "Skill",
+    "TaskCreate",
+    "TaskGet",
+    "TaskList",
+    "TaskOutput",
+    "TaskStop",
+    "TaskUpdate",
+    "WebFetch",
+    "WebSearch",
+    "Workflow",
+    "Write",
 ]
 PRICES = {  # $ per million tokens: input, output, cache read, 5-minute cache write
     "claude-opus-4-8": (5, 25, 0.5, 6.25),
@@ -53,39 +75,85 @@ PRICES = {  # $ per million tokens: input, output, cache read, 5-minute cache wr
     "claude-haiku-4-5-20251001": (1, 5, 0.1, 1.25),
 }
 ALIASES = {"opus": "claude-opus-4-8", "sonnet": "claude-sonnet-5", "haiku": "claude-haiku-4-5-20251001"}
-CALL_USAGE = {"input_tokens": 120, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 15000,
-              "output_tokens": 42}
+CALL_USAGE = {
+    "input_tokens": 120,
+    "cache_creation_input_tokens": 2000,
+    "cache_read_input_tokens": 15000,
+    "output_tokens": 42,
+}
 PERMISSION_MODES = ["acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan"]
 
 # name -> (kind, choices). kind: flag | value | optional | variadic
 OPTIONS: dict[str, tuple[str, list[str] | None]] = {
-    "-p": ("flag", None), "--print": ("flag", None), "--verbose": ("flag", None),
+    "-p": ("flag", None),
+    "--print": ("flag", None),
+    "--verbose": ("flag", None),
     "--output-format": ("value", ["text", "json", "stream-json"]),
     "--input-format": ("value", ["text", "stream-json"]),
-    "--include-partial-messages": ("flag", None), "--include-hook-events": ("flag", None),
+    "--include-partial-messages": ("flag", None),
+    "--include-hook-events": ("flag", None),
     "--replay-user-messages": ("flag", None),
-    "-r": ("optional", None), "--resume": ("optional", None), "-c": ("flag", None), "--continue": ("flag", None),
-    "--session-id": ("value", None), "--fork-session": ("flag", None), "--no-session-persistence": ("flag", None),
-    "--model": ("value", None), "--fallback-model": ("value", None), "--max-turns": ("value", None),
-    "--max-budget-usd": ("value", None), "--permission-mode": ("value", PERMISSION_MODES),
-    "--dangerously-skip-permissions": ("flag", None), "--allow-dangerously-skip-permissions": ("flag", None),
-    "--allowedTools": ("variadic", None), "--allowed-tools": ("variadic", None),
-    "--disallowedTools": ("variadic", None), "--disallowed-tools": ("variadic", None),
-    "--tools": ("variadic", None), "--mcp-config": ("variadic", None), "--strict-mcp-config": ("flag", None),
-    "--add-dir": ("variadic", None), "--settings": ("value", None), "--setting-sources": ("value", None),
-    "--system-prompt": ("value", None), "--append-system-prompt": ("value", None),
-    "--system-prompt-file": ("value", None), "--append-system-prompt-file": ("value", None),
-    "--permission-prompt-tool": ("value", None), "--json-schema": ("value", None),
-    "--effort": ("value", ["low", "medium", "high", "xhigh", "max"]), "--betas": ("variadic", None),
-    "--agents": ("value", None), "--agent": ("value", None), "--bare": ("flag", None), "--safe-mode": ("flag", None),
-    "-d": ("optional", None), "--debug": ("optional", None), "--debug-file": ("value", None),
-    "--plugin-dir": ("value", None), "-n": ("value", None), "--name": ("value", None),
-    "--disable-slash-commands": ("flag", None), "--ide": ("flag", None), "--prompt-suggestions": ("optional", None),
-    "-h": ("flag", None), "--help": ("flag", None), "-v": ("flag", None), "--version": ("flag", None),
+    "-r": ("optional", None),
+    "--resume": ("optional", None),
+    "-c": ("flag", None),
+    "--continue": ("flag", None),
+    "--session-id": ("value", None),
+    "--fork-session": ("flag", None),
+    "--no-session-persistence": ("flag", None),
+    "--model": ("value", None),
+    "--fallback-model": ("value", None),
+    "--max-turns": ("value", None),
+    "--max-budget-usd": ("value", None),
+    "--permission-mode": ("value", PERMISSION_MODES),
+    "--dangerously-skip-permissions": ("flag", None),
+    "--allow-dangerously-skip-permissions": ("flag", None),
+    "--allowedTools": ("variadic", None),
+    "--allowed-tools": ("variadic", None),
+    "--disallowedTools": ("variadic", None),
+    "--disallowed-tools": ("variadic", None),
+    "--tools": ("variadic", None),
+    "--mcp-config": ("variadic", None),
+    "--strict-mcp-config": ("flag", None),
+    "--add-dir": ("variadic", None),
+    "--settings": ("value", None),
+    "--setting-sources": ("value", None),
+    "--system-prompt": ("value", None),
+    "--append-system-prompt": ("value", None),
+    "--system-prompt-file": ("value", None),
+    "--append-system-prompt-file": ("value", None),
+    "--permission-prompt-tool": ("value", None),
+    "--json-schema": ("value", None),
+    "--effort": ("value", ["low", "medium", "high", "xhigh", "max"]),
+    "--betas": ("variadic", None),
+    "--agents": ("value", None),
+    "--agent": ("value", None),
+    "--bare": ("flag", None),
+    "--safe-mode": ("flag", None),
+    "-d": ("optional", None),
+    "--debug": ("optional", None),
+    "--debug-file": ("value", None),
+    "--plugin-dir": ("value", None),
+    "-n": ("value", None),
+    "--name": ("value", None),
+    "--disable-slash-commands": ("flag", None),
+    "--ide": ("flag", None),
+    "--prompt-suggestions": ("optional", None),
+    "-h": ("flag", None),
+    "--help": ("flag", None),
+    "-v": ("flag", None),
+    "--version": ("flag", None),
 }
-CANONICAL = {"-p": "--print", "-r": "--resume", "-c": "--continue", "-d": "--debug", "-n": "--name",
-             "-h": "--help", "-v": "--version", "--allowed-tools": "--allowedTools",
-             "--disallowed-tools": "--disallowedTools"}
+CANONICAL = {
+    "-p": "--print",
+    "-r": "--resume",
+    "-c": "--continue",
+    "-d": "--debug",
+    "-n": "--name",
+    "-h": "--help",
+    "-v": "--version",
+    "--allowed-tools": "--allowedTools",
+    "--disallowed-tools": "--disallowedTools",
+}
 
 
 class Exit(Exception):
@@ -133,8 +201,10 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
             else:
                 raise fail(f"error: option '{name} <value>' argument missing")
         if choices and value not in choices:
-            raise fail(f"error: option '{name} <value>' argument '{value}' is invalid. "
-                       f"Allowed choices are {', '.join(choices)}.")
+            raise fail(
+                f"error: option '{name} <value>' argument '{value}' is invalid. "
+                f"Allowed choices are {', '.join(choices)}."
+            )
         if kind == "variadic":
             opts.setdefault(key, []).append(value)  # type: ignore[attr-defined]
             variadic = key if not has_value else None
@@ -149,8 +219,10 @@ def read_stdin() -> str | None:
         return None
     ready, _, _ = select.select([0], [], [], 3.0)
     if not ready:
-        sys.stderr.write("Warning: no stdin data received in 3s, proceeding without it. If piping from a slow "
-                         "command, redirect stdin explicitly: < /dev/null to skip, or wait longer.\n")
+        sys.stderr.write(
+            "Warning: no stdin data received in 3s, proceeding without it. If piping from a slow "
+            "command, redirect stdin explicitly: < /dev/null to skip, or wait longer.\n"
+        )
         return None
     chunks = []
     while chunk := os.read(0, 1 << 20):
@@ -179,8 +251,15 @@ class Session:
         if not self.persist:
             return
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        entry = {"type": kind, "message": {"role": kind, "content": content}, "uuid": str(uuid.uuid4()),
-                 "sessionId": self.id, "cwd": self.cwd, "version": VERSION, "entrypoint": "sdk-cli"}
+        entry = {
+            "type": kind,
+            "message": {"role": kind, "content": content},
+            "uuid": str(uuid.uuid4()),
+            "sessionId": self.id,
+            "cwd": self.cwd,
+            "version": VERSION,
+            "entrypoint": "sdk-cli",
+        }
         with self.file.open("a") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
@@ -197,8 +276,9 @@ class Run:
         self.logged_in = bool(os.environ.get("ANTHROPIC_API_KEY")) or self.oauth
         requested = str(opts.get("--model") or ("sonnet" if self.oauth else "opus"))
         self.model_name = ALIASES.get(requested, requested)
-        self.init_model = requested if "--model" in opts else (
-            self.model_name if self.oauth or resumed else f"{self.model_name}[1m]")
+        self.init_model = (
+            requested if "--model" in opts else (self.model_name if self.oauth or resumed else f"{self.model_name}[1m]")
+        )
         self.cost = 0.0
         self.usage = dict.fromkeys(CALL_USAGE, 0)
         self.model_usage: dict[str, dict[str, float]] = {}
@@ -224,27 +304,54 @@ class Run:
         return {"session_id": self.session.id, "uuid": str(uuid.uuid4())}
 
     def init(self) -> None:
-        self.emit({"type": "system", "subtype": "init", "cwd": self.session.cwd, "session_id": self.session.id,
-                   "tools": TOOLS, "mcp_servers": [], "model": self.init_model,
-                   "permissionMode": self.opts.get("--permission-mode", "default"),
-                   "slash_commands": ["clear", "compact", "config", "init", "review"],
-                   "apiKeySource": "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else "none",
-                   "claude_code_version": VERSION, "output_style": "default",
-                   "agents": ["claude", "Explore", "general-purpose", "Plan", "statusline-setup"], "skills": [],
-                   "plugins": [], "analytics_disabled": False, "product_feedback_disabled": False,
-                   "uuid": str(uuid.uuid4()), "fast_mode_state": "off"})
+        self.emit(
+            {
+                "type": "system",
+                "subtype": "init",
+                "cwd": self.session.cwd,
+                "session_id": self.session.id,
+                "tools": TOOLS,
+                "mcp_servers": [],
+                "model": self.init_model,
+                "permissionMode": self.opts.get("--permission-mode", "default"),
+                "slash_commands": ["clear", "compact", "config", "init", "review"],
+                "apiKeySource": "ANTHROPIC_API_KEY" if os.environ.get("ANTHROPIC_API_KEY") else "none",
+                "claude_code_version": VERSION,
+                "output_style": "default",
+                "agents": ["claude", "Explore", "general-purpose", "Plan", "statusline-setup"],
+                "skills": [],
+                "plugins": [],
+                "analytics_disabled": False,
+                "product_feedback_disabled": False,
+                "uuid": str(uuid.uuid4()),
+                "fast_mode_state": "off",
+            }
+        )
 
     def charge(self, model: str) -> None:
         price = PRICES.get(model, PRICES["claude-opus-4-8"])
         u = CALL_USAGE
-        cost = (u["input_tokens"] * price[0] + u["output_tokens"] * price[1]
-                + u["cache_read_input_tokens"] * price[2] + u["cache_creation_input_tokens"] * price[3]) / 1e6
+        cost = (
+            u["input_tokens"] * price[0]
+            + u["output_tokens"] * price[1]
+            + u["cache_read_input_tokens"] * price[2]
+            + u["cache_creation_input_tokens"] * price[3]
+        ) / 1e6
         self.cost += cost
         key = model if model != self.model_name or self.resumed else self.init_model
-        entry = self.model_usage.setdefault(key, {"inputTokens": 0, "outputTokens": 0, "cacheReadInputTokens": 0,
-                                                  "cacheCreationInputTokens": 0, "webSearchRequests": 0,
-                                                  "costUSD": 0.0, "contextWindow": 200000,
-                                                  "maxOutputTokens": 32000})
+        entry = self.model_usage.setdefault(
+            key,
+            {
+                "inputTokens": 0,
+                "outputTokens": 0,
+                "cacheReadInputTokens": 0,
+                "cacheCreationInputTokens": 0,
+                "webSearchRequests": 0,
+                "costUSD": 0.0,
+                "contextWindow": 200000,
+                "maxOutputTokens": 32000,
+            },
+        )
         entry["inputTokens"] += u["input_tokens"]
         entry["outputTokens"] += u["output_tokens"]
         entry["cacheReadInputTokens"] += u["cache_read_input_tokens"]
@@ -262,68 +369,172 @@ class Run:
         start_usage = {**CALL_USAGE, "output_tokens": 1, "service_tier": "standard"}
         if self.partial:
             self.emit({"type": "system", "subtype": "status", "status": "requesting", **self.base()})
-            self.stream({"type": "message_start", "message": {
-                "id": message_id, "type": "message", "role": "assistant", "model": self.model_name, "content": [],
-                "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
+            self.stream(
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self.model_name,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": start_usage,
+                    },
+                }
+            )
         for index, block in enumerate(blocks):
             if self.partial:
-                self.stream({"type": "content_block_start", "index": index,
-                             "content_block": {**block, "text": ""} if block["type"] == "text" else block})
+                self.stream(
+                    {
+                        "type": "content_block_start",
+                        "index": index,
+                        "content_block": {**block, "text": ""} if block["type"] == "text" else block,
+                    }
+                )
                 if block["type"] == "text":
-                    self.stream({"type": "content_block_delta", "index": index,
-                                 "delta": {"type": "text_delta", "text": block["text"]}})
-            self.emit({"type": "assistant", "message": {
-                "id": message_id, "type": "message", "role": "assistant", "model": self.model_name,
-                "content": [block], "stop_reason": None, "stop_sequence": None, "usage": start_usage,
-                "context_management": None}, "parent_tool_use_id": None, **self.base(), "request_id": request_id})
+                    self.stream(
+                        {
+                            "type": "content_block_delta",
+                            "index": index,
+                            "delta": {"type": "text_delta", "text": block["text"]},
+                        }
+                    )
+            self.emit(
+                {
+                    "type": "assistant",
+                    "message": {
+                        "id": message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": self.model_name,
+                        "content": [block],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": start_usage,
+                        "context_management": None,
+                    },
+                    "parent_tool_use_id": None,
+                    **self.base(),
+                    "request_id": request_id,
+                }
+            )
             if self.partial:
                 self.stream({"type": "content_block_stop", "index": index})
             if block["type"] == "text":
                 self.texts.append(str(block["text"]))
         if self.partial:
             stop = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
-            self.stream({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                         "usage": {"output_tokens": CALL_USAGE["output_tokens"]}})
+            self.stream(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": CALL_USAGE["output_tokens"]},
+                }
+            )
             self.stream({"type": "message_stop"})
         self.session.append("assistant", blocks)
 
     def stream(self, event: dict[str, object]) -> None:
-        self.emit({"type": "stream_event", "event": event, "session_id": self.session.id,
-                   "parent_tool_use_id": None, "uuid": str(uuid.uuid4())})
+        self.emit(
+            {
+                "type": "stream_event",
+                "event": event,
+                "session_id": self.session.id,
+                "parent_tool_use_id": None,
+                "uuid": str(uuid.uuid4()),
+            }
+        )
 
     def tool_result(self, tool_use_id: str, content: str, is_error: bool, raw: object) -> None:
-        self.emit({"type": "user", "message": {"role": "user", "content": [
-            {"tool_use_id": tool_use_id, "type": "tool_result", "content": content, "is_error": is_error}]},
-            "parent_tool_use_id": None, **self.base(), "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "tool_use_result": raw})
+        self.emit(
+            {
+                "type": "user",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {"tool_use_id": tool_use_id, "type": "tool_result", "content": content, "is_error": is_error}
+                    ],
+                },
+                "parent_tool_use_id": None,
+                **self.base(),
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "tool_use_result": raw,
+            }
+        )
 
     def synthetic(self, text: str, error: str) -> None:
-        self.emit({"type": "assistant", "message": {
-            "id": str(uuid.uuid4()), "container": None, "model": "<synthetic>", "role": "assistant",
-            "stop_details": None, "stop_reason": "stop_sequence", "stop_sequence": "", "type": "message",
-            "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "service_tier": None},
-            "content": [{"type": "text", "text": text}], "context_management": None},
-            "parent_tool_use_id": None, **self.base(), "error": error})
+        self.emit(
+            {
+                "type": "assistant",
+                "message": {
+                    "id": str(uuid.uuid4()),
+                    "container": None,
+                    "model": "<synthetic>",
+                    "role": "assistant",
+                    "stop_details": None,
+                    "stop_reason": "stop_sequence",
+                    "stop_sequence": "",
+                    "type": "message",
+                    "usage": {
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": 0,
+                        "service_tier": None,
+                    },
+                    "content": [{"type": "text", "text": text}],
+                    "context_management": None,
+                },
+                "parent_tool_use_id": None,
+                **self.base(),
+                "error": error,
+            }
+        )
         self.texts.append(text)
 
-    def result(self, subtype: str = "success", is_error: bool = False, api_error_status: int | None = None,
-               errors: list[str] | None = None, terminal_reason: str | None = "completed",
-               stop_reason: str | None = "end_turn") -> int:
+    def result(
+        self,
+        subtype: str = "success",
+        is_error: bool = False,
+        api_error_status: int | None = None,
+        errors: list[str] | None = None,
+        terminal_reason: str | None = "completed",
+        stop_reason: str | None = "end_turn",
+    ) -> int:
         duration = int((time.monotonic() - self.started) * 1000)
         event: dict[str, object] = {"type": "result", "subtype": subtype}
         if subtype == "success":  # the key order of the CLI's two result schemas differs
-            event.update({"is_error": is_error, "api_error_status": api_error_status, "duration_ms": duration,
-                          "duration_api_ms": 0, "num_turns": self.turns,
-                          "result": self.texts[-1] if self.texts else ""})
+            event.update(
+                {
+                    "is_error": is_error,
+                    "api_error_status": api_error_status,
+                    "duration_ms": duration,
+                    "duration_api_ms": 0,
+                    "num_turns": self.turns,
+                    "result": self.texts[-1] if self.texts else "",
+                }
+            )
         else:
-            event.update({"duration_ms": duration, "duration_api_ms": 0, "is_error": is_error,
-                          "num_turns": self.turns})
-        event.update({"stop_reason": stop_reason, "session_id": self.session.id, "total_cost_usd": self.cost,
-                      "usage": {**self.usage, "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
-                                "service_tier": "standard", "inference_geo": "", "iterations": [],
-                                "speed": "standard"},
-                      "modelUsage": self.model_usage, "permission_denials": self.denials})
+            event.update({"duration_ms": duration, "duration_api_ms": 0, "is_error": is_error, "num_turns": self.turns})
+        event.update(
+            {
+                "stop_reason": stop_reason,
+                "session_id": self.session.id,
+                "total_cost_usd": self.cost,
+                "usage": {
+                    **self.usage,
+                    "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+                    "service_tier": "standard",
+                    "inference_geo": "",
+                    "iterations": [],
+                    "speed": "standard",
+                },
+                "modelUsage": self.model_usage,
+                "permission_denials": self.denials,
+            }
+        )
         if terminal_reason:
             event["terminal_reason"] = terminal_reason
         event.update({"fast_mode_state": "off", "uuid": str(uuid.uuid4())})
@@ -349,21 +560,44 @@ class Run:
         if retried:
             retries = int(os.environ.get("CLAUDE_CODE_MAX_RETRIES", "10"))
             for attempt in range(1, retries + 1):
-                self.emit({"type": "system", "subtype": "api_retry", "attempt": attempt, "max_retries": retries,
-                           "retry_delay_ms": 5.0, "error_status": status, "error": error, **self.base()})
+                self.emit(
+                    {
+                        "type": "system",
+                        "subtype": "api_retry",
+                        "attempt": attempt,
+                        "max_retries": retries,
+                        "retry_delay_ms": 5.0,
+                        "error_status": status,
+                        "error": error,
+                        **self.base(),
+                    }
+                )
                 time.sleep(0.005)
         self.turns += 1
         self.synthetic(text, error)
-        return self.result(is_error=True, api_error_status=status, stop_reason="stop_sequence",
-                           terminal_reason="prompt_too_long" if status == 400 else "completed")
+        return self.result(
+            is_error=True,
+            api_error_status=status,
+            stop_reason="stop_sequence",
+            terminal_reason="prompt_too_long" if status == 400 else "completed",
+        )
 
     def run(self) -> int:
         p = self.prompt
         sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", p)
         if "MOCK_429" in p and self.oauth:
-            self.emit({"type": "rate_limit_event", "rate_limit_info": {
-                "status": "rejected", "resetsAt": int(time.time()) + 3600, "rateLimitType": "five_hour",
-                "isUsingOverage": False}, **self.base()})
+            self.emit(
+                {
+                    "type": "rate_limit_event",
+                    "rate_limit_info": {
+                        "status": "rejected",
+                        "resetsAt": int(time.time()) + 3600,
+                        "rateLimitType": "five_hour",
+                        "isUsingOverage": False,
+                    },
+                    **self.base(),
+                }
+            )
         self.init()
         self.session.append("user", self.prompt)
         if not self.logged_in:
@@ -375,26 +609,45 @@ class Run:
         if "MOCK_CRASH" in p:
             self.api_call([{"type": "text", "text": "Starting on it."}])
             raise fail("panic(main thread): Segmentation fault at address 0x0\noh no: Bun has crashed.", 3)
-        errors = {"MOCK_401": (401, "authentication_failed", "Invalid API key · Fix external API key", True),
-                  "MOCK_404": (404, "model_not_found",
-                               f"There's an issue with the selected model ({self.init_model}). It may not exist "
-                               "or you may not have access to it. Run --model to pick a different model.", False),
-                  "MOCK_500": (500, "server_error", "API Error: 500 Internal server error. This is a server-side "
-                               "issue, usually temporary — try again in a moment.", True),
-                  "MOCK_529": (529, "server_error", "API Error: 529 Overloaded. This is a server-side issue, "
-                               "usually temporary — try again in a moment.", True),
-                  "MOCK_400": (400, "invalid_request", "Prompt is too long · run /compact", False)}
+        errors = {
+            "MOCK_401": (401, "authentication_failed", "Invalid API key · Fix external API key", True),
+            "MOCK_404": (
+                404,
+                "model_not_found",
+                f"There's an issue with the selected model ({self.init_model}). It may not exist "
+                "or you may not have access to it. Run --model to pick a different model.",
+                False,
+            ),
+            "MOCK_500": (
+                500,
+                "server_error",
+                "API Error: 500 Internal server error. This is a server-side "
+                "issue, usually temporary — try again in a moment.",
+                True,
+            ),
+            "MOCK_529": (
+                529,
+                "server_error",
+                "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.",
+                True,
+            ),
+            "MOCK_400": (400, "invalid_request", "Prompt is too long · run /compact", False),
+        }
         for word, (status, error, text, retried) in errors.items():
             if word in p:
                 return self.api_error(status, error, text, retried)
         if "MOCK_429" in p:
             if self.oauth:
-                return self.api_error(429, "rate_limit", "You've hit your session limit · resets 10:30pm (UTC)",
-                                      False)
+                return self.api_error(429, "rate_limit", "You've hit your session limit · resets 10:30pm (UTC)", False)
             return self.api_error(429, "rate_limit", "API Error: Request rejected (429) · rate limited")
         if "MOCK_TOOL" in p:
-            self.use_tool("Bash", {"command": "echo hi-from-tool", "description": "Print a greeting"},
-                          "hi-from-tool", False, {"stdout": "hi-from-tool", "stderr": "", "interrupted": False})
+            self.use_tool(
+                "Bash",
+                {"command": "echo hi-from-tool", "description": "Print a greeting"},
+                "hi-from-tool",
+                False,
+                {"stdout": "hi-from-tool", "stderr": "", "interrupted": False},
+            )
         elif "MOCK_WRITE" in p:
             self.write_file()
         elif "MOCK_LOOP" in p:
@@ -407,8 +660,12 @@ class Run:
 
     def use_tool(self, name: str, tool_input: dict[str, object], output: str, is_error: bool, raw: object) -> None:
         tool_id = "toolu_" + uuid.uuid4().hex[:24]
-        self.api_call([{"type": "text", "text": "I will run a command."},
-                       {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}])
+        self.api_call(
+            [
+                {"type": "text", "text": "I will run a command."},
+                {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input},
+            ]
+        )
         self.tool_result(tool_id, output, is_error, raw)
 
     def write_file(self) -> None:
@@ -416,8 +673,13 @@ class Run:
         tool_input = {"file_path": path, "content": "hello\n"}
         if self.opts.get("--permission-mode") in ("acceptEdits", "bypassPermissions"):
             Path(path).write_text("hello\n")
-            self.use_tool("Write", tool_input, f"File created successfully at: {path}", False,
-                          {"type": "create", "filePath": path, "content": "hello\n"})
+            self.use_tool(
+                "Write",
+                tool_input,
+                f"File created successfully at: {path}",
+                False,
+                {"type": "create", "filePath": path, "content": "hello\n"},
+            )
             return
         message = f"Claude requested permissions to write to {path}, but you haven't granted it yet."
         self.use_tool("Write", tool_input, message, True, "Error: " + message)
@@ -430,18 +692,31 @@ class Run:
             self.use_tool("Bash", {"command": "echo again"}, "again", False, {"stdout": "again", "stderr": ""})
             if max_turns is not None and self.turns >= max_turns:
                 self.turns += 1
-                return self.result("error_max_turns", True, errors=[f"Reached maximum number of turns ({max_turns})"],
-                                   terminal_reason="max_turns", stop_reason="tool_use")
+                return self.result(
+                    "error_max_turns",
+                    True,
+                    errors=[f"Reached maximum number of turns ({max_turns})"],
+                    terminal_reason="max_turns",
+                    stop_reason="tool_use",
+                )
             if budget is not None and self.cost >= budget:
-                return self.result("error_max_budget_usd", True, errors=[f"Reached maximum budget (${budget})"],
-                                   terminal_reason=None, stop_reason="tool_use")
+                return self.result(
+                    "error_max_budget_usd",
+                    True,
+                    errors=[f"Reached maximum budget (${budget})"],
+                    terminal_reason=None,
+                    stop_reason="tool_use",
+                )
         return None
 
     def rate_limit(self, warning: bool) -> None:
         if not self.oauth:
             return
-        info: dict[str, object] = {"status": "allowed_warning" if warning else "allowed",
-                                   "resetsAt": int(time.time()) + 3600, "rateLimitType": "five_hour"}
+        info: dict[str, object] = {
+            "status": "allowed_warning" if warning else "allowed",
+            "resetsAt": int(time.time()) + 3600,
+            "rateLimitType": "five_hour",
+        }
         if warning:
             info.update({"utilization": 0.93, "isUsingOverage": False, "surpassedThreshold": 0.9})
         else:
@@ -449,10 +724,21 @@ class Run:
         self.emit({"type": "rate_limit_event", "rate_limit_info": info, **self.base()})
 
     def on_sigint(self, *_: object) -> None:
-        self.emit({"type": "user", "message": {"role": "user", "content": [
-            {"type": "text", "text": "[Request interrupted by user]"}]}, "parent_tool_use_id": None, **self.base()})
-        code = self.result("error_during_execution", True, terminal_reason="aborted_streaming", stop_reason=None,
-                           errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"])
+        self.emit(
+            {
+                "type": "user",
+                "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]},
+                "parent_tool_use_id": None,
+                **self.base(),
+            }
+        )
+        code = self.result(
+            "error_during_execution",
+            True,
+            terminal_reason="aborted_streaming",
+            stop_reason=None,
+            errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
+        )
         del code
         raise Exit(0)  # the CLI exits 0 after an interrupt (§2.11)
 
@@ -462,9 +748,11 @@ def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
     if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
         message, session_id = f"No conversation found with session ID: {value}", value
     else:
-        message = ("Error: --resume requires a valid session ID or session title when used with --print. Usage: "
-                   f"claude -p --resume <session-id|title>. Provided value \"{value}\" is not a UUID and does not "
-                   "match any session title.")
+        message = (
+            "Error: --resume requires a valid session ID or session title when used with --print. Usage: "
+            f'claude -p --resume <session-id|title>. Provided value "{value}" is not a UUID and does not '
+            "match any session title."
+        )
         session_id = str(uuid.uuid4())
     if opts.get("--output-format") == "stream-json":
         run = Run(opts, "", Session(cwd, session_id, persist=False), resumed=True)
@@ -488,8 +776,7 @@ def main(argv: list[str]) -> int:
     if not prompt:
         raise fail("Error: Input must be provided either through stdin or as a prompt argument when using --print")
     if len(prompt) > 10_485_760:
-        raise fail("Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt "
-                   "instead.")
+        raise fail("Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt instead.")
     resume = opts.get("--resume")
     persist = not opts.get("--no-session-persistence")
     if isinstance(resume, str):

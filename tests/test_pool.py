@@ -7,12 +7,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+from conftest import DOUBLE, sessions_dir
 
 from agent_mcp.config import Settings
 from agent_mcp.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.models import AgentOptions
 from agent_mcp.pool import AgentPool
-from conftest import DOUBLE, sessions_dir
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +52,9 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(tmp_path, 
     assert agent.total_input_tokens == first.input_tokens + second.input_tokens
     assert agent.total_output_tokens == 84
     assert agent.total_cache_read_input_tokens == 30000
-    messages = [e["message"]["content"] for e in transcript(claude_env, tmp_path, first.session_id) if e["type"] == "user"]
+    messages = [
+        e["message"]["content"] for e in transcript(claude_env, tmp_path, first.session_id) if e["type"] == "user"
+    ]
     assert messages == ["hello MOCK_TEXT", "and again"]
     assert pool.live_processes == 0
 
@@ -178,7 +180,9 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(tmp_path, claude
 
 async def test_message_reaches_the_cli_byte_for_byte(tmp_path, claude_env, no_leaks):
     pool = make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"]))
+    pool.create(
+        "dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"])
+    )
     big = "--help " + "é\u2603\n\r\t\x1b[31m" * 200_000 + " -x"  # > 2 MiB, multi-byte, control chars, dashes
     assert len(big.encode()) > 2 * 1024 * 1024
     r = await pool.send("dev", big)
@@ -301,8 +305,12 @@ async def test_send_refusals(tmp_path, claude_env):
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
         await pool.send("ghost", "hi")
-    for message, problem in [("", "message is empty"), ("  \n\t", "message is empty"), ("123456789", "over the limit"),
-                             ("a\x00", "NUL")]:
+    for message, problem in [
+        ("", "message is empty"),
+        ("  \n\t", "message is empty"),
+        ("123456789", "over the limit"),
+        ("a\x00", "NUL"),
+    ]:
         with pytest.raises(InvalidInput, match=problem):
             await pool.send("dev", message)
     with pytest.raises(InvalidInput, match="timeout_s must be a positive"):

@@ -117,7 +117,7 @@ def test_api_errors(name, status):
 
 
 def test_resume_of_unknown_session_has_no_init_but_a_session_id():
-    state, r = parse("04_resume_unknown.stdout")
+    _, r = parse("04_resume_unknown.stdout")
     assert r.is_error and r.subtype == "error_during_execution"
     assert r.session_id == "11111111-2222-3333-4444-555555555555"
     assert r.model is None
@@ -149,9 +149,17 @@ def test_sigterm_capture_has_no_result():
 def test_text_falls_back_to_assistant_blocks_when_result_has_none():
     state = StreamState()
     lines = [
-        {"type": "assistant", "session_id": "s1", "message": {"model": "m", "content": [{"type": "text", "text": "a"}]}},
+        {
+            "type": "assistant",
+            "session_id": "s1",
+            "message": {"model": "m", "content": [{"type": "text", "text": "a"}]},
+        },
         {"type": "assistant", "session_id": "s1", "message": {"model": "m", "content": [{"type": "tool_use"}]}},
-        {"type": "assistant", "session_id": "s2", "message": {"model": "m", "content": [{"type": "text", "text": "b"}]}},
+        {
+            "type": "assistant",
+            "session_id": "s2",
+            "message": {"model": "m", "content": [{"type": "text", "text": "b"}]},
+        },
         {"type": "result", "subtype": "error_max_turns", "is_error": True, "errors": []},
     ]
     for event in lines:
