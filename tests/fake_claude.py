@@ -15,6 +15,7 @@ Behaviour is chosen by words in the prompt, as with the mock API:
   MOCK_RLWARN          rate-limit warning (OAuth logins)
   MOCK_SLEEP=<s>       wait s seconds before answering
   MOCK_SLOW            one event a second
+  MOCK_ECHO_ENV=<name> adds the variable's value (or <unset>) to the reply
 Faults a real process can have:
   MOCK_CRASH           dies mid-run (stderr message, exit 3, no result)
   MOCK_STDERR          writes a warning to stderr first
@@ -554,7 +555,10 @@ class Run:
     # --- behaviours ---
     def reply_text(self) -> str:
         tail = self.prompt.strip().replace("\n", " ")[-60:]
-        return f"Mock reply #{self.session.turns()}. Last user text tail: {tail}"
+        text = f"Mock reply #{self.session.turns()}. Last user text tail: {tail}"
+        for name in re.findall(r"MOCK_ECHO_ENV=(\w+)", self.prompt):
+            text += f"\n{name}={os.environ.get(name, '<unset>')}"
+        return text
 
     def api_error(self, status: int, error: str, text: str, retried: bool = True) -> int:
         if retried:

@@ -326,3 +326,10 @@ def test_cwd_is_stored_resolved_and_tilde_expanded(tmp_path, claude_env, monkeyp
     monkeypatch.setenv("HOME", str(tmp_path))
     pool = make_pool(claude_env)
     assert pool.create("a", "r", "~/link", AgentOptions()).cwd == str(real.resolve())
+
+
+async def test_child_environment_drops_claudecode(tmp_path, claude_env, no_leaks):
+    pool = make_pool({**claude_env, "CLAUDECODE": "1", "KEEP_ME": "yes"})
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    r = await pool.send("dev", "MOCK_ECHO_ENV=CLAUDECODE MOCK_ECHO_ENV=KEEP_ME")
+    assert r.text.splitlines()[1:] == ["CLAUDECODE=<unset>", "KEEP_ME=yes"]
