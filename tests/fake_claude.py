@@ -22,6 +22,7 @@ Faults a real process can have:
   MOCK_NOISE           non-JSON lines and escape sequences between events
   MOCK_GRANDCHILD      leaves a background child holding the terminal, then exits normally
   MOCK_LINGER          keeps running (ignoring SIGTERM) after writing its result
+  MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
 """
 
@@ -798,6 +799,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, run.on_sigint)
     if not isinstance(resume, str) and run.logged_in:
         run.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session
+    if "MOCK_IGNORE_TERM" in prompt:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "MOCK_STDERR" in prompt:
         sys.stderr.write("Warning: mock warning on stderr\n")
         sys.stderr.flush()

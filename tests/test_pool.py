@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
@@ -17,8 +18,16 @@ from agent_mcp.pool import AgentPool
 pytestmark = pytest.mark.anyio
 
 
-def make_pool(env: dict[str, str], **settings: object) -> AgentPool:
-    return AgentPool(Settings(claude_bin=str(DOUBLE), **settings), env)  # type: ignore[arg-type]
+@pytest.fixture
+async def make_pool():
+    """Pools running for the length of the test (their runs execute in the pool's task group)."""
+    async with AsyncExitStack() as stack:
+
+        async def factory(env: dict[str, str], claude_bin: str = str(DOUBLE), **settings: object) -> AgentPool:
+            pool = AgentPool(Settings(claude_bin=claude_bin, **settings), env)  # type: ignore[arg-type]
+            return await stack.enter_async_context(pool.running())
+
+        yield factory
 
 
 def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:
@@ -32,8 +41,8 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
             await anyio.sleep(0.02)
 
 
-async def test_first_message_starts_a_session_and_the_next_resumes_it(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     info = pool.create("dev", "writes code", str(tmp_path), AgentOptions())
     assert info.session_id is None and info.status == "idle" and info.message_count == 0
 
@@ -59,8 +68,8 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(tmp_path, 
     assert pool.live_processes == 0
 
 
-async def test_messages_to_one_agent_run_in_order_and_never_fork(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     replies: dict[int, object] = {}
 
@@ -70,7 +79,7 @@ async def test_messages_to_one_agent_run_in_order_and_never_fork(tmp_path, claud
     async with anyio.create_task_group() as tg:
         for i in range(4):
             tg.start_soon(send, i)
-            await wait_until(lambda i=i: pool.get("dev").pending == i + 1)
+            await wait_until(lambda i=i: len(pool.get("dev").queue) == i + 1)
         await wait_until(lambda: pool.list()[0].queued == 3 and pool.list()[0].status == "running")
 
     sessions = {r.session_id for r in replies.values()}
@@ -81,8 +90,8 @@ async def test_messages_to_one_agent_run_in_order_and_never_fork(tmp_path, claud
     assert pool.list()[0].message_count == 4 and pool.list()[0].queued == 0
 
 
-async def test_different_agents_run_at_the_same_time(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     for name in ("a", "b", "c"):
         pool.create(name, "r", str(tmp_path), AgentOptions())
     seen_all_running = False
@@ -98,8 +107,8 @@ async def test_different_agents_run_at_the_same_time(tmp_path, claude_env, no_le
     assert all(a.status == "idle" and a.message_count == 1 for a in pool.list())
 
 
-async def test_concurrency_cap_makes_other_agents_wait(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env, max_concurrent=1)
+async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env, max_concurrent=1)
     pool.create("a", "r", str(tmp_path), AgentOptions())
     pool.create("b", "r", str(tmp_path), AgentOptions())
     most_running = 0
@@ -122,9 +131,9 @@ async def test_concurrency_cap_makes_other_agents_wait(tmp_path, claude_env, no_
     assert [a.message_count for a in pool.list()] == [1, 1]
 
 
-async def test_cli_reported_failure_is_a_response_with_is_error(tmp_path, claude_env, no_leaks):
+async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_path, claude_env, no_leaks):
     del claude_env["ANTHROPIC_API_KEY"]
-    pool = make_pool(claude_env)
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "hello")
     assert r.is_error is True
@@ -134,16 +143,16 @@ async def test_cli_reported_failure_is_a_response_with_is_error(tmp_path, claude
     assert pool.list()[0].session_id == r.session_id
 
 
-async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions(max_turns=2))
     r = await pool.send("dev", "loop MOCK_LOOP")
     assert (r.is_error, r.subtype, r.num_turns) == (True, "error_max_turns", 3)
     assert r.error == "Reached maximum number of turns (2)"
 
 
-async def test_crash_without_result_is_a_run_failure_with_the_output_tail(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_crash_without_result_is_a_run_failure_with_the_output_tail(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "go MOCK_CRASH")
@@ -158,8 +167,8 @@ async def test_crash_without_result_is_a_run_failure_with_the_output_tail(tmp_pa
     assert follow_up.session_id == agent.session_id and not follow_up.is_error
 
 
-async def test_missing_cli_is_found_when_a_message_is_sent(tmp_path, claude_env):
-    pool = AgentPool(Settings(claude_bin=str(tmp_path / "no-such-claude")), claude_env)
+async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, claude_env):
+    pool = await make_pool(claude_env, claude_bin=str(tmp_path / "no-such-claude"))
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "hello")
@@ -168,8 +177,8 @@ async def test_missing_cli_is_found_when_a_message_is_sent(tmp_path, claude_env)
     assert pool.list()[0].status == "idle"
 
 
-async def test_unknown_session_on_resume_is_reported_by_the_cli(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = await pool.send("dev", "hello")
     (sessions_dir(claude_env, tmp_path) / f"{first.session_id}.jsonl").unlink()
@@ -178,8 +187,8 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(tmp_path, claude
     assert r.error == f"No conversation found with session ID: {first.session_id}"
 
 
-async def test_message_reaches_the_cli_byte_for_byte(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create(
         "dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"])
     )
@@ -191,8 +200,8 @@ async def test_message_reaches_the_cli_byte_for_byte(tmp_path, claude_env, no_le
     assert user["message"]["content"] == big
 
 
-async def test_timeout_kills_the_process_and_keeps_the_agent_usable(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "slow MOCK_SLEEP=30", timeout_s=0.5)
@@ -204,23 +213,23 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(tmp_path, cl
     assert (await pool.send("dev", "quick")).session_id == agent.session_id
 
 
-async def test_idle_timeout(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env, idle_timeout_s=0.5)
+async def test_idle_timeout(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env, idle_timeout_s=0.5)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed, match=r"idle timeout of 0\.5 s"):
         await pool.send("dev", "slow MOCK_SLEEP=30")
 
 
-async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.fail_after(5):
         r = await pool.send("dev", "go MOCK_GRANDCHILD")
     assert r.is_error is False
 
 
-async def test_a_process_lingering_after_its_result_is_killed(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_a_process_lingering_after_its_result_is_killed(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.fail_after(10):
         r = await pool.send("dev", "go MOCK_LINGER")
@@ -228,8 +237,8 @@ async def test_a_process_lingering_after_its_result_is_killed(tmp_path, claude_e
     assert pool.live_processes == 0
 
 
-async def test_cancelling_a_send_kills_the_process(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.move_on_after(0.5):
         await pool.send("dev", "slow MOCK_SLEEP=30")
@@ -237,16 +246,16 @@ async def test_cancelling_a_send_kills_the_process(tmp_path, claude_env, no_leak
     assert pool.list()[0].status == "idle"
 
 
-async def test_noise_and_stderr_do_not_disturb_the_reply(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "hi MOCK_NOISE MOCK_STDERR MOCK_TOOL")
     assert r.is_error is False and r.num_turns == 2
     assert r.text == "Mock reply #1. Last user text tail: hi MOCK_NOISE MOCK_STDERR MOCK_TOOL"
 
 
-async def test_progress_events_are_passed_on(tmp_path, claude_env, no_leaks):
-    pool = make_pool(claude_env)
+async def test_progress_events_are_passed_on(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     seen: list[str] = []
 
@@ -260,14 +269,14 @@ async def test_progress_events_are_passed_on(tmp_path, claude_env, no_leaks):
 # --- refusals ------------------------------------------------------------------------------------
 
 
-def test_refusals_name_the_problem_and_change_nothing(tmp_path, claude_env):
+async def test_refusals_name_the_problem_and_change_nothing(make_pool, tmp_path, claude_env):
     outside = tmp_path / "outside"
     root = tmp_path / "root"
     (root / "ok").mkdir(parents=True)
     outside.mkdir()
     (root / "escape").symlink_to(outside)
     (root / "file.txt").write_text("x")
-    pool = make_pool(claude_env, allowed_roots=(root.resolve(),), max_role_bytes=10)
+    pool = await make_pool(claude_env, allowed_roots=(root.resolve(),), max_role_bytes=10)
     pool.create("dev", "r", str(root), AgentOptions())
 
     cases = [
@@ -300,8 +309,8 @@ def test_refusals_name_the_problem_and_change_nothing(tmp_path, claude_env):
     assert pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions()).role == "é" * 5  # exactly 10 bytes
 
 
-async def test_send_refusals(tmp_path, claude_env):
-    pool = make_pool(claude_env, max_message_bytes=8)
+async def test_send_refusals(make_pool, tmp_path, claude_env):
+    pool = await make_pool(claude_env, max_message_bytes=8)
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
         await pool.send("ghost", "hi")
@@ -319,17 +328,77 @@ async def test_send_refusals(tmp_path, claude_env):
     assert pool.list()[0].session_id is None
 
 
-def test_cwd_is_stored_resolved_and_tilde_expanded(tmp_path, claude_env, monkeypatch):
+async def test_cwd_is_stored_resolved_and_tilde_expanded(make_pool, tmp_path, claude_env, monkeypatch):
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real)
     monkeypatch.setenv("HOME", str(tmp_path))
-    pool = make_pool(claude_env)
+    pool = await make_pool(claude_env)
     assert pool.create("a", "r", "~/link", AgentOptions()).cwd == str(real.resolve())
 
 
-async def test_child_environment_drops_claudecode(tmp_path, claude_env, no_leaks):
-    pool = make_pool({**claude_env, "CLAUDECODE": "1", "KEEP_ME": "yes"})
+async def test_child_environment_drops_claudecode(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool({**claude_env, "CLAUDECODE": "1", "KEEP_ME": "yes"})
     pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "MOCK_ECHO_ENV=CLAUDECODE MOCK_ECHO_ENV=KEEP_ME")
     assert r.text.splitlines()[1:] == ["CLAUDECODE=<unset>", "KEEP_ME=yes"]
+
+
+# --- run handles ---------------------------------------------------------------------------------
+
+
+async def test_start_returns_at_once_and_get_run_waits_for_the_response(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    first = pool.start("dev", "one MOCK_SLEEP=0.5")
+    second = pool.start("dev", "two")
+    info = pool.run_info(second)
+    assert (info.status, info.position, info.response) == ("queued", 1, None)
+    assert pool.run_info(first).position == 0
+    assert await second.wait(0.01) is False
+    assert await second.wait(10) is True
+    done = pool.run_info(second)
+    assert done.status == "done" and done.position == 0 and done.finished_at is not None
+    assert done.response is not None and done.response.text.startswith("Mock reply #2")
+    assert pool.run_info(first).response.session_id == done.response.session_id
+    assert pool.get_run(first.run_id) is first
+
+
+async def test_cancelling_a_queued_run_takes_it_out_of_the_queue(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    first = pool.start("dev", "one MOCK_SLEEP=1")
+    queued = pool.start("dev", "two")
+    third = pool.start("dev", "three")
+    await pool.cancel(queued.run_id)
+    info = pool.run_info(queued)
+    assert (info.status, info.error_kind, info.response) == ("cancelled", "cancelled", None)
+    assert pool.list()[0].queued == 1 and pool.run_info(third).position == 1
+    assert await third.wait(10)
+    assert third.response.text.startswith("Mock reply #2")  # the cancelled one never reached the CLI
+    assert first.status == "done"
+
+
+async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigterm(
+    make_pool, tmp_path, claude_env, no_leaks
+):
+    pool = await make_pool(claude_env)
+    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    run = pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
+    await wait_until(lambda: pool.list()[0].status == "running" and pool.get("dev").session_id is None)
+    await anyio.sleep(0.3)
+    with anyio.fail_after(2):
+        await pool.cancel(run.run_id)
+    assert pool.live_processes == 0
+    assert run.status == "cancelled" and "cancelled" in str(run.failure)
+    assert pool.list()[0].status == "idle"
+    again = await pool.cancel(run.run_id)  # cancelling a finished run changes nothing
+    assert again.status == "cancelled"
+
+
+async def test_unknown_run_is_refused(make_pool, claude_env):
+    from agent_mcp.errors import UnknownRun
+
+    pool = await make_pool(claude_env)
+    with pytest.raises(UnknownRun, match="no run with id 'nope'"):
+        pool.get_run("nope")

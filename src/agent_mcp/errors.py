@@ -20,6 +20,14 @@ class UnknownAgent(AgentMCPError):
         super().__init__(f"no agent named {name!r}; call list_agents to see the agents, or create_agent first")
 
 
+class UnknownRun(AgentMCPError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no run with id {run_id!r}; use the run_id that start_message returned (finished runs are kept "
+            "for a while, then forgotten)"
+        )
+
+
 class RunFailed(AgentMCPError):
     """A run that produced no result event: nothing the CLI said can be returned as a reply."""
 

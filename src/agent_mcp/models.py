@@ -68,3 +68,26 @@ class AgentResponse(BaseModel):
     error: str | None = Field(description="what went wrong, when is_error")
     subtype: str | None = Field(description="the result event's subtype, e.g. success, error_max_turns")
     api_error_status: int | None = Field(default=None, description="HTTP status of a failed API call")
+
+
+RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "timed_out", "interrupted"]
+
+
+class RunInfo(BaseModel):
+    """One message's run. `done` means the CLI answered (the response may still have is_error)."""
+
+    run_id: str
+    agent: str
+    status: RunStatus
+    position: int = Field(description="messages ahead of it in its agent's queue; 0 when running")
+    message: str = Field(description="the message (the first 2000 characters)")
+    queued_at: str = Field(description="ISO 8601, UTC")
+    started_at: str | None = Field(description="when its claude process started")
+    finished_at: str | None
+    response: AgentResponse | None
+    error: str | None = Field(description="why there is no response")
+    error_kind: str | None = Field(description="cli_not_found, crashed, timed_out, cancelled…")
+
+
+class RunList(BaseModel):
+    runs: list[RunInfo]

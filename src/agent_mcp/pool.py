@@ -1,26 +1,29 @@
-"""The agents and their state: who exists, which session each resumes, what each has cost.
+"""The agents and their runs: who exists, which session each resumes, what each has cost.
 
-Ordering rules live here. A message takes its agent's lock first (anyio's lock is FIFO, so
-messages to one agent run in the order sent, each resuming the session the previous reply named),
-then a slot of the global concurrency cap. Different agents only meet at the cap.
+Ordering rules live here. Each agent has a queue of runs; only its head runs, so messages to one
+agent run in the order sent, each resuming the session the previous reply named, and never fork
+it. A head run then takes a slot of the global concurrency cap: different agents only meet there.
+Runs execute in the pool's own task group, so a run started by one request outlives it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from . import validation
 from .argv import build_argv
 from .config import Settings
-from .errors import AgentMCPError, InvalidInput, RunFailed, UnknownAgent
-from .models import AgentInfo, AgentOptions, AgentResponse
+from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
+from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .runner import (
     ExecutableNotFound,
     ProcessExit,
@@ -30,14 +33,15 @@ from .runner import (
     SpawnFailed,
     run_process,
 )
+from .runs import EventHandler, Run
 from .stream import StreamState, clean_text
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
-
 # Variables that would make the child believe it runs inside another Claude Code session.
 _STRIPPED_ENV = ("CLAUDECODE",)
+
+FINISHED_RUNS_KEPT = 1000
 
 
 @dataclass
@@ -54,10 +58,12 @@ class Agent:
     total_output_tokens: int = 0
     total_cache_creation_input_tokens: int = 0
     total_cache_read_input_tokens: int = 0
-    running: bool = False
-    pending: int = 0
-    """Messages accepted and not yet finished, the running one included."""
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    queue: list[Run] = field(default_factory=list)
+    """Its unfinished runs in the order sent; the head is the only one that may run."""
+
+    @property
+    def running(self) -> bool:
+        return bool(self.queue) and self.queue[0].status == "running"
 
     def info(self) -> AgentInfo:
         return AgentInfo(
@@ -67,7 +73,7 @@ class Agent:
             cwd=self.cwd,
             session_id=self.session_id,
             status="running" if self.running else "idle",
-            queued=self.pending - (1 if self.running else 0),
+            queued=len(self.queue) - (1 if self.running else 0),
             message_count=self.message_count,
             created_at=self.created_at,
             total_cost_usd=self.total_cost_usd,
@@ -85,25 +91,43 @@ class Agent:
         self.total_cache_creation_input_tokens += response.cache_creation_input_tokens
         self.total_cache_read_input_tokens += response.cache_read_input_tokens
 
+    def enqueue(self, run: Run) -> None:
+        self.queue.append(run)
+        if len(self.queue) == 1:
+            run.turn.set()
+
+    def dequeue(self, run: Run) -> None:
+        self.queue.remove(run)
+        if self.queue:
+            self.queue[0].turn.set()
+
 
 class AgentPool:
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._agents: dict[str, Agent] = {}  # keyed by casefolded name: names are unique ignoring case
+        self._runs: OrderedDict[str, Run] = OrderedDict()
         self._slots = anyio.Semaphore(settings.max_concurrent)
         self._processes = ProcessRegistry()
+        self._tasks: TaskGroup | None = None
         base = dict(os.environ if env is None else env)
         self._child_env = {k: v for k, v in base.items() if k not in _STRIPPED_ENV}
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[AgentPool]:
+        """The pool's lifetime: runs execute inside it, and leaving it ends every one of them."""
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield self
+            finally:
+                self._processes.kill_all()
+                tasks.cancel_scope.cancel()
+        self._tasks = None
+
     # --- agents ------------------------------------------------------------------------------
 
-    def create(
-        self,
-        name: str,
-        role: str,
-        cwd: str,
-        options: AgentOptions,
-    ) -> AgentInfo:
+    def create(self, name: str, role: str, cwd: str, options: AgentOptions) -> AgentInfo:
         validation.check_name(name)
         if name.casefold() in self._agents:
             existing = self._agents[name.casefold()].name
@@ -134,7 +158,7 @@ class AgentPool:
         return agent.info()
 
     def get(self, name: str) -> Agent:
-        agent = self._agents.get(name.casefold()) if isinstance(name, str) else None
+        agent = self._agents.get(name.casefold())
         if agent is None:
             raise UnknownAgent(name)
         return agent
@@ -142,46 +166,92 @@ class AgentPool:
     def list(self) -> list[AgentInfo]:
         return [agent.info() for agent in sorted(self._agents.values(), key=lambda a: a.name)]
 
-    # --- messages ----------------------------------------------------------------------------
+    # --- runs --------------------------------------------------------------------------------
 
-    async def send(
-        self,
-        name: str,
-        message: str,
-        timeout_s: float | None = None,
-        on_event: EventHandler | None = None,
-    ) -> AgentResponse:
+    def start(self, name: str, message: str, timeout_s: float | None = None) -> Run:
+        """Queue a message behind the agent's earlier ones and return at once."""
         agent = self.get(name)
         validation.check_text("message", message, self.settings.max_message_bytes)
         validation.check_timeout(timeout_s)
-        agent.pending += 1
-        try:
-            async with agent.lock, self._slots:
-                agent.running = True
-                try:
-                    return await self._run(agent, message, timeout_s, on_event)
-                finally:
-                    agent.running = False
-        finally:
-            agent.pending -= 1
+        if self._tasks is None:
+            raise RuntimeError("the pool is not running; use `async with pool.running()`")
+        run = Run(agent=agent.name, message=message, timeout_s=timeout_s)
+        agent.enqueue(run)
+        self._remember(run)
+        self._tasks.start_soon(self._execute, agent, run, name=f"run {run.run_id} of {agent.name}")
+        return run
 
-    async def _run(
-        self, agent: Agent, message: str, timeout_s: float | None, on_event: EventHandler | None
+    def run_info(self, run: Run) -> RunInfo:
+        agent = self._agents.get(run.agent.casefold())
+        position = agent.queue.index(run) if agent is not None and run in agent.queue else 0
+        return run.info(position)
+
+    def get_run(self, run_id: str) -> Run:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise UnknownRun(run_id)
+        return run
+
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a queued or running run and wait until its process group is gone."""
+        run = self.get_run(run_id)
+        run.scope.cancel()
+        await run.finished.wait()
+        return run
+
+    async def send(
+        self, name: str, message: str, timeout_s: float | None = None, on_event: EventHandler | None = None
     ) -> AgentResponse:
+        """start + wait: the run belongs to this call, so cancelling the call cancels the run."""
+        run = self.start(name, message, timeout_s)
+        try:
+            await run.wait(None, on_event)
+        finally:
+            if run.active:
+                run.scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await run.finished.wait()
+        if run.response is None:
+            assert run.failure is not None
+            raise run.failure
+        return run.response
+
+    def _remember(self, run: Run) -> None:
+        self._runs[run.run_id] = run
+        finished = [rid for rid, r in self._runs.items() if not r.active]
+        for rid in finished[: max(0, len(finished) - FINISHED_RUNS_KEPT)]:
+            del self._runs[rid]
+
+    async def _execute(self, agent: Agent, run: Run) -> None:
+        try:
+            with run.scope:
+                await run.turn.wait()
+                async with self._slots:
+                    run.start()
+                    run.succeed(await self._run(agent, run))
+        except RunFailed as failure:
+            run.fail(failure)
+        finally:
+            agent.dequeue(run)
+            if run.active:
+                why = "cancelled before it finished" if run.scope.cancel_called else "stopped by the server's shutdown"
+                run.fail(RunFailed("cancelled", f"the message to {agent.name!r} was {why}"))
+
+    async def _run(self, agent: Agent, run: Run) -> AgentResponse:
         state = StreamState()
 
         async def on_line(line: bytes) -> bool:
             event = state.feed(line)
-            if event is not None and on_event is not None:
-                await on_event(event)
+            if event is not None:
+                await run.publish(event)
             return state.done
 
         spec = RunSpec(
             argv=build_argv(self.settings.claude_bin, agent.name, agent.role, agent.options, agent.session_id),
             cwd=agent.cwd,
             env=self._child_env,
-            stdin=message.encode("utf-8"),
-            timeout_s=timeout_s or self.settings.timeout_s,
+            stdin=run.message.encode("utf-8"),
+            timeout_s=run.timeout_s or self.settings.timeout_s,
             idle_timeout_s=self.settings.idle_timeout_s,
         )
         try:
@@ -211,12 +281,6 @@ class AgentPool:
         agent.record(response)
         return response
 
-    # --- lifetime ----------------------------------------------------------------------------
-
-    def kill_all(self) -> None:
-        """Shutdown: end every claude process group now, whatever its run is doing."""
-        self._processes.kill_all()
-
     @property
     def live_processes(self) -> int:
         return len(self._processes)
@@ -228,6 +292,3 @@ def _describe_exit(outcome: ProcessExit) -> str:
     else:
         how = f"exited with code {outcome.returncode}"
     return f"the claude CLI {how} without a result"
-
-
-__all__ = ["AgentMCPError", "AgentPool"]

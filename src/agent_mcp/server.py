@@ -14,10 +14,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__
+from . import __version__, validation
 from .config import Settings
 from .errors import AgentMCPError
-from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse
+from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse, RunInfo
 from .pool import AgentPool
 from .stream import describe_event
 
@@ -43,11 +43,8 @@ def _as_tool_errors() -> Iterator[None]:
 def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPServer[AgentPool]:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
-        pool = AgentPool(settings, env)
-        try:
+        async with AgentPool(settings, env).running() as pool:
             yield pool
-        finally:
-            pool.kill_all()
 
     server: MCPServer[AgentPool] = MCPServer(
         "agent-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
@@ -125,6 +122,69 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         progress = _ProgressRelay(ctx)
         with _as_tool_errors():
             return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Start message",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def start_message(
+        agent: Annotated[str, Field(description="the agent's name")],
+        message: Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")],
+        ctx: Context[AgentPool],
+        timeout_s: Annotated[float | None, Field(description="wall-clock limit for this message")] = None,
+    ) -> RunInfo:
+        """Queue a message for an agent and return at once with a run handle (run_id, status queued or
+        running, position in the agent's queue). For work longer than your client's tool timeout:
+        poll it with get_run, stop it with cancel_run."""
+        pool = ctx.request_context.lifespan_context
+        with _as_tool_errors():
+            return pool.run_info(pool.start(agent, message, timeout_s))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Get run",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def get_run(
+        run_id: Annotated[str, Field(description="the run_id from start_message")],
+        ctx: Context[AgentPool],
+        wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
+    ) -> RunInfo:
+        """The status of a run; once finished, its AgentResponse (or the error that left it without
+        one). Waits up to wait_s for it to finish, sending progress meanwhile."""
+        pool = ctx.request_context.lifespan_context
+        with _as_tool_errors():
+            run = pool.get_run(run_id)
+            await run.wait(validation.check_wait(wait_s), _ProgressRelay(ctx))
+            return pool.run_info(run)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Cancel run",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def cancel_run(
+        run_id: Annotated[str, Field(description="the run_id from start_message")],
+        ctx: Context[AgentPool],
+    ) -> RunInfo:
+        """Cancel a queued or running run: a queued one leaves its agent's queue, a running one has its
+        claude process killed. The agent keeps its session. A finished run is returned unchanged."""
+        pool = ctx.request_context.lifespan_context
+        with _as_tool_errors():
+            return pool.run_info(await pool.cancel(run_id))
 
     return server
 

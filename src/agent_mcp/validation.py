@@ -96,3 +96,9 @@ def check_timeout(timeout_s: float | None) -> float | None:
     if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
         raise InvalidInput(f"timeout_s must be a positive number of seconds, got {timeout_s}")
     return timeout_s
+
+
+def check_wait(wait_s: float) -> float:
+    if not (math.isfinite(wait_s) and wait_s >= 0):
+        raise InvalidInput(f"wait_s must be a number of seconds of at least 0, got {wait_s}")
+    return wait_s
