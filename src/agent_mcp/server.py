@@ -27,7 +27,8 @@ INSTRUCTIONS = """\
 Runs a pool of Claude Code agents. create_agent gives an agent a name, a role and a working
 directory; send_message runs one turn of that agent's conversation and returns its reply with
 usage and cost. Each agent keeps its session across messages. Messages to one agent run in order;
-different agents run in parallel.
+different agents run in parallel. For turns longer than your tool-call timeout, start_message
+returns a run_id at once; get_run (with wait_s) polls or waits for it and cancel_run stops it.
 """
 
 

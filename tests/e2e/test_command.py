@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import AGENT_MCP
 from mcp import Client, StdioServerParameters
 
 from agent_mcp.config import OPTIONS
 
-AGENT_MCP = str(Path(sys.executable).parent / "agent-mcp")
 ROOT = Path(__file__).parents[2]
 
 

@@ -2,56 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import sys
-import time
-from contextlib import asynccontextmanager
-from pathlib import Path
-
 import anyio
 import pytest
-from conftest import MARK, marked_processes, sessions_dir
-from mcp import Client, StdioServerParameters
+from helpers import MIB, connect, names, ok, refused, user_messages
 
 pytestmark = pytest.mark.anyio
-
-AGENT_MCP = str(Path(sys.executable).parent / "agent-mcp")
-MIB = 1024 * 1024
-
-
-@asynccontextmanager
-async def connect(env: dict[str, str], *args: str, mode: str = "auto"):
-    params = StdioServerParameters(command=AGENT_MCP, args=list(args), env=env)
-    async with Client(params, read_timeout_seconds=60, mode=mode) as client:  # type: ignore[arg-type]
-        yield client
-
-
-async def call(client, tool: str, **arguments):
-    return await client.call_tool(tool, arguments)
-
-
-async def ok(client, tool: str, **arguments) -> dict:
-    result = await call(client, tool, **arguments)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def refused(client, tool: str, **arguments) -> str:
-    result = await call(client, tool, **arguments)
-    assert result.is_error, result.structured_content
-    return result.content[0].text
-
-
-async def names(client) -> list[str]:
-    return [a["name"] for a in (await ok(client, "list_agents"))["agents"]]
-
-
-def user_messages(env: dict[str, str], cwd: Path, session_id: str) -> list[str]:
-    path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
-    return [e["message"]["content"] for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "user"]
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -253,37 +208,3 @@ async def test_every_bad_input_is_a_tool_error_and_changes_nothing(tmp_path, cla
         role = "é" * (32 * 1024)  # exactly 64 KiB of UTF-8
         assert (await ok(client, "create_agent", name="max", role=role, cwd=str(root)))["role"] == role
         assert await names(client) == ["dev", "max"]
-
-
-async def test_closing_stdin_ends_the_server_and_every_claude_process(tmp_path, claude_env, no_leaks):
-    async with connect(claude_env) as client:
-        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
-        with anyio.move_on_after(1):
-            await call(client, "send_message", agent="dev", message="slow MOCK_SLEEP=30")
-    # no_leaks: neither the server nor the double outlives the client
-
-
-async def test_sigterm_ends_the_server_and_every_claude_process_quickly(tmp_path, claude_env, no_leaks):
-    mark = claude_env[MARK]
-    gone_after: float | None = None
-
-    async def send_slow(client) -> None:
-        with contextlib.suppress(Exception):  # the server dies under this call
-            await call(client, "send_message", agent="dev", message="slow MOCK_SLEEP=30")
-
-    with contextlib.suppress(Exception):
-        async with connect(claude_env) as client, anyio.create_task_group() as tg:
-            await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
-            tg.start_soon(send_slow, client)
-            with anyio.fail_after(10):
-                while (await ok(client, "list_agents"))["agents"][0]["status"] != "running":
-                    await anyio.sleep(0.05)
-            [server] = [p for p in marked_processes(mark) if b"agent-mcp" in Path(f"/proc/{p}/cmdline").read_bytes()]
-            started = time.monotonic()
-            os.kill(server, signal.SIGTERM)
-            while marked_processes(mark) and time.monotonic() - started < 10:
-                await anyio.sleep(0.05)
-            gone_after = time.monotonic() - started
-            tg.cancel_scope.cancel()
-    assert not marked_processes(mark)
-    assert gone_after is not None and gone_after < 5, f"server and claude took {gone_after} s to go"

@@ -1,0 +1,56 @@
+"""What every end-to-end test needs: the installed command, a client, and the processes it started."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from conftest import MARK, marked_processes, sessions_dir
+from mcp import Client, StdioServerParameters
+
+AGENT_MCP = str(Path(sys.executable).parent / "agent-mcp")
+MIB = 1024 * 1024
+
+
+@asynccontextmanager
+async def connect(env: dict[str, str], *args: str, mode: str = "auto"):
+    params = StdioServerParameters(command=AGENT_MCP, args=list(args), env=env)
+    async with Client(params, read_timeout_seconds=60, mode=mode) as client:  # type: ignore[arg-type]
+        yield client
+
+
+async def call(client, tool: str, progress=None, **arguments):
+    return await client.call_tool(tool, arguments, progress_callback=progress)
+
+
+async def ok(client, tool: str, **arguments) -> dict:
+    result = await call(client, tool, **arguments)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def refused(client, tool: str, **arguments) -> str:
+    result = await call(client, tool, **arguments)
+    assert result.is_error, result.structured_content
+    return result.content[0].text
+
+
+async def names(client) -> list[str]:
+    return [a["name"] for a in (await ok(client, "list_agents"))["agents"]]
+
+
+def user_messages(env: dict[str, str], cwd: Path, session_id: str) -> list[str]:
+    path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
+    return [e["message"]["content"] for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "user"]
+
+
+def server_pid(env: dict[str, str]) -> int:
+    [pid] = [p for p in marked_processes(env[MARK]) if b"agent-mcp" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return pid
+
+
+def claude_processes(env: dict[str, str]) -> list[int]:
+    """Every live process the server started for the test (the double and anything it spawned)."""
+    return [p for p in marked_processes(env[MARK]) if b"agent-mcp" not in Path(f"/proc/{p}/cmdline").read_bytes()]
