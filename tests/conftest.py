@@ -50,6 +50,7 @@ def claude_env(tmp_path: Path) -> dict[str, str]:
         ANTHROPIC_API_KEY="sk-ant-api03-dummy",
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
         AGENT_MCP_CLAUDE_BIN=str(DOUBLE),
+        AGENT_MCP_STATE_DIR=str(tmp_path / "state"),
         **{MARK: uuid.uuid4().hex},
     )
     return env

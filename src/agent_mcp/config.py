@@ -17,9 +17,15 @@ MIB = 1024 * 1024
 KIB = 1024
 
 
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "agent-mcp"
+
+
 @dataclass(frozen=True)
 class Settings:
     claude_bin: str = "claude"
+    state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     timeout_s: float = 3600.0
     idle_timeout_s: float = 900.0
     max_concurrent: int = 8
@@ -64,6 +70,13 @@ def _roots(text: str) -> tuple[Path, ...]:
     return tuple(roots)
 
 
+def _directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{text!r} is not an absolute path")
+    return path
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be empty")
@@ -77,6 +90,13 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_CLAUDE_BIN",
         _non_empty,
         "the claude executable: a name on PATH or a path (default: claude)",
+    ),
+    Option(
+        "state_dir",
+        "--state-dir",
+        "AGENT_MCP_STATE_DIR",
+        _directory,
+        "where the SQLite store lives (default: $XDG_STATE_HOME/agent-mcp, else ~/.local/state/agent-mcp)",
     ),
     Option(
         "timeout_s",
@@ -147,4 +167,5 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
             values[option.attr] = option.convert(raw)
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
+    values.setdefault("state_dir", default_state_dir(env))
     return Settings(**values)

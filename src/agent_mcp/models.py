@@ -91,3 +91,7 @@ class RunInfo(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunInfo]
+
+
+class Deleted(BaseModel):
+    deleted: str = Field(description="the name of the agent that was deleted")

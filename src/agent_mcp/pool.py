@@ -1,19 +1,23 @@
 """The agents and their runs: who exists, which session each resumes, what each has cost.
 
-Ordering rules live here. Each agent has a queue of runs; only its head runs, so messages to one
-agent run in the order sent, each resuming the session the previous reply named, and never fork
-it. A head run then takes a slot of the global concurrency cap: different agents only meet there.
-Runs execute in the pool's own task group, so a run started by one request outlives it.
+Ordering rules live here. Within this server each agent has a queue of runs and only its head
+runs, so messages to one agent run in the order sent, each resuming the session the previous reply
+named, and never fork it. The head then takes the agent's lock file, which another server on the
+same state directory also needs (so two editor windows never run one agent at once), and finally
+a slot of the concurrency cap: different agents only meet there.
+
+The store is the source of truth for agents, so a second server sees them too; runs execute in
+the pool's own task group, so a run started by one request outlives it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import anyio
@@ -33,7 +37,8 @@ from .runner import (
     SpawnFailed,
     run_process,
 )
-from .runs import EventHandler, Run
+from .runs import EventHandler, Run, now
+from .store import ActiveCounts, AgentRecord, Store, owner_alive, owner_of
 from .stream import StreamState, clean_text
 
 log = logging.getLogger(__name__)
@@ -42,96 +47,70 @@ log = logging.getLogger(__name__)
 _STRIPPED_ENV = ("CLAUDECODE",)
 
 FINISHED_RUNS_KEPT = 1000
+LOCK_POLL_S = 0.1
+NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 
 
-@dataclass
-class Agent:
-    name: str
-    role: str
-    cwd: str
-    options: AgentOptions
-    created_at: str
-    session_id: str | None = None
-    message_count: int = 0
-    total_cost_usd: float = 0.0
-    total_input_tokens: int = 0
-    total_output_tokens: int = 0
-    total_cache_creation_input_tokens: int = 0
-    total_cache_read_input_tokens: int = 0
-    queue: list[Run] = field(default_factory=list)
-    """Its unfinished runs in the order sent; the head is the only one that may run."""
-
-    @property
-    def running(self) -> bool:
-        return bool(self.queue) and self.queue[0].status == "running"
-
-    def info(self) -> AgentInfo:
-        return AgentInfo(
-            **self.options.model_dump(),
-            name=self.name,
-            role=self.role,
-            cwd=self.cwd,
-            session_id=self.session_id,
-            status="running" if self.running else "idle",
-            queued=len(self.queue) - (1 if self.running else 0),
-            message_count=self.message_count,
-            created_at=self.created_at,
-            total_cost_usd=self.total_cost_usd,
-            total_input_tokens=self.total_input_tokens,
-            total_output_tokens=self.total_output_tokens,
-            total_cache_creation_input_tokens=self.total_cache_creation_input_tokens,
-            total_cache_read_input_tokens=self.total_cache_read_input_tokens,
-        )
-
-    def record(self, response: AgentResponse) -> None:
-        self.message_count += 1
-        self.total_cost_usd += response.cost_usd
-        self.total_input_tokens += response.input_tokens
-        self.total_output_tokens += response.output_tokens
-        self.total_cache_creation_input_tokens += response.cache_creation_input_tokens
-        self.total_cache_read_input_tokens += response.cache_read_input_tokens
-
-    def enqueue(self, run: Run) -> None:
-        self.queue.append(run)
-        if len(self.queue) == 1:
-            run.turn.set()
-
-    def dequeue(self, run: Run) -> None:
-        self.queue.remove(run)
-        if self.queue:
-            self.queue[0].turn.set()
+def _info(agent: AgentRecord, activity: ActiveCounts) -> AgentInfo:
+    return AgentInfo(
+        **agent.options.model_dump(),
+        name=agent.name,
+        role=agent.role,
+        cwd=agent.cwd,
+        session_id=agent.session_id,
+        status="running" if activity.running else "idle",
+        queued=activity.queued,
+        message_count=agent.message_count,
+        created_at=agent.created_at,
+        total_cost_usd=agent.total_cost_usd,
+        total_input_tokens=agent.total_input_tokens,
+        total_output_tokens=agent.total_output_tokens,
+        total_cache_creation_input_tokens=agent.total_cache_creation_input_tokens,
+        total_cache_read_input_tokens=agent.total_cache_read_input_tokens,
+    )
 
 
 class AgentPool:
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self._agents: dict[str, Agent] = {}  # keyed by casefolded name: names are unique ignoring case
+        self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
         self._runs: OrderedDict[str, Run] = OrderedDict()
         self._slots = anyio.Semaphore(settings.max_concurrent)
         self._processes = ProcessRegistry()
         self._tasks: TaskGroup | None = None
+        self._store: Store | None = None
+        self._lock_dir = settings.state_dir / "locks"
         base = dict(os.environ if env is None else env)
         self._child_env = {k: v for k, v in base.items() if k not in _STRIPPED_ENV}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:
-        """The pool's lifetime: runs execute inside it, and leaving it ends every one of them."""
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            try:
-                yield self
-            finally:
-                self._processes.kill_all()
-                tasks.cancel_scope.cancel()
-        self._tasks = None
+        """The pool's lifetime: the store is open inside it, and leaving it ends every run."""
+        self._store = Store(self.settings.state_dir, owner_of(os.getpid()))
+        self._lock_dir.mkdir(exist_ok=True, mode=0o700)
+        self._store.mark_interrupted(now())
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                try:
+                    yield self
+                finally:
+                    self._processes.kill_all()
+                    tasks.cancel_scope.cancel()
+        finally:
+            self._tasks = None
+            self._store.close()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the pool is not running; use `async with pool.running()`")
+        return self._store
 
     # --- agents ------------------------------------------------------------------------------
 
     def create(self, name: str, role: str, cwd: str, options: AgentOptions) -> AgentInfo:
         validation.check_name(name)
-        if name.casefold() in self._agents:
-            existing = self._agents[name.casefold()].name
-            raise InvalidInput(f"an agent named {existing!r} already exists; pick another name (names ignore case)")
         validation.check_text("role", role, self.settings.max_role_bytes)
         roots = self.settings.allowed_roots
         resolved_cwd = validation.check_directory("cwd", cwd, roots)
@@ -146,25 +125,71 @@ class AgentPool:
             if options.add_dirs is None
             else [str(validation.check_directory("add_dirs entry", d, roots)) for d in options.add_dirs],
         )
-        agent = Agent(
+        agent = AgentRecord(
             name=name,
             role=role,
             cwd=str(resolved_cwd),
             options=checked,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        self._agents[name.casefold()] = agent
+        if not self.store.add_agent(agent):
+            existing = self.get(name).name
+            raise InvalidInput(f"an agent named {existing!r} already exists; pick another name (names ignore case)")
         log.info("created agent %s in %s", name, agent.cwd)
-        return agent.info()
+        return _info(agent, NO_ACTIVITY)
 
-    def get(self, name: str) -> Agent:
-        agent = self._agents.get(name.casefold())
+    def get(self, name: str) -> AgentRecord:
+        agent = self.store.agent(name)
         if agent is None:
             raise UnknownAgent(name)
         return agent
 
-    def list(self) -> list[AgentInfo]:
-        return [agent.info() for agent in sorted(self._agents.values(), key=lambda a: a.name)]
+    def info(self, name: str) -> AgentInfo:
+        agent = self.get(name)
+        return _info(agent, self._activity().get(agent.name.casefold(), NO_ACTIVITY))
+
+    def list_agents(self) -> list[AgentInfo]:
+        activity = self._activity()
+        return [_info(a, activity.get(a.name.casefold(), NO_ACTIVITY)) for a in self.store.agents()]
+
+    def _activity(self) -> dict[str, ActiveCounts]:
+        self.store.mark_interrupted(now())  # a server that died mid-run must not look busy forever
+        return self.store.active_counts()
+
+    async def delete(self, name: str, force: bool) -> str:
+        """Refused while a message is in flight, unless force: then its runs are cancelled first."""
+        agent = self.get(name)
+        self._refuse_if_busy_elsewhere(agent.name, "delete")
+        queue = list(self._queues.get(agent.name.casefold(), ()))
+        if queue and not force:
+            raise InvalidInput(
+                f"agent {agent.name!r} has {len(queue)} message(s) queued or running; wait for them, cancel them "
+                "with cancel_run, or call delete_agent with force=true to cancel them and delete"
+            )
+        for run in queue:
+            await self.cancel(run.run_id)
+        self.store.delete_agent(agent.name)
+        log.info("deleted agent %s", agent.name)
+        return agent.name
+
+    def reset(self, name: str) -> AgentInfo:
+        agent = self.get(name)
+        self._refuse_if_busy_elsewhere(agent.name, "reset")
+        if self._queues.get(agent.name.casefold()):
+            raise InvalidInput(
+                f"agent {agent.name!r} has a message queued or running; reset it once that is done (or cancel it)"
+            )
+        self.store.reset_agent(agent.name)
+        return self.info(agent.name)
+
+    def _refuse_if_busy_elsewhere(self, name: str, action: str) -> None:
+        others = [o for o in self.store.active_owners(name) if o != self.store.owner and owner_alive(o)]
+        if others:
+            pid = others[0].partition(":")[0]
+            raise InvalidInput(
+                f"agent {name!r} has a message in flight in another agent-mcp server (pid {pid}) on the same state "
+                f"directory; {action} it once that finishes"
+            )
 
     # --- runs --------------------------------------------------------------------------------
 
@@ -176,28 +201,55 @@ class AgentPool:
         if self._tasks is None:
             raise RuntimeError("the pool is not running; use `async with pool.running()`")
         run = Run(agent=agent.name, message=message, timeout_s=timeout_s)
-        agent.enqueue(run)
+        queue = self._queues.setdefault(agent.name.casefold(), [])
+        queue.append(run)
+        if len(queue) == 1:
+            run.turn.set()
+        self.store.add_run(run.info(len(queue) - 1), message)
         self._remember(run)
-        self._tasks.start_soon(self._execute, agent, run, name=f"run {run.run_id} of {agent.name}")
+        self._tasks.start_soon(self._execute, run, name=f"run {run.run_id} of {agent.name}")
         return run
 
     def run_info(self, run: Run) -> RunInfo:
-        agent = self._agents.get(run.agent.casefold())
-        position = agent.queue.index(run) if agent is not None and run in agent.queue else 0
-        return run.info(position)
+        queue = self._queues.get(run.agent.casefold(), [])
+        return run.info(queue.index(run) if run in queue else 0)
 
-    def get_run(self, run_id: str) -> Run:
+    def get_run(self, run_id: str) -> RunInfo:
+        run = self._runs.get(run_id)
+        if run is not None:
+            return self.run_info(run)
+        stored = self.store.run(run_id)
+        if stored is None:
+            raise UnknownRun(run_id)
+        return stored
+
+    async def wait_run(self, run_id: str, seconds: float, on_event: EventHandler | None = None) -> RunInfo:
+        run = self._runs.get(run_id)
+        if run is not None:
+            await run.wait(seconds, on_event)
+        return self.get_run(run_id)
+
+    async def cancel(self, run_id: str) -> RunInfo:
+        """Cancel a queued or running run and wait until its process group is gone."""
         run = self._runs.get(run_id)
         if run is None:
-            raise UnknownRun(run_id)
-        return run
-
-    async def cancel(self, run_id: str) -> Run:
-        """Cancel a queued or running run and wait until its process group is gone."""
-        run = self.get_run(run_id)
+            stored = self.get_run(run_id)
+            if stored.status in ("queued", "running"):
+                raise InvalidInput(
+                    f"run {run_id!r} belongs to another agent-mcp server on the same state directory; cancel it there"
+                )
+            return stored
         run.scope.cancel()
         await run.finished.wait()
-        return run
+        return self.run_info(run)
+
+    def history(self, name: str, limit: int) -> list[RunInfo]:
+        agent = self.get(name)
+        validation.check_limit(limit)
+        return [
+            self.run_info(self._runs[info.run_id]) if info.run_id in self._runs else info
+            for info in self.store.history(agent.name, limit)
+        ]
 
     async def send(
         self, name: str, message: str, timeout_s: float | None = None, on_event: EventHandler | None = None
@@ -222,26 +274,55 @@ class AgentPool:
         for rid in finished[: max(0, len(finished) - FINISHED_RUNS_KEPT)]:
             del self._runs[rid]
 
-    async def _execute(self, agent: Agent, run: Run) -> None:
+    async def _execute(self, run: Run) -> None:
         try:
             with run.scope:
                 await run.turn.wait()
-                async with self._slots:
+                async with self._agent_lock(run.agent), self._slots:
+                    agent = self.store.agent(run.agent)  # read now: another server may have moved it on
+                    if agent is None:
+                        raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
                     run.start()
+                    self.store.run_started(run.run_id, run.started_at or now())
                     run.succeed(await self._run(agent, run))
         except RunFailed as failure:
             run.fail(failure)
         finally:
-            agent.dequeue(run)
+            queue = self._queues[run.agent.casefold()]
+            queue.remove(run)
+            if queue:
+                queue[0].turn.set()
+            else:
+                del self._queues[run.agent.casefold()]
             if run.active:
                 why = "cancelled before it finished" if run.scope.cancel_called else "stopped by the server's shutdown"
-                run.fail(RunFailed("cancelled", f"the message to {agent.name!r} was {why}"))
+                run.fail(RunFailed("cancelled", f"the message to {run.agent!r} was {why}"))
+            self.store.run_finished(run.info(0), run.session_id)
 
-    async def _run(self, agent: Agent, run: Run) -> AgentResponse:
+    @asynccontextmanager
+    async def _agent_lock(self, name: str) -> AsyncIterator[None]:
+        """A lock file per agent, shared with other servers on this state directory; the kernel
+        drops it if this process dies, so a killed server never leaves an agent locked."""
+        fd = os.open(self._lock_dir / f"{name.casefold()}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await anyio.sleep(LOCK_POLL_S)
+            yield
+        finally:
+            os.close(fd)
+
+    async def _run(self, agent: AgentRecord, run: Run) -> AgentResponse:
         state = StreamState()
 
         async def on_line(line: bytes) -> bool:
             event = state.feed(line)
+            if state.session_id is not None and state.session_id != run.session_id:
+                run.session_id = state.session_id
+                self.store.set_session(agent.name, state.session_id, now())
             if event is not None:
                 await run.publish(event)
             return state.done
@@ -271,15 +352,9 @@ class AgentPool:
                 "The agent keeps its session; send a smaller task or raise the limit",
                 clean_text(exc.tail),
             ) from None
-        finally:
-            # The CLI has written the turn into whatever session it named, whatever the outcome.
-            if state.session_id is not None:
-                agent.session_id = state.session_id
         if not state.done:
             raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
-        response = state.response(agent.name)
-        agent.record(response)
-        return response
+        return state.response(agent.name)
 
     @property
     def live_processes(self) -> int:

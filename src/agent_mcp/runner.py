@@ -17,6 +17,7 @@ the output is complete.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -87,9 +88,15 @@ class _RememberingPty(PtyProcess):  # type: ignore[misc]
         _RememberingPty.last_pid = pid
 
 
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _child_setup(cwd: str, stdin_fd: int) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
+        # If the server is killed outright (SIGKILL), the kernel kills claude too.
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         os.chdir(cwd)
         os.dup2(stdin_fd, 0)
         # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so restore the defaults.

@@ -45,6 +45,8 @@ class Run:
     finished_at: str | None = None
     response: AgentResponse | None = None
     failure: RunFailed | None = None
+    session_id: str | None = None
+    """The latest session the CLI named during this run."""
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     turn: anyio.Event = field(default_factory=anyio.Event)
     """Set when every earlier message to the same agent has finished."""

@@ -17,7 +17,7 @@ from pydantic import Field
 from . import __version__, validation
 from .config import Settings
 from .errors import AgentMCPError
-from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse, RunInfo
+from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse, Deleted, RunInfo, RunList
 from .pool import AgentPool
 from .stream import describe_event
 
@@ -99,7 +99,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     async def list_agents(ctx: Context[AgentPool]) -> AgentList:
         """List every agent, sorted by name, with its status (idle or running), queued messages,
         session, message count and totals of cost and tokens."""
-        return AgentList(agents=ctx.request_context.lifespan_context.list())
+        return AgentList(agents=ctx.request_context.lifespan_context.list_agents())
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -164,9 +164,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         one). Waits up to wait_s for it to finish, sending progress meanwhile."""
         pool = ctx.request_context.lifespan_context
         with _as_tool_errors():
-            run = pool.get_run(run_id)
-            await run.wait(validation.check_wait(wait_s), _ProgressRelay(ctx))
-            return pool.run_info(run)
+            return await pool.wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -185,7 +183,63 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         claude process killed. The agent keeps its session. A finished run is returned unchanged."""
         pool = ctx.request_context.lifespan_context
         with _as_tool_errors():
-            return pool.run_info(await pool.cancel(run_id))
+            return await pool.cancel(run_id)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Agent history",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def get_history(
+        agent: Annotated[str, Field(description="the agent's name")],
+        ctx: Context[AgentPool],
+        limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
+    ) -> RunList:
+        """An agent's runs, newest first: message, status, reply and usage, error, times. Kept across
+        server restarts."""
+        with _as_tool_errors():
+            return RunList(runs=ctx.request_context.lifespan_context.history(agent, limit))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Delete agent",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    async def delete_agent(
+        name: Annotated[str, Field(description="the agent's name")],
+        ctx: Context[AgentPool],
+        force: Annotated[bool, Field(description="cancel its queued and running messages first")] = False,
+    ) -> Deleted:
+        """Delete an agent and its history. Refused while it has messages queued or running, unless
+        force=true, which cancels them first. Its claude sessions stay on disk."""
+        with _as_tool_errors():
+            return Deleted(deleted=await ctx.request_context.lifespan_context.delete(name, force))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Reset agent",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def reset_agent(
+        name: Annotated[str, Field(description="the agent's name")],
+        ctx: Context[AgentPool],
+    ) -> AgentInfo:
+        """Forget the agent's session: its next message starts a new conversation. Keeps its role,
+        options, history and totals. Refused while a message is queued or running."""
+        with _as_tool_errors():
+            return ctx.request_context.lifespan_context.reset(name)
 
     return server
 

@@ -102,3 +102,9 @@ def check_wait(wait_s: float) -> float:
     if not (math.isfinite(wait_s) and wait_s >= 0):
         raise InvalidInput(f"wait_s must be a number of seconds of at least 0, got {wait_s}")
     return wait_s
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+    return limit

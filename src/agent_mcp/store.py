@@ -1,0 +1,330 @@
+"""SQLite, so nothing of an agent is lost when the client restarts the server (or kills it).
+
+Why it looks like this:
+- WAL with synchronous=NORMAL: every committed transaction survives a killed process, and two
+  servers (two editor windows) can read while one writes. busy_timeout covers the short writes.
+- Each finished run is written in one transaction (the run's row, the agent's session and totals,
+  the session history), so a crash never leaves half of a run recorded.
+- Totals are updated with SQL increments, never by writing back a value read earlier, so two
+  servers cannot overwrite each other's counts.
+- Every run records its owner (pid and the process's start time, which tells a reused pid apart);
+  a queued or running run whose owner is gone was interrupted.
+- The schema version is SQLite's user_version; MIGRATIONS[i] takes version i to i + 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .models import AgentOptions, AgentResponse, RunInfo, RunStatus
+from .runs import MESSAGE_PREVIEW
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "agent-mcp.sqlite3"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: agents and their runs
+    """
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        role TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        session_id TEXT,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        total_cost_usd REAL NOT NULL DEFAULT 0,
+        total_input_tokens INTEGER NOT NULL DEFAULT 0,
+        total_output_tokens INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL COLLATE NOCASE,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        response TEXT,
+        error TEXT,
+        error_kind TEXT
+    );
+    CREATE INDEX runs_by_agent ON runs (agent, queued_at);
+    """,
+    # 1 -> 2: run owners (two servers on one store), cache-token totals, the sessions an agent had
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    CREATE INDEX runs_by_status ON runs (status);
+    ALTER TABLE agents ADD COLUMN total_cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN total_cache_read_input_tokens INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        agent TEXT NOT NULL COLLATE NOCASE,
+        session_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (agent, session_id)
+    );
+    INSERT INTO sessions (agent, session_id, first_seen)
+        SELECT name, session_id, created_at FROM agents WHERE session_id IS NOT NULL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
+
+
+def process_start_time(pid: int) -> str | None:
+    """The start time (clock ticks since boot) of a live process, or None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def owner_of(pid: int) -> str:
+    return f"{pid}:{process_start_time(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    pid, _, started = owner.partition(":")
+    return pid.isdigit() and process_start_time(int(pid)) == started
+
+
+@dataclass
+class AgentRecord:
+    name: str
+    role: str
+    cwd: str
+    options: AgentOptions
+    created_at: str
+    session_id: str | None = None
+    message_count: int = 0
+    total_cost_usd: float = 0.0
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    total_cache_creation_input_tokens: int = 0
+    total_cache_read_input_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ActiveCounts:
+    running: int
+    queued: int
+
+
+class Store:
+    def __init__(self, state_dir: Path, owner: str) -> None:
+        self.path = state_dir / DB_NAME
+        self.owner = owner
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the store {self.path} has schema version {version}, newer than this agent-mcp knows "
+                    f"({SCHEMA_VERSION}); upgrade agent-mcp or point AGENT_MCP_STATE_DIR elsewhere"
+                )
+            for target in range(version, SCHEMA_VERSION):
+                log.info("migrating %s from schema version %d to %d", self.path, target, target + 1)
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @property
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # --- agents ------------------------------------------------------------------------------
+
+    def add_agent(self, agent: AgentRecord) -> bool:
+        """False when the name is taken (ignoring case), perhaps just now by another server."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO agents (name, role, cwd, options, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (agent.name, agent.role, agent.cwd, agent.options.model_dump_json(), agent.created_at),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def agent(self, name: str) -> AgentRecord | None:
+        row = self._db.execute("SELECT * FROM agents WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _agent(row)
+
+    def agents(self) -> list[AgentRecord]:
+        rows = self._db.execute("SELECT * FROM agents").fetchall()
+        return sorted((_agent(row) for row in rows), key=lambda a: a.name)
+
+    def agent_count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM agents").fetchone()[0])
+
+    def delete_agent(self, name: str) -> None:
+        with self._transaction() as db:
+            for table, column in (("agents", "name"), ("runs", "agent"), ("sessions", "agent")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+
+    def reset_agent(self, name: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE agents SET session_id = NULL WHERE name = ?", (name,))
+
+    def set_session(self, name: str, session_id: str, seen_at: str) -> None:
+        """Recorded as soon as the CLI names it: a server killed mid-run still resumes it later."""
+        with self._transaction() as db:
+            _record_session(db, name, session_id, seen_at)
+
+    def sessions(self, name: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT session_id FROM sessions WHERE agent = ? ORDER BY first_seen, rowid", (name,)
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # --- runs --------------------------------------------------------------------------------
+
+    def add_run(self, info: RunInfo, message: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (run_id, agent, message, status, queued_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                (info.run_id, info.agent, message, info.status, info.queued_at, self.owner),
+            )
+
+    def run_started(self, run_id: str, started_at: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET status = 'running', started_at = ? WHERE run_id = ?", (started_at, run_id))
+
+    def run_finished(self, info: RunInfo, session_id: str | None) -> None:
+        """The run, the agent's session and its totals, in one transaction."""
+        response = info.response
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?"
+                " WHERE run_id = ?",
+                (
+                    info.status,
+                    info.finished_at,
+                    response.model_dump_json() if response else None,
+                    info.error,
+                    info.error_kind,
+                    info.started_at,
+                    info.run_id,
+                ),
+            )
+            if session_id is not None:
+                _record_session(db, info.agent, session_id, info.finished_at or info.queued_at)
+            if response is not None:
+                db.execute(
+                    "UPDATE agents SET message_count = message_count + 1, total_cost_usd = total_cost_usd + ?,"
+                    " total_input_tokens = total_input_tokens + ?, total_output_tokens = total_output_tokens + ?,"
+                    " total_cache_creation_input_tokens = total_cache_creation_input_tokens + ?,"
+                    " total_cache_read_input_tokens = total_cache_read_input_tokens + ? WHERE name = ?",
+                    (
+                        response.cost_usd,
+                        response.input_tokens,
+                        response.output_tokens,
+                        response.cache_creation_input_tokens,
+                        response.cache_read_input_tokens,
+                        info.agent,
+                    ),
+                )
+
+    def run(self, run_id: str) -> RunInfo | None:
+        row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else _run(row)
+
+    def history(self, name: str, limit: int) -> list[RunInfo]:
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE agent = ? ORDER BY queued_at DESC, rowid DESC LIMIT ?", (name, limit)
+        ).fetchall()
+        return [_run(row) for row in rows]
+
+    def active_counts(self) -> dict[str, ActiveCounts]:
+        """Running and queued runs per agent (casefolded), across every server on this store."""
+        rows = self._db.execute(
+            "SELECT agent, sum(status = 'running'), sum(status = 'queued') FROM runs"
+            " WHERE status IN ('queued', 'running') GROUP BY agent COLLATE NOCASE"
+        ).fetchall()
+        return {row[0].casefold(): ActiveCounts(row[1], row[2]) for row in rows}
+
+    def active_owners(self, name: str) -> set[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT owner FROM runs WHERE agent = ? AND status IN ('queued', 'running')", (name,)
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def mark_interrupted(self, finished_at: str) -> int:
+        """Runs left queued or running by a server that is gone: say so, rather than leave them."""
+        owners = {
+            row[0] for row in self._db.execute("SELECT DISTINCT owner FROM runs WHERE status IN ('queued', 'running')")
+        }
+        dead = [owner for owner in owners if owner != self.owner and not owner_alive(owner)]
+        if not dead:
+            return 0
+        with self._transaction() as db:
+            cursor = db.executemany(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?, error_kind = 'interrupted',"
+                " error = '[interrupted] the agent-mcp server running this message stopped before it finished'"
+                " WHERE owner = ? AND status IN ('queued', 'running')",
+                [(finished_at, owner) for owner in dead],
+            )
+        log.info("marked %d runs of stopped servers as interrupted", cursor.rowcount)
+        return cursor.rowcount
+
+
+def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at: str) -> None:
+    db.execute("UPDATE agents SET session_id = ? WHERE name = ?", (session_id, name))
+    db.execute(
+        "INSERT OR IGNORE INTO sessions (agent, session_id, first_seen) VALUES (?, ?, ?)", (name, session_id, seen_at)
+    )
+
+
+def _agent(row: sqlite3.Row) -> AgentRecord:
+    values: dict[str, Any] = dict(row)
+    values["options"] = AgentOptions.model_validate_json(values["options"])
+    return AgentRecord(**values)
+
+
+def _run(row: sqlite3.Row) -> RunInfo:
+    response = row["response"]
+    return RunInfo(
+        run_id=row["run_id"],
+        agent=row["agent"],
+        status=row["status"],
+        position=0,
+        message=row["message"][:MESSAGE_PREVIEW],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        response=AgentResponse.model_validate_json(response) if response else None,
+        error=row["error"],
+        error_kind=row["error_kind"],
+    )
