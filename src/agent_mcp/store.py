@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,12 +91,13 @@ def process_start_time(pid: int) -> str | None:
 
 
 def owner_of(pid: int) -> str:
-    return f"{pid}:{process_start_time(pid)}"
+    """pid, its start time, and a token that tells apart two pools in one process."""
+    return f"{pid}:{process_start_time(pid)}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_alive(owner: str) -> bool:
-    pid, _, started = owner.partition(":")
-    return pid.isdigit() and process_start_time(int(pid)) == started
+    pid, _, rest = owner.partition(":")
+    return pid.isdigit() and process_start_time(int(pid)) == rest.partition(":")[0]
 
 
 @dataclass
