@@ -294,9 +294,10 @@ class AgentPool:
                 queue[0].turn.set()
             else:
                 del self._queues[run.agent.casefold()]
-            if run.active:
-                why = "cancelled before it finished" if run.scope.cancel_called else "stopped by the server's shutdown"
-                run.fail(RunFailed("cancelled", f"the message to {run.agent!r} was {why}"))
+            if run.active and run.scope.cancel_called:
+                run.fail(RunFailed("cancelled", f"the message to {run.agent!r} was cancelled before it finished"))
+            elif run.active:
+                run.fail(RunFailed("interrupted", "the agent-mcp server stopped before the message finished"))
             self.store.run_finished(run.info(0), run.session_id)
 
     @asynccontextmanager

@@ -26,7 +26,11 @@ EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 MESSAGE_PREVIEW = 2000
 
-_STATUS_OF_KIND: dict[str, RunStatus] = {"timed_out": "timed_out", "cancelled": "cancelled"}
+_STATUS_OF_KIND: dict[str, RunStatus] = {
+    "timed_out": "timed_out",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+}
 
 
 def now() -> str:
@@ -70,8 +74,8 @@ class Run:
         self._finish(_STATUS_OF_KIND.get(failure.kind, "failed"))
 
     def _finish(self, status: RunStatus) -> None:
-        if self.finished.is_set():
-            return
+        """Called once, by the run's own task: a finished run never changes again."""
+        assert not self.finished.is_set(), f"run {self.run_id} finished twice"
         self.status = status
         self.finished_at = now()
         self.finished.set()

@@ -183,7 +183,11 @@ async def test_closing_stdin_ends_the_server_and_every_claude_process(tmp_path, 
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         await ok(client, "start_message", agent="dev", message="MOCK_IGNORE_TERM MOCK_GRANDCHILD MOCK_SLEEP=30")
         await wait_for_status(client, "running")
-    # no_leaks: neither the server nor anything it started outlives the client
+    # no_leaks: neither the server nor anything it started outlives the client; the store says why
+    async with connect(claude_env) as client:
+        [run] = (await ok(client, "get_history", agent="dev"))["runs"]
+    assert (run["status"], run["error_kind"]) == ("interrupted", "interrupted")
+    assert run["error"] == "[interrupted] the agent-mcp server stopped before the message finished"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
