@@ -16,6 +16,7 @@ Behaviour is chosen by words in the prompt, as with the mock API:
   MOCK_SLEEP=<s>       wait s seconds before answering
   MOCK_SLOW            one event a second
   MOCK_ECHO_ENV=<name> adds the variable's value (or <unset>) to the reply
+  MOCK_ECHO_ARGV       adds the argv it was started with to the reply, as JSON
 Faults a real process can have:
   MOCK_CRASH           dies mid-run (stderr message, exit 3, no result)
   MOCK_STDERR          writes a warning to stderr first
@@ -289,6 +290,7 @@ class Run:
         self.noise = "MOCK_NOISE" in prompt
         self.slow = "MOCK_SLOW" in prompt
         self.denials: list[dict[str, object]] = []
+        self.mcp_servers: list[dict[str, str]] = []
         self.started = time.monotonic()
 
     # --- output ---
@@ -313,7 +315,7 @@ class Run:
                 "cwd": self.session.cwd,
                 "session_id": self.session.id,
                 "tools": TOOLS,
-                "mcp_servers": [],
+                "mcp_servers": self.mcp_servers,
                 "model": self.init_model,
                 "permissionMode": self.opts.get("--permission-mode", "default"),
                 "slash_commands": ["clear", "compact", "config", "init", "review"],
@@ -559,6 +561,8 @@ class Run:
         text = f"Mock reply #{self.session.turns()}. Last user text tail: {tail}"
         for name in re.findall(r"MOCK_ECHO_ENV=(\w+)", self.prompt):
             text += f"\n{name}={os.environ.get(name, '<unset>')}"
+        if "MOCK_ECHO_ARGV" in self.prompt:
+            text += "\nargv=" + json.dumps(sys.argv)
         return text
 
     def api_error(self, status: int, error: str, text: str, retried: bool = True) -> int:
@@ -748,6 +752,21 @@ class Run:
         raise Exit(0)  # the CLI exits 0 after an interrupt (§2.11)
 
 
+def load_mcp_configs(values: list[str], cwd: str) -> list[str]:
+    """§1: each value is JSON text or a file; text that does not parse is taken as a path."""
+    names: list[str] = []
+    for value in values:
+        try:
+            config = json.loads(value)
+        except ValueError:
+            path = os.path.join(cwd, value)
+            if not os.path.isfile(path):
+                raise fail(f"Error: Invalid MCP configuration:\nMCP config file not found: {path}") from None
+            config = json.loads(Path(path).read_text())
+        names.extend((config.get("mcpServers") or {}) if isinstance(config, dict) else {})
+    return names
+
+
 def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
     """§2.5: no init; in stream-json one error result; the reason on stderr; exit 1."""
     if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
@@ -776,6 +795,7 @@ def main(argv: list[str]) -> int:
     if opts.get("--output-format") == "stream-json" and not opts.get("--verbose"):
         raise fail("Error: When using --print, --output-format=stream-json requires --verbose")
     cwd = os.getcwd()
+    mcp_servers = load_mcp_configs(opts.get("--mcp-config", []), cwd)  # type: ignore[arg-type]
     stdin = read_stdin()
     prompt = "\n".join(part for part in (positionals[0] if positionals else None, stdin) if part)
     if not prompt:
@@ -796,6 +816,7 @@ def main(argv: list[str]) -> int:
     else:
         session = Session(cwd, str(uuid.uuid4()), persist)
     run = Run(opts, prompt, session, resumed=isinstance(resume, str))
+    run.mcp_servers = [{"name": name, "status": "pending"} for name in mcp_servers]
     signal.signal(signal.SIGINT, run.on_sigint)
     if not isinstance(resume, str) and run.logged_in:
         run.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session

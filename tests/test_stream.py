@@ -205,3 +205,31 @@ def test_describe_event_gives_short_progress_lines():
     assert "Bash: echo hi-from-tool" in described
     assert described[-1] == "finished"
     assert describe_event({"type": "user"}) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("10_apikey_text.stdout", None),
+        ("12_apikey_write_denied.stdout", None),
+        ("01_noauth_pipe.stdout", "not_logged_in"),
+        ("17_apikey_401_retries.stdout", "not_logged_in"),
+        ("14_apikey_max_turns.stdout", "max_turns"),
+        ("15_apikey_max_budget.stdout", "max_budget"),
+        ("16_apikey_model_404.stdout", "api_error"),
+        ("18_apikey_500.stdout", "api_error"),
+        ("19_apikey_529.stdout", "api_error"),
+        ("21_apikey_prompt_too_long.stdout", "api_error"),
+        ("27_connection_refused.stdout", "api_error"),
+        ("20_apikey_429.stdout", "rate_limited"),
+        ("24_oauth_rate_limit_rejected_429.stdout", "rate_limited"),
+        ("04_resume_unknown.stdout", "resume_failed"),
+        ("05_resume_not_uuid.stdout", "resume_failed"),
+        ("31_apikey_resume_other_cwd.stdout", "resume_failed"),
+        ("28_apikey_sigint.stdout", "cancelled"),
+    ],
+)
+def test_error_kind_of_every_capture(name, kind):
+    _, r = parse(name)
+    assert r.error_kind == kind
+    assert r.is_error is (kind is not None)

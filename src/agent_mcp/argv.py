@@ -8,6 +8,8 @@ text of any size and cannot be mistaken for a flag.
 
 from __future__ import annotations
 
+import json
+
 from .models import AgentOptions
 
 
@@ -34,4 +36,10 @@ def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, res
     if options.max_budget_usd is not None:
         argv.append(f"--max-budget-usd={options.max_budget_usd!r}")
     argv.extend(f"--add-dir={directory}" for directory in options.add_dirs or ())
+    if isinstance(options.mcp_config, dict):
+        argv.append(f"--mcp-config={json.dumps(options.mcp_config, separators=(',', ':'))}")
+    elif options.mcp_config is not None:
+        argv.append(f"--mcp-config={options.mcp_config}")
+    if options.effort is not None:
+        argv.append(f"--effort={options.effort}")
     return argv

@@ -16,6 +16,7 @@ import anyio
 
 from . import __version__
 from .config import Settings, add_arguments, load_settings
+from .doctor import run_doctor
 from .server import build_server
 
 log = logging.getLogger("agent_mcp")
@@ -28,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="agent-mcp",
         description="An MCP server (stdio) that runs a pool of Claude Code agents as tools. "
         "Every option can also be set by the environment variable named after it; the flag wins.",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "doctor"],
+        default="serve",
+        help="serve: MCP over stdio (the default); doctor: check the CLI, login, store and policy, then exit",
     )
     parser.add_argument("--version", action="version", version=f"agent-mcp {__version__}")
     parser.add_argument(
@@ -79,5 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings(vars(args), os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.command == "doctor":
+        sys.exit(run_doctor(settings, os.environ, sys.stdout))
     log.info("agent-mcp %s serving on stdio (claude: %s)", __version__, settings.claude_bin)
     anyio.run(serve, settings)

@@ -29,6 +29,7 @@ class Settings:
     timeout_s: float = 3600.0
     idle_timeout_s: float = 900.0
     max_concurrent: int = 8
+    max_agents: int = 1000
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     max_message_bytes: int = 4 * MIB
     max_role_bytes: int = 64 * KIB
@@ -118,6 +119,13 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_CONCURRENT",
         _positive_int,
         "claude processes running at once; more wait their turn (default: 8)",
+    ),
+    Option(
+        "max_agents",
+        "--max-agents",
+        "AGENT_MCP_MAX_AGENTS",
+        _positive_int,
+        "most agents the store may hold (default: 1000)",
     ),
     Option(
         "allowed_roots",

@@ -6,6 +6,8 @@ model deciding its next call.
 
 from __future__ import annotations
 
+from .models import ErrorKind
+
 
 class AgentMCPError(Exception):
     """Base of every error whose message is meant for the caller."""
@@ -31,7 +33,7 @@ class UnknownRun(AgentMCPError):
 class RunFailed(AgentMCPError):
     """A run that produced no result event: nothing the CLI said can be returned as a reply."""
 
-    def __init__(self, kind: str, message: str, tail: str = "") -> None:
+    def __init__(self, kind: ErrorKind, message: str, tail: str = "") -> None:
         self.kind = kind
         detail = f"[{kind}] {message}"
         if tail.strip():

@@ -5,11 +5,26 @@ These models are the tools' outputSchema, so field descriptions are written for 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+ErrorKind = Literal[
+    "cli_not_found",
+    "not_logged_in",
+    "rate_limited",
+    "max_turns",
+    "max_budget",
+    "api_error",
+    "resume_failed",
+    "crashed",
+    "timed_out",
+    "cancelled",
+    "interrupted",
+]
+
 PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 class AgentOptions(BaseModel):
@@ -24,6 +39,10 @@ class AgentOptions(BaseModel):
     max_turns: int | None = Field(default=None, description="claude --max-turns")
     max_budget_usd: float | None = Field(default=None, description="claude --max-budget-usd")
     add_dirs: list[str] | None = Field(default=None, description="claude --add-dir, resolved absolute paths")
+    mcp_config: dict[str, Any] | str | None = Field(
+        default=None, description='claude --mcp-config: a {"mcpServers": {...}} object, or the path of such a file'
+    )
+    effort: str | None = Field(default=None, description="claude --effort")
 
 
 class AgentInfo(AgentOptions):
@@ -68,6 +87,11 @@ class AgentResponse(BaseModel):
     error: str | None = Field(description="what went wrong, when is_error")
     subtype: str | None = Field(description="the result event's subtype, e.g. success, error_max_turns")
     api_error_status: int | None = Field(default=None, description="HTTP status of a failed API call")
+    error_kind: ErrorKind | None = Field(
+        default=None,
+        description="null on success; what a program can branch on: not_logged_in, rate_limited, max_turns, "
+        "max_budget, api_error, resume_failed, cancelled…",
+    )
 
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "timed_out", "interrupted"]
@@ -86,7 +110,10 @@ class RunInfo(BaseModel):
     finished_at: str | None
     response: AgentResponse | None
     error: str | None = Field(description="why there is no response")
-    error_kind: str | None = Field(description="cli_not_found, crashed, timed_out, cancelled…")
+    error_kind: ErrorKind | None = Field(
+        description="why it failed, when it did: the response's error_kind, or cli_not_found, crashed, timed_out, "
+        "cancelled, interrupted when there is no response"
+    )
 
 
 class RunList(BaseModel):

@@ -124,7 +124,14 @@ class AgentPool:
             add_dirs=None
             if options.add_dirs is None
             else [str(validation.check_directory("add_dirs entry", d, roots)) for d in options.add_dirs],
+            mcp_config=validation.check_mcp_config(options.mcp_config, roots),
+            effort=validation.check_effort(options.effort),
         )
+        if self.store.agent_count() >= self.settings.max_agents:
+            raise InvalidInput(
+                f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
+                "--max-agents); delete_agent one you no longer need, or raise the limit"
+            )
         agent = AgentRecord(
             name=name,
             role=role,
@@ -355,7 +362,19 @@ class AgentPool:
             ) from None
         if not state.done:
             raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
-        return state.response(agent.name)
+        response = state.response(agent.name)
+        if response.error_kind == "resume_failed":
+            # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
+            run.session_id = None
+            self.store.reset_agent(agent.name)
+            response = response.model_copy(
+                update={
+                    "session_id": None,
+                    "error": f"{response.error}. The CLI could not resume the agent's session, so agent "
+                    f"{agent.name!r} was reset: send the message again to start a new session",
+                }
+            )
+        return response
 
     @property
     def live_processes(self) -> int:

@@ -114,5 +114,5 @@ class Run:
             finished_at=self.finished_at,
             response=self.response,
             error=str(self.failure) if self.failure else None,
-            error_kind=self.failure.kind if self.failure else None,
+            error_kind=self.failure.kind if self.failure else (self.response.error_kind if self.response else None),
         )

@@ -17,7 +17,17 @@ from pydantic import Field
 from . import __version__, validation
 from .config import Settings
 from .errors import AgentMCPError
-from .models import PERMISSION_MODES, AgentInfo, AgentList, AgentOptions, AgentResponse, Deleted, RunInfo, RunList
+from .models import (
+    EFFORTS,
+    PERMISSION_MODES,
+    AgentInfo,
+    AgentList,
+    AgentOptions,
+    AgentResponse,
+    Deleted,
+    RunInfo,
+    RunList,
+)
 from .pool import AgentPool
 from .stream import describe_event
 
@@ -72,6 +82,11 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         max_turns: Annotated[int | None, Field(description="limit on agentic turns per message")] = None,
         max_budget_usd: Annotated[float | None, Field(description="spending limit per message, USD")] = None,
         add_dirs: Annotated[list[str] | None, Field(description="more absolute directories it may use")] = None,
+        mcp_config: Annotated[
+            dict[str, Any] | str | None,
+            Field(description='MCP servers for the agent: {"mcpServers": {...}} or the absolute path of such a file'),
+        ] = None,
+        effort: Annotated[str | None, Field(description=f"one of {', '.join(EFFORTS)}")] = None,
     ) -> AgentInfo:
         """Create a named Claude Code agent with a role and a working directory. Its first message
         starts a session; later messages continue it."""
@@ -83,6 +98,8 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             max_turns=max_turns,
             max_budget_usd=max_budget_usd,
             add_dirs=add_dirs,
+            mcp_config=mcp_config,
+            effort=effort,
         )
         with _as_tool_errors():
             return ctx.request_context.lifespan_context.create(name, role, cwd, options)

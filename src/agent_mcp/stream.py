@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import AgentResponse
+from .models import AgentResponse, ErrorKind
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
 # sequences, and the C0 controls other than tab and newline (e.g. the SI in the CLI's exit trailer).
@@ -139,7 +139,28 @@ class StreamState:
             error=self._error_text(result, text) if is_error else None,
             subtype=_opt_str(result.get("subtype")),
             api_error_status=_opt_int(result.get("api_error_status")),
+            error_kind=self._error_kind(result) if is_error else None,
         )
+
+    def _error_kind(self, result: dict[str, Any]) -> ErrorKind:
+        """Reference §2.1, §2.5, §2.7 and §3.7: the subtype, the errors list, the synthetic message's
+        error category and the HTTP status together say what went wrong."""
+        subtype = result.get("subtype")
+        status = _opt_int(result.get("api_error_status"))
+        errors = " ".join(e for e in result.get("errors") or () if isinstance(e, str))
+        if subtype == "error_max_turns":
+            return "max_turns"
+        if subtype == "error_max_budget_usd":
+            return "max_budget"
+        if "No conversation found with session ID" in errors or "--resume requires a valid session" in errors:
+            return "resume_failed"
+        if self.assistant_error in ("authentication_failed", "oauth_org_not_allowed"):
+            return "not_logged_in"
+        if self.assistant_error == "rate_limit" or status == 429 or self.rate_limit.get("status") == "rejected":
+            return "rate_limited"
+        if result.get("terminal_reason") in ("aborted_streaming", "aborted_tools"):
+            return "cancelled"
+        return "api_error"
 
     def _error_text(self, result: dict[str, Any], text: str) -> str:
         errors = [e for e in result.get("errors") or () if isinstance(e, str) and e]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidInput
-from .models import PERMISSION_MODES
+from .models import EFFORTS, PERMISSION_MODES
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -39,10 +40,10 @@ def check_text(what: str, text: str, max_bytes: int) -> str:
     return text
 
 
-def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
+def check_path(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
     """Expand ~, refuse relative paths, resolve symlinks, then apply the roots to the resolved path."""
     if not raw.strip() or "\x00" in raw:
-        raise InvalidInput(f"{what} {raw!r} is not a usable path; give an absolute directory path")
+        raise InvalidInput(f"{what} {raw!r} is not a usable path; give an absolute path")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise InvalidInput(
@@ -50,12 +51,17 @@ def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Pat
         )
     resolved = path.resolve()
     if not resolved.exists():
-        raise InvalidInput(f"{what} {raw!r} does not exist; create it first or pick an existing directory")
-    if not resolved.is_dir():
-        raise InvalidInput(f"{what} {raw!r} is not a directory")
+        raise InvalidInput(f"{what} {raw!r} does not exist; create it first or pick an existing one")
     if allowed_roots and not any(resolved.is_relative_to(root) for root in allowed_roots):
         roots = ", ".join(str(r) for r in allowed_roots)
         raise InvalidInput(f"{what} {str(resolved)!r} lies outside the allowed roots ({roots}); pick one under them")
+    return resolved
+
+
+def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
+    resolved = check_path(what, raw, allowed_roots)
+    if not resolved.is_dir():
+        raise InvalidInput(f"{what} {raw!r} is not a directory")
     return resolved
 
 
@@ -63,6 +69,28 @@ def check_permission_mode(mode: str | None) -> str | None:
     if mode is not None and mode not in PERMISSION_MODES:
         raise InvalidInput(f"unknown permission_mode {mode!r}; use one of {', '.join(PERMISSION_MODES)}")
     return mode
+
+
+def check_effort(effort: str | None) -> str | None:
+    if effort is not None and effort not in EFFORTS:
+        raise InvalidInput(f"unknown effort {effort!r}; use one of {', '.join(EFFORTS)}")
+    return effort
+
+
+def check_mcp_config(
+    config: dict[str, Any] | str | None, allowed_roots: tuple[Path, ...]
+) -> dict[str, Any] | str | None:
+    """An object is passed to the CLI as JSON text; a string must name an existing JSON file."""
+    if config is None:
+        return None
+    if isinstance(config, dict):
+        if not isinstance(config.get("mcpServers"), dict):
+            raise InvalidInput('mcp_config must be an object with an "mcpServers" object, or the path of such a file')
+        return config
+    path = check_path("mcp_config", config, allowed_roots)
+    if not path.is_file():
+        raise InvalidInput(f"mcp_config {config!r} is not a file; give the path of a JSON file or the object itself")
+    return str(path)
 
 
 def check_model(model: str | None) -> str | None:

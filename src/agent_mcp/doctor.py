@@ -1,0 +1,119 @@
+"""`agent-mcp doctor`: everything a run depends on, checked up front, each problem with its fix.
+
+It spends no tokens: the CLI is only asked for its version, and the login is judged from what
+the CLI itself would read (credential variables, its credentials file).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .config import Settings
+from .store import Store, owner_of
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: str
+    fix: str | None = None
+    """Set when the check found a problem: one line that says what to do."""
+    known: bool = True
+
+
+def check_cli(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    path = shutil.which(settings.claude_bin, path=env.get("PATH"))
+    if path is None:
+        return [
+            Check(
+                "claude CLI",
+                f"{settings.claude_bin!r} not found",
+                "install it with `npm install -g @anthropic-ai/claude-code`, or set AGENT_MCP_CLAUDE_BIN / "
+                "--claude-bin to its path",
+            )
+        ]
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, env=dict(env), stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [Check("claude CLI", f"{path}: {exc}", f"check that {path} runs: `{path} --version`")]
+    if done.returncode != 0:
+        output = (done.stderr or done.stdout).strip().splitlines()
+        detail = output[-1] if output else f"exit code {done.returncode}"
+        return [Check("claude CLI", f"{path}: {detail}", f"reinstall the CLI; `{path} --version` must work")]
+    return [Check("claude CLI", f"{path} ({done.stdout.strip()})")]
+
+
+def check_login(env: Mapping[str, str]) -> list[Check]:
+    for variable in ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN"):
+        if env.get(variable):
+            return [Check("logged in", f"yes ({variable} is set)")]
+    config_dir = Path(env.get("CLAUDE_CONFIG_DIR") or Path(env.get("HOME") or Path.home()) / ".claude")
+    credentials = config_dir / ".credentials.json"
+    if credentials.is_file():
+        return [Check("logged in", f"yes ({credentials})")]
+    return [
+        Check(
+            "logged in",
+            "unknown: no ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN, and no credentials file "
+            f"({credentials}); on macOS the login lives in the keychain. Run `claude` once to log in",
+            known=False,
+        )
+    ]
+
+
+def check_store(settings: Settings) -> list[Check]:
+    try:
+        store = Store(settings.state_dir, owner_of(os.getpid()))
+    except Exception as exc:  # any failure here is the finding: report it, with the fix
+        return [
+            Check(
+                "state directory",
+                f"{settings.state_dir}: {exc}",
+                "make the directory writable, or point AGENT_MCP_STATE_DIR / --state-dir elsewhere",
+            )
+        ]
+    try:
+        return [
+            Check("state directory", str(settings.state_dir)),
+            Check("store", f"{store.path} (schema version {store.version}, {store.agent_count()} agents)"),
+        ]
+    finally:
+        store.close()
+
+
+def check_policy(settings: Settings) -> list[Check]:
+    checks = [
+        Check("max concurrent", str(settings.max_concurrent)),
+        Check("max agents", str(settings.max_agents)),
+        Check("timeout", f"{settings.timeout_s:g} s (idle {settings.idle_timeout_s:g} s)"),
+        Check("size limits", f"message {settings.max_message_bytes} B, role {settings.max_role_bytes} B"),
+    ]
+    if not settings.allowed_roots:
+        return [*checks, Check("allowed roots", "unrestricted")]
+    missing = [str(root) for root in settings.allowed_roots if not root.is_dir()]
+    roots = os.pathsep.join(str(root) for root in settings.allowed_roots)
+    if missing:
+        fix = f"create {', '.join(missing)} or remove it from AGENT_MCP_ALLOWED_ROOTS / --allowed-roots"
+        return [*checks, Check("allowed roots", f"{roots} ({', '.join(missing)} missing)", fix)]
+    return [*checks, Check("allowed roots", roots)]
+
+
+def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
+    checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings)]
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        mark = "PROBLEM" if check.fix else "ok" if check.known else "unknown"
+        out.write(f"{mark:7}  {check.name:{width}}  {check.value}\n")
+        if check.fix:
+            out.write(f"{'':7}  {'':{width}}  fix: {check.fix}\n")
+    problems = sum(1 for check in checks if check.fix)
+    out.write("no problems found\n" if not problems else f"{problems} problem(s) found\n")
+    return 1 if problems else 0
