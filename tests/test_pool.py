@@ -190,7 +190,8 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_p
     (sessions_dir(claude_env, tmp_path) / f"{first.session_id}.jsonl").unlink()
     r = await pool.send("dev", "again")
     assert r.is_error and r.subtype == "error_during_execution"
-    assert r.error == f"No conversation found with session ID: {first.session_id}"
+    assert r.error.startswith(f"No conversation found with session ID: {first.session_id}. ")
+    assert r.error_kind == "resume_failed" and pool.list_agents()[0].session_id is None
 
 
 async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude_env, no_leaks):
