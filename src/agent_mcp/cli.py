@@ -13,6 +13,7 @@ import sys
 import threading
 
 import anyio
+import uvicorn
 
 from . import __version__
 from .config import Settings, add_arguments, load_settings
@@ -77,6 +78,25 @@ async def serve(settings: Settings) -> None:
         tg.cancel_scope.cancel()
 
 
+async def serve_http(settings: Settings) -> None:
+    """uvicorn runs the lifespan (so shutdown ends every claude process) and handles SIGTERM and
+    SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
+    server = build_server(settings)
+    app = server.streamable_http_app(
+        host=settings.host,
+        # JSON can take six bytes for one byte of message (\u escapes): leave room for the largest.
+        max_request_body_size=6 * settings.max_message_bytes + 1024 * 1024,
+    )
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),
+        timeout_graceful_shutdown=int(SHUTDOWN_LIMIT_S) - 1,
+    )
+    await uvicorn.Server(config).serve()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -89,5 +109,9 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if args.command == "doctor":
         sys.exit(run_doctor(settings, os.environ, sys.stdout))
+    if settings.transport == "http":
+        log.info("agent-mcp %s serving on http://%s:%d/mcp", __version__, settings.host, settings.port)
+        anyio.run(serve_http, settings)
+        return
     log.info("agent-mcp %s serving on stdio (claude: %s)", __version__, settings.claude_bin)
     anyio.run(serve, settings)

@@ -7,6 +7,7 @@ cannot be added in one place and forgotten in another.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ class Settings:
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     max_message_bytes: int = 4 * MIB
     max_role_bytes: int = 64 * KIB
+    transport: str = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,19 @@ def _directory(text: str) -> Path:
     if not path.is_absolute():
         raise ValueError(f"{text!r} is not an absolute path")
     return path
+
+
+def _transport(text: str) -> str:
+    if text not in ("stdio", "http"):
+        raise ValueError(f"must be stdio or http, got {text!r}")
+    return text
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
 
 
 def _non_empty(text: str) -> str:
@@ -148,6 +166,28 @@ OPTIONS: tuple[Option, ...] = (
         _positive_int,
         "largest role in UTF-8 bytes (default: 64 KiB)",
     ),
+    Option(
+        "transport",
+        "--transport",
+        "AGENT_MCP_TRANSPORT",
+        _transport,
+        "stdio (the default) or http: Streamable HTTP at http://HOST:PORT/mcp",
+    ),
+    Option(
+        "host",
+        "--host",
+        "AGENT_MCP_HOST",
+        _non_empty,
+        "address to listen on with --transport http (default: 127.0.0.1)",
+    ),
+    Option("port", "--port", "AGENT_MCP_PORT", _port, "port to listen on with --transport http (default: 8000)"),
+    Option(
+        "token",
+        "--token",
+        "AGENT_MCP_TOKEN",
+        _non_empty,
+        "bearer token HTTP clients must send; required to listen beyond loopback",
+    ),
 )
 
 
@@ -176,4 +216,19 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
     values.setdefault("state_dir", default_state_dir(env))
-    return Settings(**values)
+    settings = Settings(**values)
+    if settings.transport == "http" and settings.token is None and not is_loopback(settings.host):
+        raise ValueError(
+            f"--host {settings.host} is not a loopback address: set a bearer token with AGENT_MCP_TOKEN or --token "
+            "before serving beyond this machine"
+        )
+    return settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

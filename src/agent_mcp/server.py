@@ -17,6 +17,7 @@ from pydantic import Field
 from . import __version__, validation
 from .config import Settings
 from .errors import AgentMCPError
+from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
     PERMISSION_MODES,
@@ -57,8 +58,14 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         async with AgentPool(settings, env).running() as pool:
             yield pool
 
+    protected = settings.transport == "http" and settings.token is not None
     server: MCPServer[AgentPool] = MCPServer(
-        "agent-mcp", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+        "agent-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        token_verifier=StaticTokenVerifier(settings.token) if protected and settings.token else None,
+        auth=auth_settings(settings.host, settings.port) if protected else None,
     )
 
     @server.tool(

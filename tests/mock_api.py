@@ -1,0 +1,184 @@
+"""A loopback mock of the Anthropic Messages API, for driving the real `claude` CLI in tests.
+
+It answers POST /v1/messages the way the API does: a JSON message, or with "stream": true the SSE
+events message_start, content_block_start/delta/stop, message_delta and message_stop. Words in
+the last user text choose the reply, as for the captures in tests/fixtures/:
+  MOCK_TOOL    a Bash tool_use (echo hi-from-tool), then a text reply once the tool result is back
+  MOCK_500     HTTP 500 (an api_error the CLI retries CLAUDE_CODE_MAX_RETRIES times)
+  anything else: "Mock reply #<n>. Last user text tail: <last 60 characters>"
+Every request is recorded, so a test can check what the CLI sent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+USAGE = {
+    "input_tokens": 120,
+    "cache_creation_input_tokens": 2000,
+    "cache_read_input_tokens": 15000,
+    "output_tokens": 42,
+}
+
+
+def _text_of(content: Any) -> str:
+    """What the user typed (and tool results), without the CLI's <system-reminder> context blocks."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or ():
+        if block.get("type") == "text" and not block["text"].startswith("<system-reminder>"):
+            parts.append(block["text"])
+        elif block.get("type") == "tool_result":
+            inner = block.get("content")
+            parts.append("TOOL_RESULT:" + (_text_of(inner) if not isinstance(inner, str) else inner))
+    return " ".join(parts)
+
+
+class MockAnthropic:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._counter = itertools.count(1)
+        mock = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if not self.path.startswith("/v1/messages"):
+                    self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
+                    return
+                request = json.loads(body or b"{}")
+                mock.requests.append({"path": self.path, "headers": dict(self.headers), "body": request})
+                mock.answer(self, request)
+
+            def do_GET(self) -> None:
+                self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
+
+            def do_HEAD(self) -> None:
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._handler = Handler
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> MockAnthropic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def main_requests(self) -> list[dict[str, Any]]:
+        """Requests of the agent's main loop (the ones that carry the tools), not side calls."""
+        return [r for r in self.requests if r["body"].get("tools")]
+
+    def answer(self, handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+        users = [m for m in request.get("messages") or () if m.get("role") == "user"]
+        last = _text_of(users[-1]["content"]) if users else ""
+        if "MOCK_500" in last:
+            handler._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})  # type: ignore[attr-defined]
+            return
+        if "MOCK_TOOL" in last and "TOOL_RESULT:" not in last:
+            blocks: list[dict[str, Any]] = [
+                {"type": "text", "text": "I will run a command."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + uuid.uuid4().hex[:24],
+                    "name": "Bash",
+                    "input": {"command": "echo hi-from-tool", "description": "Print a greeting"},
+                },
+            ]
+            stop = "tool_use"
+        else:
+            tail = last.strip().replace("\n", " ")[-60:]
+            blocks = [{"type": "text", "text": f"Mock reply #{next(self._counter)}. Last user text tail: {tail}"}]
+            stop = "end_turn"
+        message = {
+            "id": "msg_" + uuid.uuid4().hex[:24],
+            "type": "message",
+            "role": "assistant",
+            "model": request.get("model", "claude-opus-4-8"),
+            "content": blocks,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": dict(USAGE),
+        }
+        if request.get("stream"):
+            self._stream(handler, message)
+        else:
+            handler._json(200, message)  # type: ignore[attr-defined]
+
+    def _stream(self, handler: BaseHTTPRequestHandler, message: dict[str, Any]) -> None:
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("cache-control", "no-cache")
+        handler.send_header("connection", "close")
+        handler.end_headers()
+
+        def send(event: str, data: dict[str, Any]) -> None:
+            handler.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            handler.wfile.flush()
+
+        start = {**message, "content": [], "stop_reason": None, "usage": {**USAGE, "output_tokens": 1}}
+        send("message_start", {"type": "message_start", "message": start})
+        for index, block in enumerate(message["content"]):
+            if block["type"] == "text":
+                send(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}},
+                )
+                send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "text_delta", "text": block["text"]},
+                    },
+                )
+            else:
+                send(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}},
+                )
+                send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                    },
+                )
+            send("content_block_stop", {"type": "content_block_stop", "index": index})
+        send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": USAGE["output_tokens"]},
+            },
+        )
+        send("message_stop", {"type": "message_stop"})
+        handler.close_connection = True
