@@ -43,6 +43,8 @@ def _text_of(content: Any) -> str:
 class MockAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.replies: list[str] = []
+        """The text of every text reply, in order."""
         self._counter = itertools.count(1)
         mock = self
 
@@ -91,6 +93,21 @@ class MockAnthropic:
         self.server.shutdown()
         self.server.server_close()
 
+    def user_texts(self, request: dict[str, Any]) -> list[str]:
+        """Every text block the user sent in one request, the CLI's context blocks left out."""
+        texts = []
+        for message in request["body"].get("messages") or ():
+            content = message["content"]
+            if message["role"] != "user":
+                continue
+            if isinstance(content, str):
+                texts.append(content)
+                continue
+            texts.extend(
+                b["text"] for b in content if b.get("type") == "text" and not b["text"].startswith("<system-reminder>")
+            )
+        return texts
+
     def main_requests(self) -> list[dict[str, Any]]:
         """Requests of the agent's main loop (the ones that carry the tools), not side calls."""
         return [r for r in self.requests if r["body"].get("tools")]
@@ -116,6 +133,7 @@ class MockAnthropic:
             tail = last.strip().replace("\n", " ")[-60:]
             blocks = [{"type": "text", "text": f"Mock reply #{next(self._counter)}. Last user text tail: {tail}"}]
             stop = "end_turn"
+            self.replies.append(blocks[0]["text"])
         message = {
             "id": "msg_" + uuid.uuid4().hex[:24],
             "type": "message",

@@ -1,0 +1,110 @@
+"""agent-mcp driving the real `claude` CLI (tests/clients, from the npm registry) against a loopback
+mock of the Messages API. Skipped with a reason where the CLI is not installed; CI always has it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import sessions_dir
+from helpers import connect, ok
+from mock_api import MockAnthropic
+
+pytestmark = pytest.mark.anyio
+
+REAL_CLAUDE = Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "claude"
+# No traffic beyond the mock: no telemetry, error reports, update checks or other side requests.
+QUIET = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "CLAUDE_CODE_MAX_RETRIES": "1",
+}
+
+
+@pytest.fixture
+def real_env(claude_env):
+    if not REAL_CLAUDE.exists():
+        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
+            pytest.fail(f"{REAL_CLAUDE} is missing; run `npm ci --prefix tests/clients`")
+        pytest.skip(f"the real claude CLI is not installed ({REAL_CLAUDE}); run `npm ci --prefix tests/clients`")
+    with MockAnthropic() as api:
+        env = {**claude_env, **QUIET, "AGENT_MCP_CLAUDE_BIN": str(REAL_CLAUDE), "ANTHROPIC_BASE_URL": api.url}
+        yield env, api
+
+
+async def test_text_reply_and_a_resumed_second_turn(tmp_path, real_env, no_leaks):
+    env, api = real_env
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="says hello", cwd=str(tmp_path))
+        first = await ok(client, "send_message", agent="dev", message="hello MOCK_TEXT")
+        first_replies = list(api.replies)
+        second = await ok(client, "send_message", agent="dev", message="second turn")
+        [agent] = (await ok(client, "list_agents"))["agents"]
+    assert first["is_error"] is False and first["error_kind"] is None and first["subtype"] == "success"
+    assert first["text"] == first_replies[-1] and first["text"].endswith("Last user text tail: hello MOCK_TEXT")
+    assert (first["input_tokens"], first["output_tokens"]) == (120, 42)
+    assert (first["cache_creation_input_tokens"], first["cache_read_input_tokens"]) == (2000, 15000)
+    assert first["model"].startswith("claude-opus") and first["api_key_source"] == "ANTHROPIC_API_KEY"
+    assert first["num_turns"] == 1 and first["cost_usd"] > 0 and first["duration_ms"] >= 0
+    assert (sessions_dir(env, tmp_path) / f"{first['session_id']}.jsonl").exists()
+    assert second["session_id"] == first["session_id"] and second["text"] == api.replies[-1]
+    *_, last = api.main_requests()
+    assert api.user_texts(last)[-2:] == ["hello MOCK_TEXT", "second turn"]  # the first turn came along
+    system = last["body"]["system"]
+    assert any("You are agent 'dev' with role: says hello." in block["text"] for block in system)
+    assert agent["message_count"] == 2 and agent["total_cost_usd"] == pytest.approx(
+        first["cost_usd"] + second["cost_usd"]
+    )
+
+
+async def test_tool_use_round_trip(tmp_path, real_env, no_leaks):
+    env, api = real_env
+    progress: list[str] = []
+
+    async def on_progress(_: float, __: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        result = await client.call_tool(
+            "send_message", {"agent": "dev", "message": "run MOCK_TOOL"}, progress_callback=on_progress
+        )
+    reply = result.structured_content
+    assert reply["is_error"] is False and reply["num_turns"] == 2
+    assert reply["text"] == api.replies[-1] and reply["text"].endswith("TOOL_RESULT:hi-from-tool")
+    assert reply["input_tokens"] == 240
+    assert "Bash: echo hi-from-tool" in progress
+
+
+async def test_the_message_reaches_the_api_byte_for_byte(tmp_path, real_env, no_leaks):
+    env, api = real_env
+    message = "--help -p\n" + "ünïcode ✓ " * 20_000 + "\n-x end"  # over 128 KiB, starts with dashes
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        reply = await ok(client, "send_message", agent="dev", message=message)
+    assert reply["is_error"] is False
+    assert api.user_texts(api.main_requests()[-1])[-1] == message
+
+
+async def test_no_credentials_is_not_logged_in(tmp_path, real_env, no_leaks):
+    env, _ = real_env
+    del env["ANTHROPIC_API_KEY"]
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        reply = await ok(client, "send_message", agent="dev", message="hello")
+    assert (reply["is_error"], reply["error_kind"]) == (True, "not_logged_in")
+    assert reply["error"] == "Not logged in · Please run /login" and reply["api_key_source"] == "none"
+
+
+async def test_api_error_status(tmp_path, real_env, no_leaks):
+    env, _ = real_env
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        reply = await ok(client, "send_message", agent="dev", message="x MOCK_500")
+        after = await ok(client, "send_message", agent="dev", message="fine now")
+    assert (reply["is_error"], reply["error_kind"], reply["api_error_status"]) == (True, "api_error", 500)
+    assert reply["error"].startswith("API Error: 500")
+    assert after["is_error"] is False and after["session_id"] == reply["session_id"]
