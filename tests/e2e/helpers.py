@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -54,3 +57,21 @@ def server_pid(env: dict[str, str]) -> int:
 def claude_processes(env: dict[str, str]) -> list[int]:
     """Every live process the server started for the test (the double and anything it spawned)."""
     return [p for p in marked_processes(env[MARK]) if b"agent-mcp" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert process is None or process.poll() is None, "the server exited before it listened"
+            assert time.monotonic() < deadline, f"nothing listened on port {port}"
+            time.sleep(0.05)

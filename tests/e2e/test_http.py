@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from contextlib import asynccontextmanager, contextmanager
@@ -13,19 +12,13 @@ import anyio
 import httpx2
 import pytest
 from conftest import MARK, marked_processes
-from helpers import AGENT_MCP, claude_processes, ok
+from helpers import AGENT_MCP, claude_processes, free_port, ok, wait_for_port
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 pytestmark = pytest.mark.anyio
 
 TOKEN = "s3cret-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -39,15 +32,7 @@ def http_server(env: dict[str, str], *args: str):
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-                assert time.monotonic() < deadline, "the HTTP server did not start listening"
-                time.sleep(0.05)
+        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}/mcp", process
     finally:
         process.terminate()

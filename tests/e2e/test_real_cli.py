@@ -4,11 +4,12 @@ mock of the Messages API. Skipped with a reason where the CLI is not installed; 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import sessions_dir
-from helpers import connect, ok
+from helpers import AGENT_MCP, connect, free_port, ok, wait_for_port
 from mock_api import MockAnthropic
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +109,37 @@ async def test_api_error_status(tmp_path, real_env, no_leaks):
     assert (reply["is_error"], reply["error_kind"], reply["api_error_status"]) == (True, "api_error", 500)
     assert reply["error"].startswith("API Error: 500")
     assert after["is_error"] is False and after["session_id"] == reply["session_id"]
+
+
+def test_claude_code_registers_and_connects_over_stdio_and_http(tmp_path, real_env, no_leaks):
+    """The README's `claude mcp add` commands, run with the real CLI: `claude mcp list` connects to both."""
+    env, _ = real_env
+    port = free_port()
+
+    def claude(*args: str) -> str:
+        done = subprocess.run(
+            [str(REAL_CLAUDE), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    claude("mcp", "add", "agent-mcp", "-e", "AGENT_MCP_MAX_CONCURRENT=4", "--", AGENT_MCP)
+    url = f"http://127.0.0.1:{port}/mcp"
+    claude("mcp", "add", "--transport", "http", "agent-http", url, "--header", "Authorization: Bearer s3cret")
+    claude("mcp", "add", "--transport", "http", "wrong-token", url, "--header", "Authorization: Bearer nope")
+    server = subprocess.Popen(
+        [AGENT_MCP, "--transport", "http", "--port", str(port), "--token", "s3cret"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        listed = claude("mcp", "list")
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert f"agent-mcp: {AGENT_MCP}  - ✔ Connected" in listed
+    assert f"agent-http: {url} (HTTP) - ✔ Connected" in listed
+    assert f"wrong-token: {url} (HTTP) - ✘ Failed to connect" in listed
