@@ -34,7 +34,7 @@ async def open_pool(tmp_path, claude_env):
 
 async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_pool, tmp_path, no_leaks):
     first, closing = await open_pool()
-    first.create("dev", "r", str(tmp_path), AgentOptions(model="opus", max_turns=5))
+    await first.create("dev", "r", str(tmp_path), AgentOptions(model="opus", max_turns=5))
     one = await first.send("dev", "hello")
     two = await first.send("dev", "again")
     before = first.list_agents()
@@ -53,7 +53,7 @@ async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_poo
 
 async def test_history_is_newest_first_and_kept_across_restarts(open_pool, tmp_path, no_leaks):
     pool, closing = await open_pool()
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     await pool.send("dev", "first")
     with pytest.raises(Exception, match="crashed"):
         await pool.send("dev", "second MOCK_CRASH")
@@ -77,10 +77,10 @@ async def test_history_is_newest_first_and_kept_across_restarts(open_pool, tmp_p
 async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool, tmp_path, no_leaks):
     a, _ = await open_pool()
     b, _ = await open_pool()
-    a.create("dev", "r", str(tmp_path), AgentOptions())
+    await a.create("dev", "r", str(tmp_path), AgentOptions())
     assert [x.name for x in b.list_agents()] == ["dev"]
     with pytest.raises(InvalidInput, match="already exists"):
-        b.create("DEV", "r", str(tmp_path), AgentOptions())
+        await b.create("DEV", "r", str(tmp_path), AgentOptions())
 
     replies = {}
 
@@ -102,7 +102,7 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
 
 async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, no_leaks):
     pool, _ = await open_pool()
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     run = pool.start("dev", "long MOCK_SLEEP=30")
     queued = pool.start("dev", "queued")
     with pytest.raises(InvalidInput, match="has 2 message\\(s\\) queued or running"):
@@ -113,13 +113,13 @@ async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, n
     assert pool.live_processes == 0
     with pytest.raises(UnknownAgent):
         await pool.delete("dev", force=False)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())  # the name is free again, with no history
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())  # the name is free again, with no history
     assert pool.history("dev", 10) == []
 
 
 async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
     pool, _ = await open_pool()
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = await pool.send("dev", "hello")
     pool.start("dev", "busy MOCK_SLEEP=1")
     with pytest.raises(InvalidInput, match="has a message queued or running"):
@@ -137,7 +137,7 @@ async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
 async def test_delete_and_reset_refuse_while_another_pool_runs_the_agent(open_pool, tmp_path, no_leaks):
     a, _ = await open_pool()
     b, _ = await open_pool()
-    a.create("dev", "r", str(tmp_path), AgentOptions())
+    await a.create("dev", "r", str(tmp_path), AgentOptions())
     run = a.start("dev", "long MOCK_SLEEP=30")
     with anyio.fail_after(5):
         while b.list_agents()[0].status != "running":

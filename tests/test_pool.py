@@ -49,7 +49,7 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
 
 async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    info = pool.create("dev", "writes code", str(tmp_path), AgentOptions())
+    info = await pool.create("dev", "writes code", str(tmp_path), AgentOptions())
     assert info.session_id is None and info.status == "idle" and info.message_count == 0
 
     first = await pool.send("dev", "hello MOCK_TEXT")
@@ -76,7 +76,7 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool,
 
 async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     replies: dict[int, object] = {}
 
     async def send(i: int) -> None:
@@ -99,7 +99,7 @@ async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_
 async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
     for name in ("a", "b", "c"):
-        pool.create(name, "r", str(tmp_path), AgentOptions())
+        await pool.create(name, "r", str(tmp_path), AgentOptions())
     seen_all_running = False
 
     async with anyio.create_task_group() as tg:
@@ -115,8 +115,8 @@ async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude
 
 async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env, max_concurrent=1)
-    pool.create("a", "r", str(tmp_path), AgentOptions())
-    pool.create("b", "r", str(tmp_path), AgentOptions())
+    await pool.create("a", "r", str(tmp_path), AgentOptions())
+    await pool.create("b", "r", str(tmp_path), AgentOptions())
     most_running = 0
 
     async def watch() -> None:
@@ -140,7 +140,7 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
 async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_path, claude_env, no_leaks):
     del claude_env["ANTHROPIC_API_KEY"]
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "hello")
     assert r.is_error is True
     assert r.error == "Not logged in · Please run /login"
@@ -151,7 +151,7 @@ async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_p
 
 async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions(max_turns=2))
+    await pool.create("dev", "r", str(tmp_path), AgentOptions(max_turns=2))
     r = await pool.send("dev", "loop MOCK_LOOP")
     assert (r.is_error, r.subtype, r.num_turns) == (True, "error_max_turns", 3)
     assert r.error == "Reached maximum number of turns (2)"
@@ -159,7 +159,7 @@ async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(make_pool, t
 
 async def test_crash_without_result_is_a_run_failure_with_the_output_tail(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "go MOCK_CRASH")
     assert caught.value.kind == "crashed"
@@ -175,7 +175,7 @@ async def test_crash_without_result_is_a_run_failure_with_the_output_tail(make_p
 
 async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, claude_env):
     pool = await make_pool(claude_env, claude_bin=str(tmp_path / "no-such-claude"))
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "hello")
     assert caught.value.kind == "cli_not_found"
@@ -185,7 +185,7 @@ async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, 
 
 async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = await pool.send("dev", "hello")
     (sessions_dir(claude_env, tmp_path) / f"{first.session_id}.jsonl").unlink()
     r = await pool.send("dev", "again")
@@ -196,7 +196,7 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_p
 
 async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create(
+    await pool.create(
         "dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"])
     )
     big = "--help " + "é\u2603\n\r\t\x1b[31m" * 200_000 + " -x"  # > 2 MiB, multi-byte, control chars, dashes
@@ -209,7 +209,7 @@ async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude
 
 async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as caught:
         await pool.send("dev", "slow MOCK_SLEEP=30", timeout_s=0.5)
     assert caught.value.kind == "timed_out"
@@ -222,14 +222,14 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, t
 
 async def test_idle_timeout(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env, idle_timeout_s=0.5)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed, match=r"idle timeout of 0\.5 s"):
         await pool.send("dev", "slow MOCK_SLEEP=30")
 
 
 async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.fail_after(5):
         r = await pool.send("dev", "go MOCK_GRANDCHILD")
     assert r.is_error is False
@@ -237,7 +237,7 @@ async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(make_pool
 
 async def test_a_process_lingering_after_its_result_is_killed(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.fail_after(10):
         r = await pool.send("dev", "go MOCK_LINGER")
     assert r.is_error is False and r.text.startswith("Mock reply #1")
@@ -246,7 +246,7 @@ async def test_a_process_lingering_after_its_result_is_killed(make_pool, tmp_pat
 
 async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.move_on_after(0.5):
         await pool.send("dev", "slow MOCK_SLEEP=30")
     assert pool.live_processes == 0
@@ -255,7 +255,7 @@ async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_e
 
 async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "hi MOCK_NOISE MOCK_STDERR MOCK_TOOL")
     assert r.is_error is False and r.num_turns == 2
     assert r.text == "Mock reply #1. Last user text tail: hi MOCK_NOISE MOCK_STDERR MOCK_TOOL"
@@ -263,7 +263,7 @@ async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, cl
 
 async def test_progress_events_are_passed_on(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     seen: list[str] = []
 
     async def on_event(event: dict) -> None:
@@ -284,7 +284,7 @@ async def test_refusals_name_the_problem_and_change_nothing(make_pool, tmp_path,
     (root / "escape").symlink_to(outside)
     (root / "file.txt").write_text("x")
     pool = await make_pool(claude_env, allowed_roots=(root.resolve(),), max_role_bytes=10)
-    pool.create("dev", "r", str(root), AgentOptions())
+    await pool.create("dev", "r", str(root), AgentOptions())
 
     cases = [
         (("dev", "r", str(root / "ok")), {}, "already exists"),
@@ -311,14 +311,14 @@ async def test_refusals_name_the_problem_and_change_nothing(make_pool, tmp_path,
     ]
     for args, options, message in cases:
         with pytest.raises(InvalidInput, match=message):
-            pool.create(*args, AgentOptions(**options))
+            await pool.create(*args, AgentOptions(**options))
     assert [a.name for a in pool.list_agents()] == ["dev"]
-    assert pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions()).role == "é" * 5  # exactly 10 bytes
+    assert (await pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions())).role == "é" * 5  # exactly 10 bytes
 
 
 async def test_send_refusals(make_pool, tmp_path, claude_env):
     pool = await make_pool(claude_env, max_message_bytes=8)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with pytest.raises(UnknownAgent, match="no agent named 'ghost'"):
         await pool.send("ghost", "hi")
     for message, problem in [
@@ -341,12 +341,12 @@ async def test_cwd_is_stored_resolved_and_tilde_expanded(make_pool, tmp_path, cl
     (tmp_path / "link").symlink_to(real)
     monkeypatch.setenv("HOME", str(tmp_path))
     pool = await make_pool(claude_env)
-    assert pool.create("a", "r", "~/link", AgentOptions()).cwd == str(real.resolve())
+    assert (await pool.create("a", "r", "~/link", AgentOptions())).cwd == str(real.resolve())
 
 
 async def test_child_environment_drops_claudecode(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool({**claude_env, "CLAUDECODE": "1", "KEEP_ME": "yes"})
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "MOCK_ECHO_ENV=CLAUDECODE MOCK_ECHO_ENV=KEEP_ME")
     assert r.text.splitlines()[1:] == ["CLAUDECODE=<unset>", "KEEP_ME=yes"]
 
@@ -356,7 +356,7 @@ async def test_child_environment_drops_claudecode(make_pool, tmp_path, claude_en
 
 async def test_start_returns_at_once_and_get_run_waits_for_the_response(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = pool.start("dev", "one MOCK_SLEEP=0.5")
     second = pool.start("dev", "two")
     info = pool.run_info(second)
@@ -373,7 +373,7 @@ async def test_start_returns_at_once_and_get_run_waits_for_the_response(make_poo
 
 async def test_cancelling_a_queued_run_takes_it_out_of_the_queue(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = pool.start("dev", "one MOCK_SLEEP=1")
     queued = pool.start("dev", "two")
     third = pool.start("dev", "three")
@@ -390,7 +390,7 @@ async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigter
     make_pool, tmp_path, claude_env, no_leaks
 ):
     pool = await make_pool(claude_env)
-    pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
     run = pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
     await wait_until(lambda: pool.list_agents()[0].status == "running" and pool.get("dev").session_id is None)
     await anyio.sleep(0.3)

@@ -44,7 +44,7 @@ def response(session_id: str = "s1") -> AgentResponse:
 
 def test_a_new_store_is_at_the_current_version_in_wal_mode(tmp_path):
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.version == SCHEMA_VERSION == 2
+    assert store.version == SCHEMA_VERSION == 3
     mode = sqlite3.connect(tmp_path / "state" / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
@@ -68,7 +68,7 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
     db.close()
 
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.version == 2
+    assert store.version == SCHEMA_VERSION
     agent = store.agent("OLD")
     assert agent is not None
     assert (agent.session_id, agent.message_count, agent.total_cost_usd, agent.options.model) == (

@@ -233,3 +233,38 @@ def test_error_kind_of_every_capture(name, kind):
     _, r = parse(name)
     assert r.error_kind == kind
     assert r.is_error is (kind is not None)
+
+
+def test_files_changed_are_the_successful_file_edits():
+    state = StreamState()
+
+    def tool(tool_id: str, name: str, **tool_input: str) -> bytes:
+        content = [{"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}]
+        return json.dumps({"type": "assistant", "message": {"content": content}}).encode()
+
+    def result(tool_id: str, is_error: bool) -> bytes:
+        block = {"type": "tool_result", "tool_use_id": tool_id, "content": "x", "is_error": is_error}
+        return json.dumps({"type": "user", "message": {"role": "user", "content": [block]}}).encode()
+
+    for line in [
+        tool("1", "Write", file_path="/w/a.py", content="x"),
+        tool("2", "Edit", file_path="/w/b.py", old_string="a", new_string="b"),
+        tool("3", "Bash", command="touch /w/c.py"),
+        tool("4", "NotebookEdit", notebook_path="/w/n.ipynb"),
+        tool("5", "Write", file_path="/w/denied.py"),
+        tool("6", "Edit", file_path="/w/a.py"),
+        result("1", False),
+        result("2", False),
+        result("3", False),
+        result("4", False),
+        result("5", True),
+        result("6", False),
+        b'{"type":"result","subtype":"success","is_error":false,"result":"ok"}',
+    ]:
+        state.feed(line)
+    assert state.response("a").files_changed == ["/w/a.py", "/w/b.py", "/w/n.ipynb"]
+
+
+def test_denied_write_in_the_capture_changes_no_file():
+    _, r = parse("12_apikey_write_denied.stdout")
+    assert r.files_changed == []

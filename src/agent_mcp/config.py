@@ -31,6 +31,9 @@ class Settings:
     idle_timeout_s: float = 900.0
     max_concurrent: int = 8
     max_agents: int = 1000
+    max_depth: int = 2
+    depth: int = 0
+    """How deep in nested agent pools this server runs (AGENT_MCP_DEPTH, set by a parent agent-mcp)."""
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     max_message_bytes: int = 4 * MIB
     max_role_bytes: int = 64 * KIB
@@ -146,6 +149,13 @@ OPTIONS: tuple[Option, ...] = (
         "most agents the store may hold (default: 1000)",
     ),
     Option(
+        "max_depth",
+        "--max-depth",
+        "AGENT_MCP_MAX_DEPTH",
+        _positive_int,
+        "deepest nesting of agent pools (an agent running agent-mcp); at it, messages are refused (default: 2)",
+    ),
+    Option(
         "allowed_roots",
         "--allowed-roots",
         "AGENT_MCP_ALLOWED_ROOTS",
@@ -216,6 +226,10 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
     values.setdefault("state_dir", default_state_dir(env))
+    depth = env.get("AGENT_MCP_DEPTH", "0")
+    if not depth.isdigit():
+        raise ValueError(f"AGENT_MCP_DEPTH: must be a whole number of at least 0, got {depth!r}")
+    values["depth"] = int(depth)
     settings = Settings(**values)
     if settings.transport == "http" and settings.token is None and not is_loopback(settings.host):
         raise ValueError(

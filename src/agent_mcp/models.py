@@ -59,6 +59,9 @@ class AgentInfo(AgentOptions):
     total_output_tokens: int
     total_cache_creation_input_tokens: int
     total_cache_read_input_tokens: int
+    worktree: bool = Field(default=False, description="whether the agent works in its own git worktree")
+    worktree_branch: str | None = Field(default=None, description="the branch of its worktree")
+    worktree_repo: str | None = Field(default=None, description="the repository its worktree was made from")
 
 
 class AgentList(BaseModel):
@@ -92,6 +95,9 @@ class AgentResponse(BaseModel):
         description="null on success; what a program can branch on: not_logged_in, rate_limited, max_turns, "
         "max_budget, api_error, resume_failed, cancelled…",
     )
+    files_changed: list[str] = Field(
+        default_factory=list, description="files that successful Edit / Write / NotebookEdit tool uses targeted"
+    )
 
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "timed_out", "interrupted"]
@@ -122,3 +128,13 @@ class RunList(BaseModel):
 
 class Deleted(BaseModel):
     deleted: str = Field(description="the name of the agent that was deleted")
+
+
+class AgentMessage(BaseModel):
+    agent: str
+    message: str
+
+
+class RunWait(BaseModel):
+    runs: list[RunInfo]
+    done: bool = Field(description="false when wait_s ran out before the runs finished")

@@ -16,7 +16,7 @@ import fcntl
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -40,6 +40,7 @@ from .runner import (
 from .runs import EventHandler, Run, now
 from .store import ActiveCounts, AgentRecord, Store, owner_alive, owner_of
 from .stream import StreamState, clean_text
+from .worktree import create_worktree, remove_worktree, uncommitted_changes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 _STRIPPED_ENV = ("CLAUDECODE",)
 
 FINISHED_RUNS_KEPT = 1000
+DEPTH_ENV = "AGENT_MCP_DEPTH"
 LOCK_POLL_S = 0.1
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 
@@ -67,6 +69,9 @@ def _info(agent: AgentRecord, activity: ActiveCounts) -> AgentInfo:
         total_output_tokens=agent.total_output_tokens,
         total_cache_creation_input_tokens=agent.total_cache_creation_input_tokens,
         total_cache_read_input_tokens=agent.total_cache_read_input_tokens,
+        worktree=agent.worktree is not None,
+        worktree_branch=agent.worktree.branch if agent.worktree else None,
+        worktree_repo=agent.worktree.repo if agent.worktree else None,
     )
 
 
@@ -82,6 +87,8 @@ class AgentPool:
         self._lock_dir = settings.state_dir / "locks"
         base = dict(os.environ if env is None else env)
         self._child_env = {k: v for k, v in base.items() if k not in _STRIPPED_ENV}
+        # A child claude may load agent-mcp itself: tell that one how deep it is.
+        self._child_env[DEPTH_ENV] = str(settings.depth + 1)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:
@@ -109,7 +116,7 @@ class AgentPool:
 
     # --- agents ------------------------------------------------------------------------------
 
-    def create(self, name: str, role: str, cwd: str, options: AgentOptions) -> AgentInfo:
+    async def create(self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False) -> AgentInfo:
         validation.check_name(name)
         validation.check_text("role", role, self.settings.max_role_bytes)
         roots = self.settings.allowed_roots
@@ -132,16 +139,26 @@ class AgentPool:
                 f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
                 "--max-agents); delete_agent one you no longer need, or raise the limit"
             )
+        existing = self.store.agent(name)
+        if existing is not None:
+            raise InvalidInput(
+                f"an agent named {existing.name!r} already exists; pick another name (names ignore case)"
+            )
+        tree = None
+        if worktree:
+            tree, resolved_cwd = await create_worktree(resolved_cwd, self.settings.state_dir / "worktrees", name)
         agent = AgentRecord(
             name=name,
             role=role,
             cwd=str(resolved_cwd),
             options=checked,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            worktree=tree,
         )
-        if not self.store.add_agent(agent):
-            existing = self.get(name).name
-            raise InvalidInput(f"an agent named {existing!r} already exists; pick another name (names ignore case)")
+        if not self.store.add_agent(agent):  # another server took the name a moment ago
+            if tree is not None:
+                await remove_worktree(tree, force=True)
+            raise InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
         log.info("created agent %s in %s", name, agent.cwd)
         return _info(agent, NO_ACTIVITY)
 
@@ -173,8 +190,18 @@ class AgentPool:
                 f"agent {agent.name!r} has {len(queue)} message(s) queued or running; wait for them, cancel them "
                 "with cancel_run, or call delete_agent with force=true to cancel them and delete"
             )
+        if agent.worktree is not None:
+            changes = await uncommitted_changes(agent.worktree)
+            if changes and not force:
+                raise InvalidInput(
+                    f"agent {agent.name!r} has uncommitted work in its worktree {agent.worktree.path!r} "
+                    f"({len(changes)} changed path(s)); commit it on branch {agent.worktree.branch!r}, or call "
+                    "delete_agent with force=true to drop it"
+                )
         for run in queue:
             await self.cancel(run.run_id)
+        if agent.worktree is not None:
+            await remove_worktree(agent.worktree, force)
         self.store.delete_agent(agent.name)
         log.info("deleted agent %s", agent.name)
         return agent.name
@@ -205,6 +232,7 @@ class AgentPool:
         agent = self.get(name)
         validation.check_text("message", message, self.settings.max_message_bytes)
         validation.check_timeout(timeout_s)
+        self._check_depth()
         if self._tasks is None:
             raise RuntimeError("the pool is not running; use `async with pool.running()`")
         run = Run(agent=agent.name, message=message, timeout_s=timeout_s)
@@ -216,6 +244,63 @@ class AgentPool:
         self._remember(run)
         self._tasks.start_soon(self._execute, run, name=f"run {run.run_id} of {agent.name}")
         return run
+
+    def _check_depth(self) -> None:
+        depth, limit = self.settings.depth, self.settings.max_depth
+        if depth >= limit:
+            raise InvalidInput(
+                f"this agent-mcp runs at depth {depth} (started by an agent that was itself run by agent-mcp), "
+                f"and the limit is {limit} (AGENT_MCP_MAX_DEPTH / --max-depth): nested agent pools stop here so "
+                "they cannot recurse without end; do this work directly instead"
+            )
+
+    def broadcast(self, messages: list[tuple[str, str]], timeout_s: float | None = None) -> list[Run]:
+        """Every message is checked before any starts, so one bad entry starts nothing."""
+        for name, message in messages:
+            self.get(name)
+            validation.check_text("message", message, self.settings.max_message_bytes)
+        validation.check_timeout(timeout_s)
+        self._check_depth()
+        return [self.start(name, message, timeout_s) for name, message in messages]
+
+    async def wait_runs(
+        self,
+        run_ids: list[str],
+        mode: str,
+        seconds: float | None,
+        listener_for: Callable[[str], EventHandler] | None = None,
+    ) -> tuple[list[RunInfo], bool]:
+        """Wait for all (or the first) of the runs; (their infos, whether that happened in time).
+        listener_for(agent) gives the progress listener for that agent's run."""
+        if not run_ids:
+            raise InvalidInput("run_ids is empty; pass the run_id of each run to wait for")
+        for run_id in run_ids:
+            self.get_run(run_id)
+        if mode not in ("all", "any"):
+            raise InvalidInput(f"mode must be 'all' or 'any', got {mode!r}")
+        finished = anyio.Event()
+        unique = list(dict.fromkeys(run_ids))
+        pending = len(unique)
+
+        async def wait_one(run_id: str) -> None:
+            nonlocal pending
+            run = self._runs.get(run_id)
+            if run is not None:
+                await run.wait(None, listener_for(run.agent) if listener_for else None)
+            else:  # a run of another server (or already finished): its state is in the store
+                while self.get_run(run_id).status in ("queued", "running"):
+                    await anyio.sleep(LOCK_POLL_S)
+            pending -= 1
+            if mode == "any" or pending == 0:
+                finished.set()
+
+        with anyio.move_on_after(seconds):
+            async with anyio.create_task_group() as tasks:
+                for run_id in unique:
+                    tasks.start_soon(wait_one, run_id)
+                await finished.wait()
+                tasks.cancel_scope.cancel()
+        return [self.get_run(run_id) for run_id in run_ids], finished.is_set()
 
     def run_info(self, run: Run) -> RunInfo:
         queue = self._queues.get(run.agent.casefold(), [])

@@ -5,9 +5,9 @@ and its shutdown kills every claude process the pool started.
 """
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,18 +16,20 @@ from pydantic import Field
 
 from . import __version__, validation
 from .config import Settings
-from .errors import AgentMCPError
+from .errors import AgentMCPError, InvalidInput
 from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
     PERMISSION_MODES,
     AgentInfo,
     AgentList,
+    AgentMessage,
     AgentOptions,
     AgentResponse,
     Deleted,
     RunInfo,
     RunList,
+    RunWait,
 )
 from .pool import AgentPool
 from .stream import describe_event
@@ -94,6 +96,9 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             Field(description='MCP servers for the agent: {"mcpServers": {...}} or the absolute path of such a file'),
         ] = None,
         effort: Annotated[str | None, Field(description=f"one of {', '.join(EFFORTS)}")] = None,
+        worktree: Annotated[
+            bool, Field(description="work in its own git worktree and branch of the repository at cwd")
+        ] = False,
     ) -> AgentInfo:
         """Create a named Claude Code agent with a role and a working directory. Its first message
         starts a session; later messages continue it."""
@@ -109,7 +114,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             effort=effort,
         )
         with _as_tool_errors():
-            return ctx.request_context.lifespan_context.create(name, role, cwd, options)
+            return await ctx.request_context.lifespan_context.create(name, role, cwd, options, worktree)
 
     @server.tool(
         annotations=ToolAnnotations(
@@ -211,6 +216,55 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
 
     @server.tool(
         annotations=ToolAnnotations(
+            title="Broadcast",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def broadcast(
+        ctx: Context[AgentPool],
+        agents: Annotated[list[str] | None, Field(description="agents that each get `message`")] = None,
+        message: Annotated[str | None, Field(description="the message for every agent in `agents`")] = None,
+        messages: Annotated[list[AgentMessage] | None, Field(description="or: a different message per agent")] = None,
+        timeout_s: Annotated[float | None, Field(description="wall-clock limit for each message")] = None,
+    ) -> RunList:
+        """Start one run per agent at once (fan-out) and return their run handles; wait for them with
+        wait_runs. Give `agents` and one `message`, or `messages` as [{agent, message}]. An unknown agent
+        or bad message refuses the whole call before anything starts."""
+        pool = ctx.request_context.lifespan_context
+        with _as_tool_errors():
+            runs = pool.broadcast(_fan_out(agents, message, messages), timeout_s)
+            return RunList(runs=[pool.run_info(run) for run in runs])
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Wait for runs",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def wait_runs(
+        run_ids: Annotated[list[str], Field(description="the runs to wait for")],
+        ctx: Context[AgentPool],
+        mode: Annotated[
+            Literal["all", "any"], Field(description="all: until every run is done; any: the first")
+        ] = "all",
+        wait_s: Annotated[float | None, Field(description="give up waiting after this many seconds")] = None,
+    ) -> RunWait:
+        """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
+        run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
+        pool = ctx.request_context.lifespan_context
+        with _as_tool_errors():
+            seconds = None if wait_s is None else validation.check_wait(wait_s)
+            runs, done = await pool.wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
+            return RunWait(runs=runs, done=done)
+
+    @server.tool(
+        annotations=ToolAnnotations(
             title="Agent history",
             read_only_hint=True,
             destructive_hint=False,
@@ -268,6 +322,22 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     return server
 
 
+def _fan_out(
+    agents: list[str] | None, message: str | None, messages: list[AgentMessage] | None
+) -> list[tuple[str, str]]:
+    if messages is not None and (agents is not None or message is not None):
+        raise InvalidInput("give either agents and message, or messages, not both")
+    if messages is not None:
+        pairs = [(m.agent, m.message) for m in messages]
+    elif agents is not None and message is not None:
+        pairs = [(agent, message) for agent in agents]
+    else:
+        raise InvalidInput("give agents and message (one message for every agent), or messages ([{agent, message}])")
+    if not pairs:
+        raise InvalidInput("no agents given; name at least one")
+    return pairs
+
+
 class _ProgressRelay:
     """Turns stream events into progress notifications (a no-op without a progress token)."""
 
@@ -275,9 +345,17 @@ class _ProgressRelay:
         self._ctx = ctx
         self._count = 0
 
-    async def __call__(self, event: dict[str, Any]) -> None:
+    async def __call__(self, event: dict[str, Any], prefix: str = "") -> None:
         message = describe_event(event)
         if message is None:
             return
         self._count += 1
-        await self._ctx.report_progress(self._count, None, message)
+        await self._ctx.report_progress(self._count, None, prefix + message)
+
+    def for_agent(self, agent: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """One relay for many runs: the count stays monotonic and each line names its agent."""
+
+        async def relay(event: dict[str, Any]) -> None:
+            await self(event, f"{agent}: ")
+
+        return relay

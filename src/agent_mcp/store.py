@@ -14,17 +14,19 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .models import AgentOptions, AgentResponse, RunInfo, RunStatus
 from .runs import MESSAGE_PREVIEW
+from .worktree import Worktree
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,10 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO sessions (agent, session_id, first_seen)
         SELECT name, session_id, created_at FROM agents WHERE session_id IS NOT NULL;
     """,
+    # 2 -> 3: an agent's own git worktree
+    """
+    ALTER TABLE agents ADD COLUMN worktree TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -114,6 +120,7 @@ class AgentRecord:
     total_output_tokens: int = 0
     total_cache_creation_input_tokens: int = 0
     total_cache_read_input_tokens: int = 0
+    worktree: Worktree | None = None
 
 
 @dataclass(frozen=True)
@@ -173,8 +180,15 @@ class Store:
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO agents (name, role, cwd, options, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (agent.name, agent.role, agent.cwd, agent.options.model_dump_json(), agent.created_at),
+                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        agent.name,
+                        agent.role,
+                        agent.cwd,
+                        agent.options.model_dump_json(),
+                        agent.created_at,
+                        json.dumps(asdict(agent.worktree)) if agent.worktree else None,
+                    ),
                 )
         except sqlite3.IntegrityError:
             return False
@@ -312,6 +326,7 @@ def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at:
 def _agent(row: sqlite3.Row) -> AgentRecord:
     values: dict[str, Any] = dict(row)
     values["options"] = AgentOptions.model_validate_json(values["options"])
+    values["worktree"] = Worktree(**json.loads(values["worktree"])) if values["worktree"] else None
     return AgentRecord(**values)
 
 

@@ -25,6 +25,10 @@ _ESCAPES = re.compile(
 )
 
 
+# The tools that change files, and the input field that names the file.
+FILE_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path", "NotebookEdit": "notebook_path"}
+
+
 def clean_text(raw: bytes) -> str:
     """Terminal output as plain text: decoded leniently, escapes and carriage returns removed."""
     return _ESCAPES.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
@@ -65,6 +69,9 @@ class StreamState:
     api_key_source: str | None = None
     rate_limit: dict[str, Any] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
+    edits: dict[str, str] = field(default_factory=dict)
+    """tool_use id -> the file a file-editing tool was asked to change, until its result arrives."""
+    files_changed: list[str] = field(default_factory=list)
     assistant_error: str | None = None
     result: dict[str, Any] | None = None
 
@@ -86,6 +93,8 @@ class StreamState:
             self.api_key_source = _opt_str(event.get("apiKeySource"))
         elif kind == "assistant":
             self._assistant(event)
+        elif kind == "user":
+            self._tool_results(event)
         elif kind == "rate_limit_event" and isinstance(event.get("rate_limit_info"), dict):
             self.rate_limit = event["rate_limit_info"]
         elif kind == "result":
@@ -104,8 +113,25 @@ class StreamState:
         if event.get("parent_tool_use_id") is not None:
             return
         for block in message.get("content") or ():
-            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
                 self.texts.append(block["text"])
+            elif block.get("type") == "tool_use" and block.get("name") in FILE_TOOLS:
+                tool_input = block.get("input")
+                path = tool_input.get(FILE_TOOLS[block["name"]]) if isinstance(tool_input, dict) else None
+                if isinstance(path, str) and isinstance(block.get("id"), str):
+                    self.edits[block["id"]] = path
+
+    def _tool_results(self, event: dict[str, Any]) -> None:
+        """A file counts as changed once its tool's result says it succeeded (a denied Write did not)."""
+        message = event.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                path = self.edits.pop(str(block.get("tool_use_id")), None)
+                if path is not None and block.get("is_error") is not True and path not in self.files_changed:
+                    self.files_changed.append(path)
 
     def response(self, agent: str) -> AgentResponse:
         """The run's AgentResponse; only valid once `done`."""
@@ -140,6 +166,7 @@ class StreamState:
             subtype=_opt_str(result.get("subtype")),
             api_error_status=_opt_int(result.get("api_error_status")),
             error_kind=self._error_kind(result) if is_error else None,
+            files_changed=list(self.files_changed),
         )
 
     def _error_kind(self, result: dict[str, Any]) -> ErrorKind:
