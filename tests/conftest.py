@@ -6,17 +6,33 @@ after it has been re-parented (a grandchild whose parent died).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 
+from agent_mcp.config import Settings
+from agent_mcp.pool import AgentPool
+
 DOUBLE = Path(__file__).parent / "fake_claude.py"
 MARK = "AGENT_MCP_TEST_MARK"
+
+# The adversarial tests count what they did; the suite prints it as one line at its end.
+STATS = {"scenarios": 0, "bad_inputs": 0, "faults": 0, "leaked": 0}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if STATS["scenarios"]:
+        terminalreporter.write_line(
+            f"adversarial: {STATS['scenarios']} scenarios run, {STATS['bad_inputs']} bad inputs tried, "
+            f"{STATS['faults']} faults survived, processes leaked: {STATS['leaked']}"
+        )
 
 
 @pytest.fixture
@@ -66,7 +82,26 @@ def no_leaks(claude_env: dict[str, str]):
         time.sleep(0.05)
     for pid in left:
         os.kill(pid, signal.SIGKILL)
+    STATS["leaked"] += len(left)
     assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture
+async def make_pool(tmp_path):
+    """Pools running for the length of the test (their runs execute in the pool's task group)."""
+    async with AsyncExitStack() as stack:
+
+        async def factory(env: dict[str, str], claude_bin: str = str(DOUBLE), **settings: object) -> AgentPool:
+            settings.setdefault("state_dir", tmp_path / "state")
+            pool = AgentPool(Settings(claude_bin=claude_bin, **settings), env)  # type: ignore[arg-type]
+            return await stack.enter_async_context(pool.running())
+
+        yield factory
+
+
+def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:
+    path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def sessions_dir(env: dict[str, str], cwd: Path) -> Path:

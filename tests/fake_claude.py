@@ -23,6 +23,10 @@ Faults a real process can have:
   MOCK_NOISE           non-JSON lines and escape sequences between events
   MOCK_GRANDCHILD      leaves a background child holding the terminal, then exits normally
   MOCK_LINGER          keeps running (ignoring SIGTERM) after writing its result
+  MOCK_TRUNCATED       dies in the middle of writing an event line
+  MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
+  MOCK_BIGLINE=<n>     replies with n bytes of text: single lines of n bytes and more
+  MOCK_AFTER           writes another result and noise after its result
   MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
 """
@@ -618,6 +622,23 @@ class Run:
         if "MOCK_CRASH" in p:
             self.api_call([{"type": "text", "text": "Starting on it."}])
             raise fail("panic(main thread): Segmentation fault at address 0x0\noh no: Bun has crashed.", 3)
+        if "MOCK_TRUNCATED" in p:  # dies in the middle of writing an event
+            self.api_call([{"type": "text", "text": "Starting on it."}])
+            sys.stdout.write('{"type":"assistant","message":{"id":"msg_1","content":[{"type":"te')
+            sys.stdout.flush()
+            raise Exit(1)
+        if "MOCK_BADUTF8" in p:  # bytes that are not UTF-8, inside an event and on a line of their own
+            sys.stdout.flush()
+            sys.stdout.buffer.write(b"\xff\xfe garbage \xc3\x28\n")
+            event = {
+                "type": "assistant",
+                "message": {"model": self.model_name, "content": [{"type": "text", "text": "BAD<>"}]},
+                "parent_tool_use_id": None,
+                **self.base(),
+            }
+            line = json.dumps(event, separators=(",", ":")).encode().replace(b"BAD<>", b"bad \xff\xc3 bytes")
+            sys.stdout.buffer.write(line + b"\n")
+            sys.stdout.buffer.flush()
         errors = {
             "MOCK_401": (401, "authentication_failed", "Invalid API key · Fix external API key", True),
             "MOCK_404": (
@@ -663,9 +684,17 @@ class Run:
             stopped = self.loop()
             if stopped is not None:
                 return stopped
-        self.api_call([{"type": "text", "text": self.reply_text()}])
+        big = re.search(r"MOCK_BIGLINE=(\d+)", p)  # a reply of that many bytes: one very long line
+        self.api_call([{"type": "text", "text": "x" * int(big.group(1)) if big else self.reply_text()}])
         self.rate_limit("MOCK_RLWARN" in p)
-        return self.result()
+        code = self.result()
+        if "MOCK_AFTER" in p:  # output after the result must not change the answer
+            self.texts.append("a second answer")
+            self.result()
+            sys.stdout.write("trailing noise\n")
+            sys.stdout.flush()
+            time.sleep(0.5)
+        return code
 
     def use_tool(self, name: str, tool_input: dict[str, object], output: str, is_error: bool, raw: object) -> None:
         tool_id = "toolu_" + uuid.uuid4().hex[:24]

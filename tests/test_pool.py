@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from contextlib import AsyncExitStack
-from pathlib import Path
-
 import anyio
 import pytest
-from conftest import DOUBLE, sessions_dir
+from conftest import sessions_dir, transcript
 
-from agent_mcp.config import Settings
 from agent_mcp.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.models import AgentOptions
 from agent_mcp.pool import AgentPool
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def make_pool(tmp_path):
-    """Pools running for the length of the test (their runs execute in the pool's task group)."""
-    async with AsyncExitStack() as stack:
-
-        async def factory(env: dict[str, str], claude_bin: str = str(DOUBLE), **settings: object) -> AgentPool:
-            settings.setdefault("state_dir", tmp_path / "state")
-            pool = AgentPool(Settings(claude_bin=claude_bin, **settings), env)  # type: ignore[arg-type]
-            return await stack.enter_async_context(pool.running())
-
-        yield factory
-
-
-def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:
-    path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def in_flight(pool: AgentPool) -> int:
