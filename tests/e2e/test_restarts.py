@@ -10,6 +10,7 @@ from datetime import datetime
 
 import anyio
 import pytest
+from conftest import STATS
 from helpers import claude_processes, connect, ok, refused, server_pid
 
 pytestmark = pytest.mark.anyio
@@ -58,6 +59,8 @@ async def test_sigkill_mid_run_loses_nothing_committed(tmp_path, claude_env, no_
     assert (lost["status"], lost["error_kind"]) == ("interrupted", "interrupted")
     assert [r["status"] for r in history] == ["interrupted", "done"]
     assert after["session_id"] == done["session_id"] and after["text"].startswith("Mock reply #3")
+    STATS["faults"] += 1
+    STATS["scenarios"] += 1
 
 
 async def test_two_servers_share_agents_and_take_turns_on_one(tmp_path, claude_env, no_leaks):
