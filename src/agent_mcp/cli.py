@@ -13,7 +13,6 @@ import sys
 import threading
 
 import anyio
-import uvicorn
 
 from . import __version__
 from .config import Settings, add_arguments, load_settings
@@ -81,6 +80,8 @@ async def serve(settings: Settings) -> None:
 async def serve_http(settings: Settings) -> None:
     """uvicorn runs the lifespan (so shutdown ends every claude process) and handles SIGTERM and
     SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
+    import uvicorn  # only HTTP mode needs it: keep it out of the stdio server's start-up
+
     server = build_server(settings)
     app = server.streamable_http_app(
         host=settings.host,

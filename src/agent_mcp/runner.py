@@ -209,22 +209,29 @@ class _Process:
         self._wait_scope.cancel()
 
     async def _read_available(self) -> None:
-        while not self.complete:
+        """Drain what the terminal holds, then split it into lines in one pass: a terminal hands
+        over at most a few KiB per read, and per-chunk work would dominate a large reply."""
+        chunks: list[bytes] = []
+        while True:
             try:
                 data = os.read(self.fd, READ_CHUNK)
             except BlockingIOError:
-                return
+                break
             except OSError as exc:
                 if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
                     raise
                 data = b""
             if not data:
                 self.eof = True
-                await self._flush_partial()
-                return
+                break
+            chunks.append(data)
+        if chunks:
+            data = b"".join(chunks)
             self.last_output = time.monotonic()
-            self.tail = (self.tail + data)[-TAIL_BYTES:]
+            self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
             await self._split_lines(data)
+        if self.eof:
+            await self._flush_partial()
 
     async def _split_lines(self, data: bytes) -> None:
         start = len(self.buffer)

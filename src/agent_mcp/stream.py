@@ -29,8 +29,13 @@ _ESCAPES = re.compile(
 FILE_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path", "NotebookEdit": "notebook_path"}
 
 
+_CONTROLS = bytes(c for c in range(32) if c not in (9, 10)) + b"\x7f"
+
+
 def clean_text(raw: bytes) -> str:
     """Terminal output as plain text: decoded leniently, escapes and carriage returns removed."""
+    if b"\x1b" not in raw:  # no escape sequence: dropping the control bytes is all (and fast on big lines)
+        return raw.translate(None, _CONTROLS).decode("utf-8", "replace")
     return _ESCAPES.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
 
 

@@ -1,0 +1,362 @@
+"""agent-mcp benchmarks: each figure measured in this run next to its baseline, printed as ratios.
+
+    .venv/bin/python bench/run.py            # the full run recorded in BENCHMARKS.md
+    .venv/bin/python bench/run.py --quick    # small sizes: checks that every benchmark works (CI)
+
+Every agent-mcp figure is taken the way a user's client sees it: the installed `agent-mcp` command
+as a subprocess, driven by the SDK's stdio client. The claude CLI is the test double
+(tests/fake_claude.py), which answers at once. The peer, @steipete/claude-code-mcp, is driven
+with the same double when `npm ci --prefix bench/peer` has installed it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from ptyprocess import PtyProcess
+
+from agent_mcp.argv import build_argv
+from agent_mcp.models import AgentOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+DOUBLE = ROOT / "tests" / "fake_claude.py"
+AGENT_MCP = str(Path(sys.executable).parent / "agent-mcp")
+PEER = ROOT / "bench" / "peer" / "node_modules" / ".bin" / "claude-code-mcp"
+MB = 1024 * 1024
+
+
+@dataclass
+class Row:
+    name: str
+    ours: float
+    baseline: float
+    unit: str
+    goal: str
+    met: bool | None
+    """None when the goal is not judged (quick mode) or the baseline could not run."""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_MCP_", "ANTHROPIC_", "CLAUDE"))}
+    return {
+        **keep,
+        "HOME": str(home),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), keep.get("PATH", "")]),
+        "ANTHROPIC_API_KEY": "sk-ant-api03-dummy",
+        "AGENT_MCP_CLAUDE_BIN": str(DOUBLE),
+        "AGENT_MCP_STATE_DIR": str(tmp / "state"),
+        "AGENT_MCP_LOG_LEVEL": "WARNING",
+    }
+
+
+@asynccontextmanager
+async def agent_mcp(env: dict[str, str], *args: str) -> AsyncIterator[Any]:
+    params = StdioServerParameters(command=AGENT_MCP, args=list(args), env=env)
+    async with Client(params, read_timeout_seconds=600, mode="legacy") as client:
+        yield client
+
+
+async def call(client: Any, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    if result.is_error:
+        raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+    return dict(result.structured_content)
+
+
+def server_pid(env: dict[str, str]) -> int:
+    """The agent-mcp process serving this environment (its state directory is unique to the run)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"agent-mcp" in (entry / "cmdline").read_bytes():
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                if f"AGENT_MCP_STATE_DIR={env['AGENT_MCP_STATE_DIR']}".encode() in environ:
+                    return int(entry.name)
+        except OSError:
+            continue
+    raise RuntimeError("agent-mcp server not found")
+
+
+def memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for {pid}")
+
+
+async def timed(action: Callable[[], Awaitable[object]]) -> float:
+    start = time.perf_counter()
+    await action()
+    return time.perf_counter() - start
+
+
+def run_under_pty(argv: list[str], cwd: str, env: dict[str, str], stdin: bytes) -> int:
+    """The floor: one process under a PTY with its prompt on a pipe, read to the end, reaped."""
+    read_end, write_end = os.pipe()
+
+    def child() -> None:
+        os.dup2(read_end, 0)
+
+    process = PtyProcess.spawn(argv, cwd=cwd, env=env, preexec_fn=child, pass_fds=(read_end,))
+    os.close(read_end)
+    os.write(write_end, stdin)
+    os.close(write_end)
+    total = 0
+    while True:
+        try:
+            total += len(process.read(1 << 16))
+        except EOFError:
+            break
+    process.wait()
+    process.delayafterclose = 0  # ptyprocess sleeps 0.1 s in close() by default, which is no work
+    process.close()
+    return total
+
+
+# --- the benchmarks ----------------------------------------------------------------------------
+
+
+async def overhead(tmp: Path, rounds: int, quick: bool) -> Row:
+    env = environment(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    async with agent_mcp(env) as client:
+        await call(client, "create_agent", name="bench", role="answers", cwd=str(work))
+        first = await call(client, "send_message", agent="bench", message="warm up")
+        argv = build_argv(str(DOUBLE), "bench", "answers", AgentOptions(), first["session_id"])
+        ours, direct = [], []
+        for i in range(rounds):  # interleaved, so drift on the machine affects both alike
+            ours.append(await timed(lambda i=i: call(client, "send_message", agent="bench", message=f"m{i}")))
+            direct.append(await timed(lambda i=i: anyio.to_thread.run_sync(run_under_pty, argv, str(work), env,
+                                                                          f"m{i}".encode())))  # fmt: skip
+    ours_ms, direct_ms = statistics.median(ours) * 1000, statistics.median(direct) * 1000
+    return Row("send_message round trip (median)", ours_ms, direct_ms, "ms", "<= 1.10x direct PTY spawn",
+               None if quick else ours_ms / direct_ms <= 1.10)  # fmt: skip
+
+
+async def peer(tmp: Path, rounds: int, ours_ms: float, quick: bool) -> Row:
+    if not PEER.exists():
+        return Row("round trip vs @steipete/claude-code-mcp", ours_ms, 0, "ms", "faster than the peer", None,
+                   "peer not installed: run `npm ci --prefix bench/peer`")  # fmt: skip
+    env = {**environment(tmp), "CLAUDE_CLI_NAME": str(DOUBLE)}
+    work = tmp / "peer-work"
+    work.mkdir()
+    params = StdioServerParameters(command=str(PEER), args=[], env=env)
+    times = []
+    async with Client(params, read_timeout_seconds=600, mode="legacy") as client:
+        await client.call_tool("claude_code", {"prompt": "warm up", "workFolder": str(work)})
+        for i in range(rounds):
+            times.append(await timed(lambda i=i: client.call_tool("claude_code", {"prompt": f"m{i}",
+                                                                                "workFolder": str(work)})))  # fmt: skip
+    peer_ms = statistics.median(times) * 1000
+    return Row("round trip vs @steipete/claude-code-mcp", ours_ms, peer_ms, "ms", "faster than the peer (< 1.00x)",
+               None if quick else ours_ms < peer_ms)  # fmt: skip
+
+
+async def parallelism(tmp: Path, agents: int, quick: bool) -> Row:
+    env = environment(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    names = [f"a{i}" for i in range(agents)]
+    async with agent_mcp(env, "--max-concurrent", str(agents)) as client:
+        for name in names:
+            await call(client, "create_agent", name=name, role="r", cwd=str(work))
+        warm = await call(client, "broadcast", agents=names, message="warm up")
+        await call(client, "wait_runs", run_ids=[r["run_id"] for r in warm["runs"]])
+
+        async def fan_out() -> None:
+            runs = await call(client, "broadcast", agents=names, message="MOCK_SLEEP=1")
+            waited = await call(client, "wait_runs", run_ids=[r["run_id"] for r in runs["runs"]])
+            assert all(r["status"] == "done" for r in waited["runs"])
+
+        wall = await timed(fan_out)
+    return Row(f"{agents} agents x 1-second job, wall time", wall, 1.0, "s", "< 1.3 s",
+               None if quick else wall < 1.3)  # fmt: skip
+
+
+def raw_stdio_call(env: dict[str, str], work: Path, message: str) -> tuple[float, int, int]:
+    """One send_message over stdio with a minimal JSON-RPC client (reading a line is all it does),
+    so the figure is the server's: (seconds, response bytes, the server's peak resident KiB)."""
+    process = subprocess.Popen([AGENT_MCP], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    assert process.stdin and process.stdout
+
+    def request(payload: dict[str, Any]) -> None:
+        assert process.stdin
+        process.stdin.write(json.dumps(payload).encode() + b"\n")
+        process.stdin.flush()
+
+    request(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        }
+    )
+    process.stdout.readline()
+    request({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    request(
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "create_agent", "arguments": {"name": "big", "role": "r", "cwd": str(work)}},
+        }
+    )
+    process.stdout.readline()
+    start = time.perf_counter()
+    request(
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "send_message", "arguments": {"agent": "big", "message": message}},
+        }
+    )
+    line = process.stdout.readline()
+    seconds = time.perf_counter() - start
+    peak = memory_kib(process.pid, "VmHWM")
+    process.stdin.close()
+    process.wait()
+    return seconds, len(line), peak  # fmt: skip
+
+
+async def throughput(tmp: Path, size: int, quick: bool) -> list[Row]:
+    env = environment(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    blob = tmp / "blob"
+    blob.write_bytes(b"x" * size)
+    cat_s = await timed(lambda: anyio.to_thread.run_sync(run_under_pty, ["cat", str(blob)], str(work), env, b""))
+    ours_s, response_bytes, peak = await anyio.to_thread.run_sync(raw_stdio_call, env, work, f"MOCK_BIGLINE={size}")
+    assert response_bytes > 2 * size, "the reply did not come back whole"
+    ours_rate, cat_rate = size / MB / ours_s, size / MB / cat_s
+    peak_mb = peak / 1024
+    return [
+        Row(f"{size // MB} MB reply: throughput", ours_rate, cat_rate, "MB/s", ">= 0.5x cat through a PTY",
+            None if quick else ours_rate >= 0.5 * cat_rate),
+        Row(f"{size // MB} MB reply: peak server memory", peak_mb, size / MB, "MB", "< 3x the reply",
+            None if quick else peak_mb < 3 * size / MB),
+    ]  # fmt: skip
+
+
+async def cold_start(tmp: Path, rounds: int, quick: bool) -> Row:
+    env = environment(tmp)
+    requests = (
+        b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+        b'"capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}\n'
+        b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+        b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n'
+    )
+
+    def start_to_tools() -> None:
+        process = subprocess.Popen([AGENT_MCP], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        assert process.stdin and process.stdout
+        process.stdin.write(requests)
+        process.stdin.flush()
+        for line in process.stdout:
+            if line.startswith(b'{"jsonrpc":"2.0","id":2'):
+                break
+        process.stdin.close()
+        process.wait()
+
+    def import_mcp() -> None:
+        subprocess.run([sys.executable, "-c", "import mcp"], check=True, env=env)
+
+    ours, base = [], []
+    for _ in range(rounds):
+        ours.append(await timed(lambda: anyio.to_thread.run_sync(start_to_tools)))
+        base.append(await timed(lambda: anyio.to_thread.run_sync(import_mcp)))
+    ours_ms, base_ms = statistics.median(ours) * 1000, statistics.median(base) * 1000
+    return Row("cold start to an answered tools/list", ours_ms, base_ms, "ms", '<= 1.5x `python -c "import mcp"`',
+               None if quick else ours_ms <= 1.5 * base_ms)  # fmt: skip
+
+
+async def scale(tmp: Path, agents: int, rounds: int, quick: bool) -> list[Row]:
+    env = environment(tmp)
+    work = tmp / "work"
+    work.mkdir()
+    async with agent_mcp(env) as client:
+        for i in range(agents):
+            await call(client, "create_agent", name=f"agent-{i:04d}", role="a role of some length " * 4, cwd=str(work))
+        listed = await call(client, "list_agents")
+        assert len(listed["agents"]) == agents
+        times = [await timed(lambda: call(client, "list_agents")) for _ in range(rounds)]
+        rss = memory_kib(server_pid(env), "VmRSS") / 1024
+    latency = statistics.median(times) * 1000
+    return [
+        Row(f"{agents} agents: list_agents latency (median)", latency, 50, "ms", "< 50 ms",
+            None if quick else latency < 50),
+        Row(f"{agents} agents: server memory", rss, 120, "MB", "< 120 MB", None if quick else rss < 120),
+    ]  # fmt: skip
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | agent-mcp | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        met = {True: "yes", False: "**no**", None: "-"}[row.met]
+        baseline = f"{row.baseline:.1f} {row.unit}" if row.baseline else "-"
+        ratio = f"{row.ratio:.2f}x" if row.baseline else "-"
+        note = f" ({row.note})" if row.note else ""
+        lines.append(f"| {row.name}{note} | {row.ours:.1f} {row.unit} | {baseline} | {ratio} | {row.goal} | {met} |")
+    return "\n".join(lines)
+
+
+async def main(quick: bool) -> int:
+    sizes = (
+        {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50}
+        if quick
+        else {"rounds": 30, "agents": 32, "bytes": 50 * MB, "scale": 1000}
+    )
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="agent-mcp-bench-") as scratch:
+        tmp = Path(scratch)
+        for name in ("overhead", "peer", "parallel", "throughput", "cold", "scale"):
+            (tmp / name).mkdir()
+        first = await overhead(tmp / "overhead", sizes["rounds"], quick)
+        rows.append(first)
+        rows.append(await peer(tmp / "peer", sizes["rounds"], first.ours, quick))
+        rows.append(await parallelism(tmp / "parallel", sizes["agents"], quick))
+        rows.extend(await throughput(tmp / "throughput", sizes["bytes"], quick))
+        rows.append(await cold_start(tmp / "cold", max(3, sizes["rounds"] // 3), quick))
+        rows.extend(await scale(tmp / "scale", sizes["scale"], sizes["rounds"], quick))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
+          f"Python {platform.python_version()}{' (quick mode: goals not judged)' if quick else ''}")  # fmt: skip
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes; checks the benchmarks work, judges nothing")
+    sys.exit(anyio.run(main, parser.parse_args().quick))
