@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -27,7 +28,7 @@ from . import validation
 from .argv import build_argv
 from .config import Settings
 from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
-from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
+from .models import AgentInfo, AgentList, AgentOptions, AgentResponse, RunInfo
 from .runner import (
     ExecutableNotFound,
     ProcessExit,
@@ -53,26 +54,31 @@ LOCK_POLL_S = 0.1
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 
 
+def _info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
+    """AgentInfo's fields as plain data: list_agents validates a thousand of them in one call."""
+    return {
+        **dict(agent.options),
+        "name": agent.name,
+        "role": agent.role,
+        "cwd": agent.cwd,
+        "session_id": agent.session_id,
+        "status": "running" if activity.running else "idle",
+        "queued": activity.queued,
+        "message_count": agent.message_count,
+        "created_at": agent.created_at,
+        "total_cost_usd": agent.total_cost_usd,
+        "total_input_tokens": agent.total_input_tokens,
+        "total_output_tokens": agent.total_output_tokens,
+        "total_cache_creation_input_tokens": agent.total_cache_creation_input_tokens,
+        "total_cache_read_input_tokens": agent.total_cache_read_input_tokens,
+        "worktree": agent.worktree is not None,
+        "worktree_branch": agent.worktree.branch if agent.worktree else None,
+        "worktree_repo": agent.worktree.repo if agent.worktree else None,
+    }
+
+
 def _info(agent: AgentRecord, activity: ActiveCounts) -> AgentInfo:
-    return AgentInfo(
-        **agent.options.model_dump(),
-        name=agent.name,
-        role=agent.role,
-        cwd=agent.cwd,
-        session_id=agent.session_id,
-        status="running" if activity.running else "idle",
-        queued=activity.queued,
-        message_count=agent.message_count,
-        created_at=agent.created_at,
-        total_cost_usd=agent.total_cost_usd,
-        total_input_tokens=agent.total_input_tokens,
-        total_output_tokens=agent.total_output_tokens,
-        total_cache_creation_input_tokens=agent.total_cache_creation_input_tokens,
-        total_cache_read_input_tokens=agent.total_cache_read_input_tokens,
-        worktree=agent.worktree is not None,
-        worktree_branch=agent.worktree.branch if agent.worktree else None,
-        worktree_repo=agent.worktree.repo if agent.worktree else None,
-    )
+    return AgentInfo.model_validate(_info_fields(agent, activity))
 
 
 class AgentPool:
@@ -172,9 +178,10 @@ class AgentPool:
         agent = self.get(name)
         return _info(agent, self._activity().get(agent.name.casefold(), NO_ACTIVITY))
 
-    def list_agents(self) -> list[AgentInfo]:
+    def list_agents(self) -> AgentList:
         activity = self._activity()
-        return [_info(a, activity.get(a.name.casefold(), NO_ACTIVITY)) for a in self.store.agents()]
+        agents = [_info_fields(a, activity.get(a.name.casefold(), NO_ACTIVITY)) for a in self.store.agents()]
+        return AgentList.model_validate({"agents": agents})
 
     def _activity(self) -> dict[str, ActiveCounts]:
         self.store.mark_interrupted(now())  # a server that died mid-run must not look busy forever
@@ -410,6 +417,7 @@ class AgentPool:
 
     async def _run(self, agent: AgentRecord, run: Run) -> AgentResponse:
         state = StreamState()
+        run.session_id = agent.session_id  # written again only when the CLI names another one
 
         async def on_line(line: bytes) -> bool:
             event = state.feed(line)

@@ -128,7 +128,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     async def list_agents(ctx: Context[AgentPool]) -> AgentList:
         """List every agent, sorted by name, with its status (idle or running), queued messages,
         session, message count and totals of cost and tokens."""
-        return AgentList(agents=ctx.request_context.lifespan_context.list_agents())
+        return ctx.request_context.lifespan_context.list_agents()
 
     @server.tool(
         annotations=ToolAnnotations(
