@@ -45,6 +45,22 @@ returns a run_id at once; get_run (with wait_s) polls or waits for it and cancel
 """
 
 
+def _hints(title: str, *, read_only: bool, destructive: bool, idempotent: bool, open_world: bool) -> ToolAnnotations:
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=idempotent,
+        open_world_hint=open_world,
+    )
+
+
+AgentName = Annotated[str, Field(description="the agent's name")]
+Message = Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")]
+TimeoutS = Annotated[float | None, Field(description="wall-clock limit for this message, seconds")]
+RunId = Annotated[str, Field(description="the run_id from start_message")]
+
+
 @contextmanager
 def _as_tool_errors() -> Iterator[None]:
     """Our errors carry a message meant for the caller; the SDK would hide any other exception's."""
@@ -71,13 +87,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     )
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Create agent",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=_hints("Create agent", read_only=False, destructive=False, idempotent=False, open_world=False)
     )
     async def create_agent(
         name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
@@ -117,13 +127,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return await ctx.request_context.lifespan_context.create(name, role, cwd, options, worktree)
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="List agents",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_hints("List agents", read_only=True, destructive=False, idempotent=True, open_world=False)
     )
     async def list_agents(ctx: Context[AgentPool]) -> AgentList:
         """List every agent, sorted by name, with its status (idle or running), queued messages,
@@ -131,19 +135,13 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         return ctx.request_context.lifespan_context.list_agents()
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Send message",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=_hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)
     )
     async def send_message(
-        agent: Annotated[str, Field(description="the agent's name")],
-        message: Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")],
+        agent: AgentName,
+        message: Message,
         ctx: Context[AgentPool],
-        timeout_s: Annotated[float | None, Field(description="wall-clock limit for this message")] = None,
+        timeout_s: TimeoutS = None,
     ) -> AgentResponse:
         """Send a message to an agent and wait for its reply (one turn of its conversation). Returns
         the reply text, session id, model, token usage, cost and any error the CLI reported.
@@ -154,19 +152,13 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Start message",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
+        annotations=_hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)
     )
     async def start_message(
-        agent: Annotated[str, Field(description="the agent's name")],
-        message: Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")],
+        agent: AgentName,
+        message: Message,
         ctx: Context[AgentPool],
-        timeout_s: Annotated[float | None, Field(description="wall-clock limit for this message")] = None,
+        timeout_s: TimeoutS = None,
     ) -> RunInfo:
         """Queue a message for an agent and return at once with a run handle (run_id, status queued or
         running, position in the agent's queue). For work longer than your client's tool timeout:
@@ -175,17 +167,9 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         with _as_tool_errors():
             return pool.run_info(pool.start(agent, message, timeout_s))
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Get run",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(annotations=_hints("Get run", read_only=True, destructive=False, idempotent=True, open_world=False))
     async def get_run(
-        run_id: Annotated[str, Field(description="the run_id from start_message")],
+        run_id: RunId,
         ctx: Context[AgentPool],
         wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
     ) -> RunInfo:
@@ -195,17 +179,9 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         with _as_tool_errors():
             return await pool.wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Cancel run",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(annotations=_hints("Cancel run", read_only=False, destructive=True, idempotent=True, open_world=False))
     async def cancel_run(
-        run_id: Annotated[str, Field(description="the run_id from start_message")],
+        run_id: RunId,
         ctx: Context[AgentPool],
     ) -> RunInfo:
         """Cancel a queued or running run: a queued one leaves its agent's queue, a running one has its
@@ -214,15 +190,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         with _as_tool_errors():
             return await pool.cancel(run_id)
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Broadcast",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(annotations=_hints("Broadcast", read_only=False, destructive=True, idempotent=False, open_world=True))
     async def broadcast(
         ctx: Context[AgentPool],
         agents: Annotated[list[str] | None, Field(description="agents that each get `message`")] = None,
@@ -239,13 +207,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return RunList(runs=[pool.run_info(run) for run in runs])
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Wait for runs",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_hints("Wait for runs", read_only=True, destructive=False, idempotent=True, open_world=False)
     )
     async def wait_runs(
         run_ids: Annotated[list[str], Field(description="the runs to wait for")],
@@ -264,16 +226,10 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return RunWait(runs=runs, done=done)
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Agent history",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)
     )
     async def get_history(
-        agent: Annotated[str, Field(description="the agent's name")],
+        agent: AgentName,
         ctx: Context[AgentPool],
         limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
     ) -> RunList:
@@ -283,16 +239,10 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return RunList(runs=ctx.request_context.lifespan_context.history(agent, limit))
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Delete agent",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        annotations=_hints("Delete agent", read_only=False, destructive=True, idempotent=False, open_world=False)
     )
     async def delete_agent(
-        name: Annotated[str, Field(description="the agent's name")],
+        name: AgentName,
         ctx: Context[AgentPool],
         force: Annotated[bool, Field(description="cancel its queued and running messages first")] = False,
     ) -> Deleted:
@@ -302,16 +252,10 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
             return Deleted(deleted=await ctx.request_context.lifespan_context.delete(name, force))
 
     @server.tool(
-        annotations=ToolAnnotations(
-            title="Reset agent",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=_hints("Reset agent", read_only=False, destructive=True, idempotent=True, open_world=False)
     )
     async def reset_agent(
-        name: Annotated[str, Field(description="the agent's name")],
+        name: AgentName,
         ctx: Context[AgentPool],
     ) -> AgentInfo:
         """Forget the agent's session: its next message starts a new conversation. Keeps its role,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from conftest import MARK, marked_processes, sessions_dir
 from mcp import Client, StdioServerParameters
 
@@ -75,3 +77,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, sec
             assert process is None or process.poll() is None, "the server exited before it listened"
             assert time.monotonic() < deadline, f"nothing listened on port {port}"
             time.sleep(0.05)
+
+
+REAL_CLIENTS = Path(__file__).parents[1] / "clients" / "node_modules" / ".bin"
+
+
+def real_client(name: str, what: str) -> Path:
+    """A program from tests/clients: skipped with the reason where absent, a failure where required (CI)."""
+    path = REAL_CLIENTS / name
+    if not path.exists():
+        hint = "run `npm ci --prefix tests/clients`"
+        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
+            pytest.fail(f"{what} is missing ({path}); {hint}")
+        pytest.skip(f"{what} is not installed ({path}); {hint}")
+    return path

@@ -5,28 +5,22 @@ carries the agents from one call to the next, as it does across a user's client 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from conftest import MARK
-from helpers import AGENT_MCP
+from helpers import AGENT_MCP, real_client
 
-INSPECTOR = Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "mcp-inspector"
 PASSED = ("HOME", "PATH", "AGENT_MCP_STATE_DIR", "AGENT_MCP_CLAUDE_BIN", "ANTHROPIC_API_KEY", MARK)
 
 
 @pytest.fixture
 def inspector(claude_env):
-    if not INSPECTOR.exists():
-        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
-            pytest.fail(f"{INSPECTOR} is missing; run `npm ci --prefix tests/clients`")
-        pytest.skip(f"the MCP Inspector is not installed ({INSPECTOR}); run `npm ci --prefix tests/clients`")
+    inspector_bin = real_client("mcp-inspector", "the MCP Inspector")
 
     def run(era: str, method: str, *args: str, tool_error: bool = False) -> dict:
         env_flags = [flag for name in PASSED for flag in ("-e", f"{name}={claude_env[name]}")]
-        command = [str(INSPECTOR), "--cli", "-q", "--format", "json", "--protocol-era", era, *env_flags, AGENT_MCP]
+        command = [str(inspector_bin), "--cli", "-q", "--format", "json", "--protocol-era", era, *env_flags, AGENT_MCP]
         done = subprocess.run(
             [*command, "--method", method, *args], capture_output=True, text=True, timeout=120, env=claude_env
         )

@@ -3,18 +3,16 @@ mock of the Messages API. Skipped with a reason where the CLI is not installed; 
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 from conftest import sessions_dir
-from helpers import AGENT_MCP, connect, free_port, ok, wait_for_port
+from helpers import AGENT_MCP, REAL_CLIENTS, connect, free_port, ok, real_client, wait_for_port
 from mock_api import MockAnthropic
 
 pytestmark = pytest.mark.anyio
 
-REAL_CLAUDE = Path(__file__).parents[1] / "clients" / "node_modules" / ".bin" / "claude"
+REAL_CLAUDE = REAL_CLIENTS / "claude"
 # No traffic beyond the mock: no telemetry, error reports, update checks or other side requests.
 QUIET = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -27,10 +25,7 @@ QUIET = {
 
 @pytest.fixture
 def real_env(claude_env):
-    if not REAL_CLAUDE.exists():
-        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
-            pytest.fail(f"{REAL_CLAUDE} is missing; run `npm ci --prefix tests/clients`")
-        pytest.skip(f"the real claude CLI is not installed ({REAL_CLAUDE}); run `npm ci --prefix tests/clients`")
+    real_client("claude", "the real claude CLI")
     with MockAnthropic() as api:
         env = {**claude_env, **QUIET, "AGENT_MCP_CLAUDE_BIN": str(REAL_CLAUDE), "ANTHROPIC_BASE_URL": api.url}
         yield env, api
