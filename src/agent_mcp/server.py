@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from . import __version__, validation
 from .config import Settings
-from .errors import AgentMCPError, InvalidInput
+from .errors import AgentMCPError, InvalidInput, RunFailed
 from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
@@ -149,7 +149,12 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         notifications while it works when the request carries a progress token."""
         progress = _ProgressRelay(ctx)
         with _as_tool_errors():
-            return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
+            try:
+                return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
+            except RunFailed as failure:
+                # The text must start with "[<error_kind>] " for programs to branch on, which a
+                # ToolError cannot do (the SDK puts "Error executing tool …" before its message).
+                return CallToolResult(content=[TextContent(type="text", text=str(failure))], is_error=True)  # type: ignore[return-value]
 
     @server.tool(
         annotations=_hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)

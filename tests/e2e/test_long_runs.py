@@ -33,7 +33,7 @@ async def test_timeout_per_call_kills_the_run_and_the_agent_stays_usable(tmp_pat
         assert claude_processes(claude_env) == []
         info = (await ok(client, "list_agents"))["agents"][0]
         after = await ok(client, "send_message", agent="dev", message="quick")
-    assert text.startswith("Error executing tool send_message: [timed_out] agent 'dev' hit its timeout of 1 s")
+    assert text.startswith("[timed_out] agent 'dev' hit its timeout of 1 s")
     assert (info["status"], info["session_id"], info["message_count"]) == ("idle", first["session_id"], 1)
     assert after["session_id"] == first["session_id"] and after["text"].startswith("Mock reply #3")
 
@@ -47,7 +47,7 @@ async def test_server_wide_limits_from_the_environment(tmp_path, claude_env, no_
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         text = await refused(client, "send_message", agent="dev", message="slow MOCK_SLEEP=30")
         assert claude_processes(claude_env) == []
-    assert "[timed_out]" in text and limit in text
+    assert text.startswith("[timed_out] ") and limit in text
 
 
 async def test_idle_limit_does_not_stop_a_run_that_keeps_talking(tmp_path, claude_env, no_leaks):

@@ -194,7 +194,7 @@ async def test_run_failures_carry_a_kind_in_the_tool_error_and_the_run(tmp_path,
         run = await ok(client, "start_message", agent="dev", message="MOCK_SLEEP=30")
         cancelled = await ok(client, "cancel_run", run_id=run["run_id"])
         kinds = [r["error_kind"] for r in (await ok(client, "get_history", agent="dev"))["runs"]]
-    assert "[crashed]" in crashed and "[timed_out]" in timed_out
+    assert crashed.startswith("[crashed] ") and timed_out.startswith("[timed_out] ")
     assert (cancelled["status"], cancelled["error_kind"]) == ("cancelled", "cancelled")
     assert cancelled["error"].startswith("[cancelled]")
     assert kinds == ["cancelled", "timed_out", "crashed"]

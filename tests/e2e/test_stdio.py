@@ -127,7 +127,7 @@ async def test_crash_is_a_tool_error_with_the_cli_output(tmp_path, claude_env, n
         text = await refused(client, "send_message", agent="dev", message="go MOCK_CRASH")
         after = await ok(client, "send_message", agent="dev", message="are you back?")
         [agent] = (await ok(client, "list_agents"))["agents"]
-    assert text.startswith("Error executing tool send_message: [crashed] the claude CLI exited with code 3")
+    assert text.startswith("[crashed] the claude CLI exited with code 3")
     assert "Bun has crashed" in text and "Segmentation fault" in text
     assert after["is_error"] is False
     assert agent["status"] == "idle" and agent["message_count"] == 1
@@ -152,7 +152,7 @@ async def test_missing_cli_is_a_clear_error_and_the_server_keeps_serving(tmp_pat
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         text = await refused(client, "send_message", agent="dev", message="hi")
         assert await names(client) == ["dev"]
-    assert "[cli_not_found]" in text and str(tmp_path / "nowhere" / "claude") in text
+    assert text.startswith("[cli_not_found] ") and str(tmp_path / "nowhere" / "claude") in text
 
 
 async def test_flag_wins_over_environment(tmp_path, claude_env, no_leaks):
