@@ -53,11 +53,8 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class ProcessExit:
-    pid: int
     returncode: int | None
     signal: int | None
-    complete: bool
-    """True when the line handler declared the output complete."""
     tail: bytes
 
 
@@ -295,10 +292,8 @@ class _Process:
     def exit(self) -> ProcessExit:
         status = self.status
         return ProcessExit(
-            pid=self.pid,
             returncode=os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
             signal=os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None,
-            complete=self.complete,
             tail=self.tail,
         )
 

@@ -42,6 +42,8 @@ directory; send_message runs one turn of that agent's conversation and returns i
 usage and cost. Each agent keeps its session across messages. Messages to one agent run in order;
 different agents run in parallel. For turns longer than your tool-call timeout, start_message
 returns a run_id at once; get_run (with wait_s) polls or waits for it and cancel_run stops it.
+To delegate to several agents at once: broadcast, then wait_runs. Agents, sessions and history
+survive restarts (get_history, reset_agent, delete_agent).
 """
 
 
