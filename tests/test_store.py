@@ -96,7 +96,7 @@ def test_names_are_unique_ignoring_case(tmp_path):
     store = Store(tmp_path, "me")
     assert store.add_agent(record("Dev")) is True
     assert store.add_agent(record("dEV")) is False
-    assert [a.name for a in store.agents()] == ["Dev"]
+    assert [a["name"] for a in store.agent_rows()] == ["Dev"]
 
 
 def test_finishing_a_run_records_session_and_totals_together(tmp_path):

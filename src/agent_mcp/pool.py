@@ -54,31 +54,33 @@ LOCK_POLL_S = 0.1
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 
 
-def _info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
-    """AgentInfo's fields as plain data: list_agents validates a thousand of them in one call."""
+def _info_fields(row: dict[str, Any], activity: ActiveCounts) -> dict[str, Any]:
+    """AgentInfo's fields from the store's row: list_agents validates a thousand of them at once."""
+    worktree = row["worktree"]
     return {
-        **dict(agent.options),
-        "name": agent.name,
-        "role": agent.role,
-        "cwd": agent.cwd,
-        "session_id": agent.session_id,
+        **row["options"],
+        **{key: row[key] for key in _ROW_FIELDS},
         "status": "running" if activity.running else "idle",
         "queued": activity.queued,
-        "message_count": agent.message_count,
-        "created_at": agent.created_at,
-        "total_cost_usd": agent.total_cost_usd,
-        "total_input_tokens": agent.total_input_tokens,
-        "total_output_tokens": agent.total_output_tokens,
-        "total_cache_creation_input_tokens": agent.total_cache_creation_input_tokens,
-        "total_cache_read_input_tokens": agent.total_cache_read_input_tokens,
-        "worktree": agent.worktree is not None,
-        "worktree_branch": agent.worktree.branch if agent.worktree else None,
-        "worktree_repo": agent.worktree.repo if agent.worktree else None,
+        "worktree": worktree is not None,
+        "worktree_branch": worktree["branch"] if worktree else None,
+        "worktree_repo": worktree["repo"] if worktree else None,
     }
 
 
-def _info(agent: AgentRecord, activity: ActiveCounts) -> AgentInfo:
-    return AgentInfo.model_validate(_info_fields(agent, activity))
+_ROW_FIELDS = (
+    "name",
+    "role",
+    "cwd",
+    "session_id",
+    "message_count",
+    "created_at",
+    "total_cost_usd",
+    "total_input_tokens",
+    "total_output_tokens",
+    "total_cache_creation_input_tokens",
+    "total_cache_read_input_tokens",
+)
 
 
 class AgentPool:
@@ -166,7 +168,7 @@ class AgentPool:
                 await remove_worktree(tree, force=True)
             raise InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
         log.info("created agent %s in %s", name, agent.cwd)
-        return _info(agent, NO_ACTIVITY)
+        return self.info(name)
 
     def get(self, name: str) -> AgentRecord:
         agent = self.store.agent(name)
@@ -175,13 +177,18 @@ class AgentPool:
         return agent
 
     def info(self, name: str) -> AgentInfo:
-        agent = self.get(name)
-        return _info(agent, self._activity().get(agent.name.casefold(), NO_ACTIVITY))
+        rows = self.store.agent_rows(name)
+        if not rows:
+            raise UnknownAgent(name)
+        return AgentInfo.model_validate(_info_fields(rows[0], self._activity().get(name.casefold(), NO_ACTIVITY)))
 
     def list_agents(self) -> AgentList:
+        return AgentList.model_validate({"agents": self.agent_fields()})
+
+    def agent_fields(self) -> list[dict[str, Any]]:
+        """Every agent's AgentInfo fields as plain data, sorted by name (list_agents' hot path)."""
         activity = self._activity()
-        agents = [_info_fields(a, activity.get(a.name.casefold(), NO_ACTIVITY)) for a in self.store.agents()]
-        return AgentList.model_validate({"agents": agents})
+        return [_info_fields(row, activity.get(row["name"].casefold(), NO_ACTIVITY)) for row in self.store.agent_rows()]
 
     def _activity(self) -> dict[str, ActiveCounts]:
         self.store.mark_interrupted(now())  # a server that died mid-run must not look busy forever

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -195,12 +196,23 @@ class Store:
         return True
 
     def agent(self, name: str) -> AgentRecord | None:
-        row = self._db.execute("SELECT * FROM agents WHERE name = ?", (name,)).fetchone()
-        return None if row is None else _agent(row)
+        rows = self.agent_rows(name)
+        return _agent(rows[0]) if rows else None
 
-    def agents(self) -> list[AgentRecord]:
-        rows = self._db.execute("SELECT * FROM agents").fetchall()
-        return sorted((_agent(row) for row in rows), key=lambda a: a.name)
+    def agent_rows(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Agents as plain data (options and worktree decoded), sorted by name: listing a thousand
+        agents needs no model per agent."""
+        if name is None:
+            cursor = self._db.execute("SELECT * FROM agents")
+        else:
+            cursor = self._db.execute("SELECT * FROM agents WHERE name = ?", (name,))
+        rows = []
+        for row in cursor:
+            values = dict(row)
+            values["options"] = json.loads(values["options"])
+            values["worktree"] = json.loads(values["worktree"]) if values["worktree"] else None
+            rows.append(values)
+        return sorted(rows, key=itemgetter("name"))
 
     def agent_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM agents").fetchone()[0])
@@ -323,11 +335,11 @@ def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at:
     )
 
 
-def _agent(row: sqlite3.Row) -> AgentRecord:
-    values: dict[str, Any] = dict(row)
-    values["options"] = AgentOptions.model_validate_json(values["options"])
-    values["worktree"] = Worktree(**json.loads(values["worktree"])) if values["worktree"] else None
-    return AgentRecord(**values)
+def _agent(row: dict[str, Any]) -> AgentRecord:
+    worktree = row["worktree"]
+    return AgentRecord(
+        **{**row, "options": AgentOptions.model_validate(row["options"]), "worktree": worktree and Worktree(**worktree)}
+    )
 
 
 def _run(row: sqlite3.Row) -> RunInfo:
