@@ -4,7 +4,6 @@ The pool comes from the lifespan, so each server instance (and each in-memory te
 and its shutdown kills every claude process the pool started.
 """
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -135,11 +134,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     async def list_agents(ctx: Context[AgentPool]) -> AgentList:
         """List every agent, sorted by name, with its status (idle or running), queued messages,
         session, message count and totals of cost and tokens."""
-        # Plain data in a CallToolResult: the SDK validates it against AgentList once, and the text
-        # copy is compact JSON, where a model would be validated, dumped and pretty-printed again.
-        listed = {"agents": ctx.request_context.lifespan_context.agent_fields()}
-        text = TextContent(type="text", text=json.dumps(listed, ensure_ascii=False))
-        return CallToolResult(content=[text], structured_content=listed)  # type: ignore[return-value]
+        return ctx.request_context.lifespan_context.list_agents()
 
     @server.tool(
         annotations=_hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)
