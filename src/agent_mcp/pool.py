@@ -149,9 +149,7 @@ class AgentPool:
             )
         existing = self.store.agent(name)
         if existing is not None:
-            raise InvalidInput(
-                f"an agent named {existing.name!r} already exists; pick another name (names ignore case)"
-            )
+            raise _name_taken(existing.name)
         tree = None
         if worktree:
             tree, resolved_cwd = await create_worktree(resolved_cwd, self.settings.state_dir / "worktrees", name)
@@ -166,7 +164,7 @@ class AgentPool:
         if not self.store.add_agent(agent):  # another server took the name a moment ago
             if tree is not None:
                 await remove_worktree(tree, force=True)
-            raise InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
+            raise _name_taken(name)
         log.info("created agent %s in %s", name, agent.cwd)
         return self.info(name)
 
@@ -241,12 +239,17 @@ class AgentPool:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def start(self, name: str, message: str, timeout_s: float | None = None) -> Run:
-        """Queue a message behind the agent's earlier ones and return at once."""
+    def _check_message(self, name: str, message: str, timeout_s: float | None) -> AgentRecord:
+        """Everything that refuses a message before it is queued."""
         agent = self.get(name)
         validation.check_text("message", message, self.settings.max_message_bytes)
         validation.check_timeout(timeout_s)
         self._check_depth()
+        return agent
+
+    def start(self, name: str, message: str, timeout_s: float | None = None) -> Run:
+        """Queue a message behind the agent's earlier ones and return at once."""
+        agent = self._check_message(name, message, timeout_s)
         if self._tasks is None:
             raise RuntimeError("the pool is not running; use `async with pool.running()`")
         run = Run(agent=agent.name, message=message, timeout_s=timeout_s)
@@ -271,10 +274,7 @@ class AgentPool:
     def broadcast(self, messages: list[tuple[str, str]], timeout_s: float | None = None) -> list[Run]:
         """Every message is checked before any starts, so one bad entry starts nothing."""
         for name, message in messages:
-            self.get(name)
-            validation.check_text("message", message, self.settings.max_message_bytes)
-        validation.check_timeout(timeout_s)
-        self._check_depth()
+            self._check_message(name, message, timeout_s)
         return [self.start(name, message, timeout_s) for name, message in messages]
 
     async def wait_runs(
@@ -479,6 +479,10 @@ class AgentPool:
     @property
     def live_processes(self) -> int:
         return len(self._processes)
+
+
+def _name_taken(name: str) -> InvalidInput:
+    return InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
 
 
 def _describe_exit(outcome: ProcessExit) -> str:
