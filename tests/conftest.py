@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agent_mcp.config import Settings
+from agent_mcp.models import AgentInfo, AgentList
 from agent_mcp.pool import AgentPool
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
@@ -97,6 +98,11 @@ async def make_pool(tmp_path):
             return await stack.enter_async_context(pool.running())
 
         yield factory
+
+
+def listed(pool: AgentPool) -> list[AgentInfo]:
+    """The agents as list_agents returns them, validated against its output model."""
+    return AgentList.model_validate(pool.listing().data).agents
 
 
 def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import anyio
 import pytest
-from conftest import DOUBLE
+from conftest import DOUBLE, listed
 
 from agent_mcp.config import Settings
 from agent_mcp.errors import InvalidInput, UnknownAgent
@@ -37,11 +37,11 @@ async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_poo
     await first.create("dev", "r", str(tmp_path), AgentOptions(model="opus", max_turns=5))
     one = await first.send("dev", "hello")
     two = await first.send("dev", "again")
-    before = first.list_agents().agents
+    before = listed(first)
     await closing.aclose()
 
     second, _ = await open_pool()
-    after = second.list_agents().agents
+    after = listed(second)
     assert after == before
     [agent] = after
     assert (agent.session_id, agent.message_count, agent.model, agent.max_turns) == (one.session_id, 2, "opus", 5)
@@ -49,6 +49,20 @@ async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_poo
     three = await second.send("dev", "after the restart")
     assert three.session_id == one.session_id and three.text.startswith("Mock reply #3")
     assert second.get_run(second.history("dev", 1)[0].run_id).response == three
+
+
+async def test_a_listing_is_reused_until_any_pool_changes_the_store(open_pool, tmp_path, no_leaks):
+    a, _ = await open_pool()
+    b, _ = await open_pool()
+    await a.create("dev", "r", str(tmp_path), AgentOptions())
+    assert a.listing() is a.listing()
+    await b.create("ops", "r", str(tmp_path), AgentOptions())
+    assert [x.name for x in listed(a)] == ["dev", "ops"]
+    before = a.listing()
+    await b.send("ops", "hello")
+    after = a.listing()
+    assert after is not before and after.data["agents"][1]["message_count"] == 1
+    assert listed(a) == listed(b)
 
 
 async def test_history_is_newest_first_and_kept_across_restarts(open_pool, tmp_path, no_leaks):
@@ -78,7 +92,7 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
     a, _ = await open_pool()
     b, _ = await open_pool()
     await a.create("dev", "r", str(tmp_path), AgentOptions())
-    assert [x.name for x in b.list_agents().agents] == ["dev"]
+    assert [x.name for x in listed(b)] == ["dev"]
     with pytest.raises(InvalidInput, match="already exists"):
         await b.create("DEV", "r", str(tmp_path), AgentOptions())
 
@@ -90,14 +104,14 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
     async with anyio.create_task_group() as tg:
         tg.start_soon(send, a, "a", "from a MOCK_SLEEP=1")
         with anyio.fail_after(5):
-            while b.list_agents().agents[0].status != "running":  # b sees a's run through the store
+            while listed(b)[0].status != "running":  # b sees a's run through the store
                 await anyio.sleep(0.02)
         tg.start_soon(send, b, "b", "from b")
     assert replies["a"].session_id == replies["b"].session_id
     assert replies["b"].text.startswith("Mock reply #2")
     first, second = sorted(a.history("dev", 10), key=lambda r: r.started_at)
     assert datetime.fromisoformat(first.finished_at) <= datetime.fromisoformat(second.started_at)
-    assert b.list_agents().agents[0].message_count == 2
+    assert listed(b)[0].message_count == 2
 
 
 async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, no_leaks):
@@ -109,7 +123,7 @@ async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, n
         await pool.delete("dev", force=False)
     assert await pool.delete("DEV", force=True) == "dev"
     assert run.status == "cancelled" and queued.status == "cancelled"
-    assert pool.list_agents().agents == []
+    assert listed(pool) == []
     assert pool.live_processes == 0
     with pytest.raises(UnknownAgent):
         await pool.delete("dev", force=False)
@@ -140,7 +154,7 @@ async def test_delete_and_reset_refuse_while_another_pool_runs_the_agent(open_po
     await a.create("dev", "r", str(tmp_path), AgentOptions())
     run = a.start("dev", "long MOCK_SLEEP=30")
     with anyio.fail_after(5):
-        while b.list_agents().agents[0].status != "running":
+        while listed(b)[0].status != "running":
             await anyio.sleep(0.02)
     with pytest.raises(InvalidInput, match="in another agent-mcp server"):
         await b.delete("dev", force=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import sessions_dir, transcript
+from conftest import listed, sessions_dir, transcript
 
 from agent_mcp.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.models import AgentOptions
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.anyio
 
 
 def in_flight(pool: AgentPool) -> int:
-    [agent] = pool.list_agents().agents
+    [agent] = listed(pool)
     return agent.queued + (agent.status == "running")
 
 
@@ -37,7 +37,7 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool,
     assert second.session_id == first.session_id
     assert second.text.startswith("Mock reply #2.")
 
-    [agent] = pool.list_agents().agents
+    [agent] = listed(pool)
     assert agent.session_id == first.session_id
     assert agent.message_count == 2
     assert agent.total_cost_usd == pytest.approx(first.cost_usd + second.cost_usd)
@@ -63,16 +63,14 @@ async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_
         for i in range(4):
             tg.start_soon(send, i)
             await wait_until(lambda i=i: in_flight(pool) == i + 1)
-        await wait_until(
-            lambda: pool.list_agents().agents[0].queued == 3 and pool.list_agents().agents[0].status == "running"
-        )
+        await wait_until(lambda: listed(pool)[0].queued == 3 and listed(pool)[0].status == "running")
 
     sessions = {r.session_id for r in replies.values()}
     assert len(sessions) == 1
     assert [replies[i].text.split(".")[0] for i in range(4)] == [f"Mock reply #{i + 1}" for i in range(4)]
     users = [e["message"]["content"] for e in transcript(claude_env, tmp_path, sessions.pop()) if e["type"] == "user"]
     assert users == [f"message {i} MOCK_SLEEP=0.2" for i in range(4)]
-    assert pool.list_agents().agents[0].message_count == 4 and pool.list_agents().agents[0].queued == 0
+    assert listed(pool)[0].message_count == 4 and listed(pool)[0].queued == 0
 
 
 async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude_env, no_leaks):
@@ -86,10 +84,10 @@ async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude
             tg.start_soon(pool.send, name, "work MOCK_SLEEP=1")
         with anyio.fail_after(10):
             while not seen_all_running:
-                seen_all_running = all(a.status == "running" for a in pool.list_agents().agents)
+                seen_all_running = all(a.status == "running" for a in listed(pool))
                 await anyio.sleep(0.02)
     assert seen_all_running
-    assert all(a.status == "idle" and a.message_count == 1 for a in pool.list_agents().agents)
+    assert all(a.status == "idle" and a.message_count == 1 for a in listed(pool))
 
 
 async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, claude_env, no_leaks):
@@ -110,10 +108,10 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
             senders.start_soon(pool.send, "a", "x MOCK_SLEEP=0.5")
             senders.start_soon(pool.send, "b", "x MOCK_SLEEP=0.5")
             await wait_until(lambda: pool.live_processes == 1)
-            assert sorted(a.queued for a in pool.list_agents().agents) == [0, 1]
+            assert sorted(a.queued for a in listed(pool)) == [0, 1]
         tg.cancel_scope.cancel()
     assert most_running == 1
-    assert [a.message_count for a in pool.list_agents().agents] == [1, 1]
+    assert [a.message_count for a in listed(pool)] == [1, 1]
 
 
 async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_path, claude_env, no_leaks):
@@ -124,8 +122,8 @@ async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_p
     assert r.is_error is True
     assert r.error == "Not logged in · Please run /login"
     assert r.api_key_source == "none"
-    assert pool.list_agents().agents[0].message_count == 1
-    assert pool.list_agents().agents[0].session_id == r.session_id
+    assert listed(pool)[0].message_count == 1
+    assert listed(pool)[0].session_id == r.session_id
 
 
 async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(make_pool, tmp_path, claude_env, no_leaks):
@@ -145,7 +143,7 @@ async def test_crash_without_result_is_a_run_failure_with_the_output_tail(make_p
     text = str(caught.value)
     assert text.startswith("[crashed] the claude CLI exited with code 3 without a result")
     assert "Bun has crashed" in text
-    agent = pool.list_agents().agents[0]
+    agent = listed(pool)[0]
     assert agent.status == "idle" and agent.message_count == 0
     assert agent.session_id is not None  # the CLI wrote the turn into the session it named
     follow_up = await pool.send("dev", "still there?")
@@ -159,7 +157,7 @@ async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, 
         await pool.send("dev", "hello")
     assert caught.value.kind == "cli_not_found"
     assert "no-such-claude" in str(caught.value)
-    assert pool.list_agents().agents[0].status == "idle"
+    assert listed(pool)[0].status == "idle"
 
 
 async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_path, claude_env, no_leaks):
@@ -170,7 +168,7 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_p
     r = await pool.send("dev", "again")
     assert r.is_error and r.subtype == "error_during_execution"
     assert r.error.startswith(f"No conversation found with session ID: {first.session_id}. ")
-    assert r.error_kind == "resume_failed" and pool.list_agents().agents[0].session_id is None
+    assert r.error_kind == "resume_failed" and listed(pool)[0].session_id is None
 
 
 async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude_env, no_leaks):
@@ -194,7 +192,7 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, t
     assert caught.value.kind == "timed_out"
     assert "timeout of 0.5 s" in str(caught.value)
     assert pool.live_processes == 0
-    agent = pool.list_agents().agents[0]
+    agent = listed(pool)[0]
     assert agent.status == "idle" and agent.session_id is not None
     assert (await pool.send("dev", "quick")).session_id == agent.session_id
 
@@ -229,7 +227,7 @@ async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_e
     with anyio.move_on_after(0.5):
         await pool.send("dev", "slow MOCK_SLEEP=30")
     assert pool.live_processes == 0
-    assert pool.list_agents().agents[0].status == "idle"
+    assert listed(pool)[0].status == "idle"
 
 
 async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, claude_env, no_leaks):
@@ -291,7 +289,7 @@ async def test_refusals_name_the_problem_and_change_nothing(make_pool, tmp_path,
     for args, options, message in cases:
         with pytest.raises(InvalidInput, match=message):
             await pool.create(*args, AgentOptions(**options))
-    assert [a.name for a in pool.list_agents().agents] == ["dev"]
+    assert [a.name for a in listed(pool)] == ["dev"]
     assert (await pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions())).role == "é" * 5  # exactly 10 bytes
 
 
@@ -310,8 +308,8 @@ async def test_send_refusals(make_pool, tmp_path, claude_env):
             await pool.send("dev", message)
     with pytest.raises(InvalidInput, match="timeout_s must be a positive"):
         await pool.send("dev", "hi", timeout_s=0)
-    assert pool.list_agents().agents[0].message_count == 0
-    assert pool.list_agents().agents[0].session_id is None
+    assert listed(pool)[0].message_count == 0
+    assert listed(pool)[0].session_id is None
 
 
 async def test_cwd_is_stored_resolved_and_tilde_expanded(make_pool, tmp_path, claude_env, monkeypatch):
@@ -359,7 +357,7 @@ async def test_cancelling_a_queued_run_takes_it_out_of_the_queue(make_pool, tmp_
     await pool.cancel(queued.run_id)
     info = pool.run_info(queued)
     assert (info.status, info.error_kind, info.response) == ("cancelled", "cancelled", None)
-    assert pool.list_agents().agents[0].queued == 1 and pool.run_info(third).position == 1
+    assert listed(pool)[0].queued == 1 and pool.run_info(third).position == 1
     assert await third.wait(10)
     assert third.response.text.startswith("Mock reply #2")  # the cancelled one never reached the CLI
     assert first.status == "done"
@@ -371,13 +369,13 @@ async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigter
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     run = pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
-    await wait_until(lambda: pool.list_agents().agents[0].status == "running" and pool.get("dev").session_id is None)
+    await wait_until(lambda: listed(pool)[0].status == "running" and pool.get("dev").session_id is None)
     await anyio.sleep(0.3)
     with anyio.fail_after(2):
         await pool.cancel(run.run_id)
     assert pool.live_processes == 0
     assert run.status == "cancelled" and "cancelled" in str(run.failure)
-    assert pool.list_agents().agents[0].status == "idle"
+    assert listed(pool)[0].status == "idle"
     again = await pool.cancel(run.run_id)  # cancelling a finished run changes nothing
     assert again.status == "cancelled"
 

@@ -132,3 +132,15 @@ def test_runs_of_a_dead_owner_are_marked_interrupted_and_a_live_owners_are_not(t
     assert live.run("lost").error_kind == "interrupted"
     assert live.run("mine").status == "running"
     assert live.active_counts() == {"dev": type(live.active_counts()["dev"])(running=1, queued=0)}
+
+
+def test_the_change_mark_moves_with_every_commit_by_this_or_another_connection(tmp_path):
+    store, other = Store(tmp_path, owner_of(os.getpid())), Store(tmp_path, owner_of(os.getpid()))
+    first = store.change_mark()
+    assert store.agent_rows() == [] and store.change_mark() == first  # reads change nothing
+    store.add_agent(record("own"))
+    second = store.change_mark()
+    assert second != first
+    other.add_agent(record("theirs"))
+    assert store.change_mark() != second
+    assert [row["name"] for row in store.agent_rows()] == ["own", "theirs"]

@@ -18,17 +18,19 @@ import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from pydantic_core import to_json
 
 from . import validation
 from .argv import build_argv
 from .config import Settings
 from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
-from .models import AgentInfo, AgentList, AgentOptions, AgentResponse, RunInfo
+from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .runner import (
     ExecutableNotFound,
     ProcessExit,
@@ -54,8 +56,18 @@ LOCK_POLL_S = 0.1
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 
 
+@dataclass(frozen=True)
+class AgentListing:
+    """list_agents' result as plain data and as compact JSON, built once per change of the store:
+    a client polling a pool of a thousand agents gets it again without a rebuild."""
+
+    mark: tuple[int, int]
+    data: dict[str, Any]
+    json: str
+
+
 def _info_fields(row: dict[str, Any], activity: ActiveCounts) -> dict[str, Any]:
-    """AgentInfo's fields from the store's row: list_agents validates a thousand of them at once."""
+    """AgentInfo's fields from the store's row: plain data, so a listing needs no model per agent."""
     worktree = row["worktree"]
     return {
         **row["options"],
@@ -92,6 +104,7 @@ class AgentPool:
         self._processes = ProcessRegistry()
         self._tasks: TaskGroup | None = None
         self._store: Store | None = None
+        self._listing: AgentListing | None = None
         self._lock_dir = settings.state_dir / "locks"
         base = dict(os.environ if env is None else env)
         self._child_env = {k: v for k, v in base.items() if k not in _STRIPPED_ENV}
@@ -180,13 +193,17 @@ class AgentPool:
             raise UnknownAgent(name)
         return AgentInfo.model_validate(_info_fields(rows[0], self._activity().get(name.casefold(), NO_ACTIVITY)))
 
-    def list_agents(self) -> AgentList:
-        return AgentList.model_validate({"agents": self.agent_fields()})
-
-    def agent_fields(self) -> list[dict[str, Any]]:
-        """Every agent's AgentInfo fields as plain data, sorted by name (list_agents' hot path)."""
-        activity = self._activity()
-        return [_info_fields(row, activity.get(row["name"].casefold(), NO_ACTIVITY)) for row in self.store.agent_rows()]
+    def listing(self) -> AgentListing:
+        """Every agent's AgentInfo fields, sorted by name. Status and queue lengths are runs in the
+        store too, so the store's change mark says when the last listing is out of date."""
+        self.store.mark_interrupted(now())  # may change the store, so it comes before the mark
+        mark = self.store.change_mark()
+        if self._listing is None or self._listing.mark != mark:
+            activity = self.store.active_counts()
+            rows = self.store.agent_rows()
+            data = {"agents": [_info_fields(row, activity.get(row["name"].casefold(), NO_ACTIVITY)) for row in rows]}
+            self._listing = AgentListing(mark, data, to_json(data).decode())
+        return self._listing
 
     def _activity(self) -> dict[str, ActiveCounts]:
         self.store.mark_interrupted(now())  # a server that died mid-run must not look busy forever

@@ -134,7 +134,11 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     async def list_agents(ctx: Context[AgentPool]) -> AgentList:
         """List every agent, sorted by name, with its status (idle or running), queued messages,
         session, message count and totals of cost and tokens."""
-        return ctx.request_context.lifespan_context.list_agents()
+        listing = ctx.request_context.lifespan_context.listing()
+        # Compact JSON for the text copy (the SDK's own is indented: a third larger for a model to
+        # read); the SDK still checks structuredContent against AgentList.
+        text = TextContent(type="text", text=listing.json)
+        return CallToolResult(content=[text], structured_content=listing.data)  # type: ignore[return-value]
 
     @server.tool(
         annotations=_hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)

@@ -140,6 +140,7 @@ class Store:
         self._db.execute("PRAGMA busy_timeout = 10000")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
+        self._commits = 0
         self._migrate()
 
     def close(self) -> None:
@@ -154,6 +155,13 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self._commits += 1
+
+    def change_mark(self) -> tuple[int, int]:
+        """Differs from an earlier mark once anything was committed since: by this connection
+        (counted here, as SQLite's data_version leaves a connection's own commits out) or by any
+        other, in this server or another. What was derived from the store stays valid until then."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._commits
 
     def _migrate(self) -> None:
         with self._transaction() as db:

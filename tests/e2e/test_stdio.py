@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import pytest
-from helpers import MIB, connect, names, ok, refused, user_messages
+from helpers import MIB, call, connect, names, ok, refused, user_messages
 
 pytestmark = pytest.mark.anyio
 
@@ -47,7 +49,9 @@ async def test_create_list_send_and_resume_chain(tmp_path, claude_env, no_leaks,
         assert info["cwd"] == str(tmp_path.resolve())
 
         replies = [await ok(client, "send_message", agent="dev", message=f"turn {i} MOCK_TEXT") for i in (1, 2, 3)]
-        listed = (await ok(client, "list_agents"))["agents"]
+        result = await call(client, "list_agents")
+        listed = result.structured_content["agents"]
+        assert json.loads(result.content[0].text) == result.structured_content  # the copy for text-only clients
 
     assert [r["text"] for r in replies] == [
         f"Mock reply #{i}. Last user text tail: turn {i} MOCK_TEXT" for i in (1, 2, 3)
