@@ -174,24 +174,37 @@ def timed_calls(client: RawClient, rounds: int, tool: str, **arguments: Any) -> 
     return times
 
 
-def overhead_figures(env: dict[str, str], work: Path, rounds: int) -> tuple[float, float, float, float]:
-    """Medians (ms) of agent-mcp's send_message, the same argv spawned directly under a PTY by
-    ptyprocess and by posix_spawn, and the SDK's Python client doing the send_message; the first
-    three interleaved so drift hits them alike."""
-    client = RawClient(env)
-    client.call("create_agent", name="bench", role="answers", cwd=str(work))
-    first = json.loads(client.call("send_message", agent="bench", message="warm up"))
-    session = first["result"]["structuredContent"]["session_id"]
-    argv = build_argv(str(DOUBLE), "bench", "answers", AgentOptions(), session)
-    ours: list[float] = []
-    direct: dict[Callable[..., int], list[float]] = {run_under_pty: [], run_posix_spawned: []}
+def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str, float]:
+    """Medians (ms) of one answered message, taken round by round so drift hits all alike: agent-mcp's
+    send_message, the peer's claude_code (when installed), and the same argv spawned directly under
+    a PTY by ptyprocess and by posix_spawn; then agent-mcp through the SDK's Python client."""
+    ours = RawClient(env)
+    ours.call("create_agent", name="bench", role="answers", cwd=str(work))
+    first = json.loads(ours.call("send_message", agent="bench", message="warm up"))
+    argv = build_argv(
+        str(DOUBLE), "bench", "answers", AgentOptions(), first["result"]["structuredContent"]["session_id"]
+    )
+    contenders: dict[str, Callable[[str], object]] = {
+        "ours": lambda message: ours.call("send_message", agent="bench", message=message),
+        "ptyprocess": lambda message: run_under_pty(argv, str(work), env, message.encode()),
+        "posix_spawn": lambda message: run_posix_spawned(argv, str(work), env, message.encode()),
+    }
+    clients = [ours]
+    if PEER.exists():
+        peer = RawClient({**env, "CLAUDE_CLI_NAME": str(DOUBLE)}, (str(PEER),))
+        peer_work = str(work.parent / "peer-work")
+        os.mkdir(peer_work)
+        peer.call("claude_code", prompt="warm up", workFolder=peer_work)
+        contenders["peer"] = lambda message: peer.call("claude_code", prompt=message, workFolder=peer_work)
+        clients.append(peer)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for i in range(rounds):
-        ours.extend(timed_calls(client, 1, "send_message", agent="bench", message=f"m{i}"))
-        for spawn, times in direct.items():
+        for name, action in contenders.items():
             start = time.perf_counter()
-            assert spawn(argv, str(work), env, f"m{i}".encode()) > 0
-            times.append(time.perf_counter() - start)
-    client.close()
+            action(f"m{i}")
+            times[name].append(time.perf_counter() - start)
+    for client in clients:
+        client.close()
 
     async def with_sdk_client() -> float:
         async with agent_mcp(env) as sdk:
@@ -199,42 +212,31 @@ def overhead_figures(env: dict[str, str], work: Path, rounds: int) -> tuple[floa
             return statistics.median([await timed(lambda: call(sdk, "send_message", agent="bench", message="m"))
                                       for _ in range(max(3, rounds // 3))])  # fmt: skip
 
-    pty_ms, spawn_ms = (statistics.median(times) * 1000 for times in direct.values())
-    return statistics.median(ours) * 1000, pty_ms, spawn_ms, anyio.run(with_sdk_client) * 1000
+    medians = {name: statistics.median(taken) * 1000 for name, taken in times.items()}
+    return {**medians, "sdk_client": anyio.run(with_sdk_client) * 1000}
 
 
-async def overhead(tmp: Path, rounds: int, quick: bool) -> tuple[Row, float]:
-    """The round-trip row, and the posix_spawn floor for the comparison with the peer."""
+async def round_trips(tmp: Path, rounds: int, quick: bool) -> list[Row]:
     env = environment(tmp)
     work = tmp / "work"
     work.mkdir()
-    ours_ms, direct_ms, spawn_ms, sdk_ms = await anyio.to_thread.run_sync(overhead_figures, env, work, rounds)
-    row = Row("send_message round trip (median)", ours_ms, direct_ms, "ms", "<= 1.10x direct PTY spawn",
-              None if quick else ours_ms / direct_ms <= 1.10,
-              f"through the SDK's Python client: {sdk_ms:.0f} ms")  # fmt: skip
-    return row, spawn_ms
-
-
-async def peer(tmp: Path, rounds: int, ours_ms: float, spawn_ms: float, quick: bool) -> Row:
-    if not PEER.exists():
-        return Row("round trip vs @steipete/claude-code-mcp", ours_ms, 0, "ms", "faster than the peer", None,
-                   "peer not installed: run `npm ci --prefix bench/peer`")  # fmt: skip
-    env = {**environment(tmp), "CLAUDE_CLI_NAME": str(DOUBLE)}
-    work = tmp / "peer-work"
-    work.mkdir()
-
-    def peer_times() -> list[float]:
-        client = RawClient(env, (str(PEER),))
-        client.call("claude_code", prompt="warm up", workFolder=str(work))
-        times = timed_calls(client, rounds, "claude_code", prompt="m", workFolder=str(work))
-        client.close()
-        return times
-
-    peer_ms = statistics.median(await anyio.to_thread.run_sync(peer_times)) * 1000
-    return Row("round trip vs @steipete/claude-code-mcp", ours_ms, peer_ms, "ms", "faster than the peer (< 1.00x)",
-               None if quick else ours_ms < peer_ms,
-               f"the same argv spawned directly under a PTY with posix_spawn instead of ptyprocess: "
-               f"{spawn_ms:.1f} ms")  # fmt: skip
+    ms = await anyio.to_thread.run_sync(round_trip_figures, env, work, rounds)
+    ours = ms["ours"]
+    name = "round trip vs @steipete/claude-code-mcp"
+    peer = (
+        Row(name, ours, ms["peer"], "ms", "faster than the peer (< 1.00x)", None if quick else ours < ms["peer"],
+            f"the same argv spawned directly under a PTY: {ms['ptyprocess']:.1f} ms with ptyprocess, "
+            f"{ms['posix_spawn']:.1f} ms with posix_spawn")
+        if "peer" in ms
+        else Row(name, ours, 0, "ms", "faster than the peer", None,
+                 "peer not installed: run `npm ci --prefix bench/peer`")
+    )  # fmt: skip
+    return [
+        Row("send_message round trip (median)", ours, ms["ptyprocess"], "ms", "<= 1.10x direct PTY spawn",
+            None if quick else ours / ms["ptyprocess"] <= 1.10,
+            f"through the SDK's Python client: {ms['sdk_client']:.0f} ms"),
+        peer,
+    ]  # fmt: skip
 
 
 async def parallelism(tmp: Path, agents: int, quick: bool) -> Row:
@@ -434,16 +436,14 @@ async def main(quick: bool) -> int:
     sizes = (
         {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50}
         if quick
-        else {"rounds": 30, "agents": 32, "bytes": 50 * MB, "scale": 1000}
+        else {"rounds": 60, "agents": 32, "bytes": 50 * MB, "scale": 1000}
     )
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="agent-mcp-bench-") as scratch:
         tmp = Path(scratch)
-        for name in ("overhead", "peer", "parallel", "throughput", "cold", "scale"):
+        for name in ("round-trip", "parallel", "throughput", "cold", "scale"):
             (tmp / name).mkdir()
-        first, spawn_ms = await overhead(tmp / "overhead", sizes["rounds"], quick)
-        rows.append(first)
-        rows.append(await peer(tmp / "peer", sizes["rounds"], first.ours, spawn_ms, quick))
+        rows.extend(await round_trips(tmp / "round-trip", sizes["rounds"], quick))
         rows.append(await parallelism(tmp / "parallel", sizes["agents"], quick))
         rows.extend(await throughput(tmp / "throughput", sizes["bytes"], quick))
         rows.append(await cold_start(tmp / "cold", max(3, sizes["rounds"] // 3), quick))
