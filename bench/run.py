@@ -112,6 +112,22 @@ async def timed(action: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - start
 
 
+def feed_and_drain(stdin_fd: int, stdin: bytes, terminal: int) -> int:
+    """Write the prompt and close the child's stdin, then read the terminal to its end: the bytes read."""
+    os.write(stdin_fd, stdin)
+    os.close(stdin_fd)
+    total = 0
+    while True:
+        try:
+            chunk = os.read(terminal, 1 << 16)
+        except OSError:  # EIO: the terminal's last holder closed it
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+    return total
+
+
 def run_under_pty(argv: list[str], cwd: str, env: dict[str, str], stdin: bytes) -> int:
     """The floor: one process under a PTY with its prompt on a pipe, read to the end, reaped."""
     read_end, write_end = os.pipe()
@@ -121,14 +137,7 @@ def run_under_pty(argv: list[str], cwd: str, env: dict[str, str], stdin: bytes) 
 
     process = PtyProcess.spawn(argv, cwd=cwd, env=env, preexec_fn=child, pass_fds=(read_end,))
     os.close(read_end)
-    os.write(write_end, stdin)
-    os.close(write_end)
-    total = 0
-    while True:
-        try:
-            total += len(process.read(1 << 16))
-        except EOFError:
-            break
+    total = feed_and_drain(write_end, stdin, process.fd)
     process.wait()
     process.delayafterclose = 0  # ptyprocess sleeps 0.1 s in close() by default, which is no work
     process.close()
@@ -146,17 +155,7 @@ def run_posix_spawned(argv: list[str], cwd: str, env: dict[str, str], stdin: byt
     pid = os.posix_spawn("/usr/bin/env", ["env", "-C", cwd, *argv], env, file_actions=actions, setsid=True)
     os.close(slave)
     os.close(read_end)
-    os.write(write_end, stdin)
-    os.close(write_end)
-    total = 0
-    while True:
-        try:
-            chunk = os.read(master, 1 << 16)
-        except OSError:  # EIO: the terminal's last holder closed it
-            break
-        if not chunk:
-            break
-        total += len(chunk)
+    total = feed_and_drain(write_end, stdin, master)
     os.waitpid(pid, 0)
     os.close(master)
     return total
@@ -165,13 +164,16 @@ def run_posix_spawned(argv: list[str], cwd: str, env: dict[str, str], stdin: byt
 # --- the benchmarks ----------------------------------------------------------------------------
 
 
-def timed_calls(client: RawClient, rounds: int, tool: str, **arguments: Any) -> list[float]:
-    times = []
+def interleaved_medians(contenders: dict[str, Callable[[str], object]], rounds: int) -> dict[str, float]:
+    """Each contender once per round, in turn, so drift hits all alike; the median ms of each. A
+    contender gets the round's message, different in every round."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for i in range(rounds):
-        start = time.perf_counter()
-        client.call(tool, **{k: (f"{v} {i}" if k in ("message", "prompt") else v) for k, v in arguments.items()})
-        times.append(time.perf_counter() - start)
-    return times
+        for name, action in contenders.items():
+            start = time.perf_counter()
+            action(f"m{i}")
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(taken) * 1000 for name, taken in times.items()}
 
 
 def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str, float]:
@@ -197,12 +199,7 @@ def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str
         peer.call("claude_code", prompt="warm up", workFolder=peer_work)
         contenders["peer"] = lambda message: peer.call("claude_code", prompt=message, workFolder=peer_work)
         clients.append(peer)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for i in range(rounds):
-        for name, action in contenders.items():
-            start = time.perf_counter()
-            action(f"m{i}")
-            times[name].append(time.perf_counter() - start)
+    medians = interleaved_medians(contenders, rounds)
     for client in clients:
         client.close()
 
@@ -212,7 +209,6 @@ def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str
             return statistics.median([await timed(lambda: call(sdk, "send_message", agent="bench", message="m"))
                                       for _ in range(max(3, rounds // 3))])  # fmt: skip
 
-    medians = {name: statistics.median(taken) * 1000 for name, taken in times.items()}
     return {**medians, "sdk_client": anyio.run(with_sdk_client) * 1000}
 
 
@@ -386,11 +382,9 @@ def scale_figures(env: dict[str, str], work: Path, agents: int, rounds: int) -> 
     listing = work / "listing.json"
     listing.write_text(json.loads(line)["result"]["content"][0]["text"])
     floor = RawClient(env, (sys.executable, str(ROOT / "bench" / "sdk_floor.py"), str(listing)))
-    ours: list[float] = []
-    base: list[float] = []
-    for _ in range(rounds):
-        ours.extend(timed_calls(client, 1, "list_agents"))
-        base.extend(timed_calls(floor, 1, "list_agents"))
+    medians = interleaved_medians(
+        {"ours": lambda _: client.call("list_agents"), "floor": lambda _: floor.call("list_agents")}, rounds
+    )
     rss = memory_kib(client.process.pid, "VmRSS") / 1024
     client.close()
     floor.close()
@@ -400,8 +394,7 @@ def scale_figures(env: dict[str, str], work: Path, agents: int, rounds: int) -> 
             await call(sdk, "list_agents")
             return statistics.median([await timed(lambda: call(sdk, "list_agents")) for _ in range(3)])
 
-    medians = [statistics.median(times) * 1000 for times in (ours, base)]
-    return medians[0], medians[1], anyio.run(with_sdk_client) * 1000, rss
+    return medians["ours"], medians["floor"], anyio.run(with_sdk_client) * 1000, rss
 
 
 async def scale(tmp: Path, agents: int, rounds: int, quick: bool) -> list[Row]:
