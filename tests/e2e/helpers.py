@@ -51,14 +51,29 @@ def user_messages(env: dict[str, str], cwd: Path, session_id: str) -> list[str]:
     return [e["message"]["content"] for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "user"]
 
 
+def _marked_commands(env: dict[str, str]) -> dict[int, bytes]:
+    """The test's live processes with their command lines. A process that exits between the scan
+    and the read of its cmdline (gone: OSError; a zombie: empty) is left out rather than failing
+    the test."""
+    commands = {}
+    for pid in marked_processes(env[MARK]):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if command:
+            commands[pid] = command
+    return commands
+
+
 def server_pid(env: dict[str, str]) -> int:
-    [pid] = [p for p in marked_processes(env[MARK]) if b"agent-mcp" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    [pid] = [pid for pid, command in _marked_commands(env).items() if b"agent-mcp" in command]
     return pid
 
 
 def claude_processes(env: dict[str, str]) -> list[int]:
     """Every live process the server started for the test (the double and anything it spawned)."""
-    return [p for p in marked_processes(env[MARK]) if b"agent-mcp" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+    return [pid for pid, command in _marked_commands(env).items() if b"agent-mcp" not in command]
 
 
 def free_port() -> int:
