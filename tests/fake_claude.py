@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "2.1.197"
@@ -163,6 +164,10 @@ CANONICAL = {
 }
 
 
+ToolRunner = Callable[[dict[str, object]], None]
+"""Runs a tool_use block's tool and writes its result."""
+
+
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
@@ -271,7 +276,9 @@ class Session:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
-class Run:
+class Turn:
+    """One headless turn: the events the CLI writes for one prompt."""
+
     def __init__(self, opts: dict[str, object], prompt: str, session: Session, resumed: bool) -> None:
         self.opts = opts
         self.prompt = prompt
@@ -296,6 +303,9 @@ class Run:
         self.denials: list[dict[str, object]] = []
         self.mcp_servers: list[dict[str, str]] = []
         self.started = time.monotonic()
+        self.answered = False
+        self.tool_outputs: list[str] = []
+        """Whether an API call streamed an answer: only then does a successful result carry timings."""
 
     # --- output ---
     def emit(self, event: dict[str, object]) -> None:
@@ -332,6 +342,7 @@ class Run:
                 "analytics_disabled": False,
                 "product_feedback_disabled": False,
                 "uuid": str(uuid.uuid4()),
+                "memory_paths": {"auto": str(self.session.file.parent / "memory") + "/"},
                 "fast_mode_state": "off",
             }
         )
@@ -366,8 +377,10 @@ class Run:
         entry["cacheCreationInputTokens"] += u["cache_creation_input_tokens"]
         entry["costUSD"] += cost
 
-    def api_call(self, blocks: list[dict[str, object]]) -> None:
-        """One main-loop round trip: usage, optional partial events, one assistant event per block."""
+    def api_call(self, blocks: list[dict[str, object]], run_tool: ToolRunner | None = None) -> None:
+        """One main-loop round trip: usage, optional partial events, one assistant event per block.
+        A tool runs as soon as its block is complete, before the message ends (run_tool writes its
+        result), as the CLI does."""
         self.turns += 1
         self.charge(self.model_name)
         for key, value in CALL_USAGE.items():
@@ -390,25 +403,12 @@ class Run:
                         "stop_sequence": None,
                         "usage": start_usage,
                     },
-                }
+                },
+                ttft_ms=1,  # the first stream event of a message says how long it took to come
             )
         for index, block in enumerate(blocks):
             if self.partial:
-                self.stream(
-                    {
-                        "type": "content_block_start",
-                        "index": index,
-                        "content_block": {**block, "text": ""} if block["type"] == "text" else block,
-                    }
-                )
-                if block["type"] == "text":
-                    self.stream(
-                        {
-                            "type": "content_block_delta",
-                            "index": index,
-                            "delta": {"type": "text_delta", "text": block["text"]},
-                        }
-                    )
+                self.stream_block(index, block)
             self.emit(
                 {
                     "type": "assistant",
@@ -432,6 +432,8 @@ class Run:
                 self.stream({"type": "content_block_stop", "index": index})
             if block["type"] == "text":
                 self.texts.append(str(block["text"]))
+            elif block["type"] == "tool_use" and run_tool is not None:
+                run_tool(block)
         if self.partial:
             stop = "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn"
             self.stream(
@@ -443,8 +445,33 @@ class Run:
             )
             self.stream({"type": "message_stop"})
         self.session.append("assistant", blocks)
+        self.answered = True
 
-    def stream(self, event: dict[str, object]) -> None:
+    def stream_block(self, index: int, block: dict[str, object]) -> None:
+        """A block's start and deltas, in the pieces the mock API streams: text 20 characters at a
+        time, tool input as JSON 15 at a time, thinking whole with its signature after it."""
+        kind = block["type"]
+        empty = {"text": {"text": ""}, "thinking": {"thinking": "", "signature": ""}, "tool_use": {"input": {}}}
+        self.stream({"type": "content_block_start", "index": index, "content_block": {**block, **empty[str(kind)]}})
+        deltas: list[dict[str, object]] = []
+        if kind == "text":
+            text = str(block["text"])
+            deltas = [{"type": "text_delta", "text": text[i : i + 20]} for i in range(0, len(text), 20)]
+        elif kind == "tool_use":
+            raw = json.dumps(block["input"])
+            deltas = [{"type": "input_json_delta", "partial_json": raw[i : i + 15]} for i in range(0, len(raw), 15)]
+        elif kind == "thinking":
+            thinking = str(block["thinking"])
+            estimate = {"estimated_tokens": len(thinking) // 4, "estimated_tokens_delta": len(thinking) // 4}
+            self.emit({"type": "system", "subtype": "thinking_tokens", **estimate, **self.base()})
+            deltas = [
+                {"type": "thinking_delta", "thinking": thinking},
+                {"type": "signature_delta", "signature": block["signature"]},
+            ]
+        for delta in deltas:
+            self.stream({"type": "content_block_delta", "index": index, "delta": delta})
+
+    def stream(self, event: dict[str, object], **extra: object) -> None:
         self.emit(
             {
                 "type": "stream_event",
@@ -452,10 +479,12 @@ class Run:
                 "session_id": self.session.id,
                 "parent_tool_use_id": None,
                 "uuid": str(uuid.uuid4()),
+                **extra,
             }
         )
 
     def tool_result(self, tool_use_id: str, content: str, is_error: bool, raw: object) -> None:
+        self.tool_outputs.append(f"TOOL_RESULT:{content}")
         self.emit(
             {
                 "type": "user",
@@ -472,7 +501,9 @@ class Run:
             }
         )
 
-    def synthetic(self, text: str, error: str) -> None:
+    def synthetic(self, text: str, error: str, api_request: bool = True) -> None:
+        """The CLI's own assistant message for a failure; one that an API request failed with
+        carries that request's id (not logged in: no request was made)."""
         self.emit(
             {
                 "type": "assistant",
@@ -498,6 +529,7 @@ class Run:
                 "parent_tool_use_id": None,
                 **self.base(),
                 "error": error,
+                **({"request_id": "req_" + uuid.uuid4().hex[:24]} if api_request else {}),
             }
         )
         self.texts.append(text)
@@ -510,20 +542,17 @@ class Run:
         errors: list[str] | None = None,
         terminal_reason: str | None = "completed",
         stop_reason: str | None = "end_turn",
+        fast_mode: bool = True,
     ) -> int:
+        """fast_mode: False for a turn that ended before it began (a session that cannot be resumed)."""
         duration = int((time.monotonic() - self.started) * 1000)
         event: dict[str, object] = {"type": "result", "subtype": subtype}
         if subtype == "success":  # the key order of the CLI's two result schemas differs
-            event.update(
-                {
-                    "is_error": is_error,
-                    "api_error_status": api_error_status,
-                    "duration_ms": duration,
-                    "duration_api_ms": 0,
-                    "num_turns": self.turns,
-                    "result": self.texts[-1] if self.texts else "",
-                }
-            )
+            event.update({"is_error": is_error, "api_error_status": api_error_status, "duration_ms": duration})
+            event["duration_api_ms"] = 0
+            if self.answered and not is_error:
+                event.update({"ttft_ms": 1, "ttft_stream_ms": 1, "time_to_request_ms": 1})
+            event.update({"num_turns": self.turns, "result": self.texts[-1] if self.texts else ""})
         else:
             event.update({"duration_ms": duration, "duration_api_ms": 0, "is_error": is_error, "num_turns": self.turns})
         event.update(
@@ -545,7 +574,9 @@ class Run:
         )
         if terminal_reason:
             event["terminal_reason"] = terminal_reason
-        event.update({"fast_mode_state": "off", "uuid": str(uuid.uuid4())})
+        if fast_mode:
+            event["fast_mode_state"] = "off"
+        event["uuid"] = str(uuid.uuid4())
         if errors is not None:
             event["errors"] = errors
         if self.fmt == "stream-json":
@@ -561,7 +592,9 @@ class Run:
 
     # --- behaviours ---
     def reply_text(self) -> str:
-        tail = self.prompt.strip().replace("\n", " ")[-60:]
+        """Like the mock API's: the tail of the user's text, with this turn's tool results after it."""
+        said = " || ".join([self.prompt.strip().replace("\n", " "), *self.tool_outputs])
+        tail = said[-60:]
         text = f"Mock reply #{self.session.turns()}. Last user text tail: {tail}"
         for name in re.findall(r"MOCK_ECHO_ENV=(\w+)", self.prompt):
             text += f"\n{name}={os.environ.get(name, '<unset>')}"
@@ -596,9 +629,7 @@ class Run:
         )
 
     def run(self) -> int:
-        p = self.prompt
-        sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", p)
-        if "MOCK_429" in p and self.oauth:
+        if "MOCK_429" in self.prompt and self.oauth:  # a rejection is announced before init (observed/24)
             self.emit(
                 {
                     "type": "rate_limit_event",
@@ -615,80 +646,28 @@ class Run:
         self.session.append("user", self.prompt)
         if not self.logged_in:
             self.turns = 1
-            self.synthetic("Not logged in · Please run /login", "authentication_failed")
+            self.synthetic("Not logged in · Please run /login", "authentication_failed", api_request=False)
             return self.result(is_error=True, stop_reason="stop_sequence")
+        sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", self.prompt)
         if sleep:
             time.sleep(float(sleep.group(1)))
-        if "MOCK_CRASH" in p:
-            self.api_call([{"type": "text", "text": "Starting on it."}])
-            raise fail("panic(main thread): Segmentation fault at address 0x0\noh no: Bun has crashed.", 3)
-        if "MOCK_TRUNCATED" in p:  # dies in the middle of writing an event
-            self.api_call([{"type": "text", "text": "Starting on it."}])
-            sys.stdout.write('{"type":"assistant","message":{"id":"msg_1","content":[{"type":"te')
-            sys.stdout.flush()
-            raise Exit(1)
-        if "MOCK_BADUTF8" in p:  # bytes that are not UTF-8, inside an event and on a line of their own
-            sys.stdout.flush()
-            sys.stdout.buffer.write(b"\xff\xfe garbage \xc3\x28\n")
-            event = {
-                "type": "assistant",
-                "message": {"model": self.model_name, "content": [{"type": "text", "text": "BAD<>"}]},
-                "parent_tool_use_id": None,
-                **self.base(),
-            }
-            line = json.dumps(event, separators=(",", ":")).encode().replace(b"BAD<>", b"bad \xff\xc3 bytes")
-            sys.stdout.buffer.write(line + b"\n")
-            sys.stdout.buffer.flush()
-        errors = {
-            "MOCK_401": (401, "authentication_failed", "Invalid API key · Fix external API key", True),
-            "MOCK_404": (
-                404,
-                "model_not_found",
-                f"There's an issue with the selected model ({self.init_model}). It may not exist "
-                "or you may not have access to it. Run --model to pick a different model.",
-                False,
-            ),
-            "MOCK_500": (
-                500,
-                "server_error",
-                "API Error: 500 Internal server error. This is a server-side "
-                "issue, usually temporary — try again in a moment.",
-                True,
-            ),
-            "MOCK_529": (
-                529,
-                "server_error",
-                "API Error: 529 Overloaded. This is a server-side issue, usually temporary — try again in a moment.",
-                True,
-            ),
-            "MOCK_400": (400, "invalid_request", "Prompt is too long · run /compact", False),
-        }
-        for word, (status, error, text, retried) in errors.items():
-            if word in p:
-                return self.api_error(status, error, text, retried)
-        if "MOCK_429" in p:
-            if self.oauth:
-                return self.api_error(429, "rate_limit", "You've hit your session limit · resets 10:30pm (UTC)", False)
-            return self.api_error(429, "rate_limit", "API Error: Request rejected (429) · rate limited")
-        if "MOCK_TOOL" in p:
-            self.use_tool(
-                "Bash",
-                {"command": "echo hi-from-tool", "description": "Print a greeting"},
-                "hi-from-tool",
-                False,
-                {"stdout": "hi-from-tool", "stderr": "", "interrupted": False},
-            )
-        elif "MOCK_WRITE" in p:
-            self.write_file()
-        elif "MOCK_LOOP" in p:
-            stopped = self.loop()
-            if stopped is not None:
-                return stopped
-        big = re.search(r"MOCK_BIGLINE=(\d+)", p)  # a reply of that many bytes: one very long line
-        self.api_call([{"type": "text", "text": "x" * int(big.group(1)) if big else self.reply_text()}])
-        self.rate_limit("MOCK_RLWARN" in p)
+        for word, behaviour in BEHAVIOURS:
+            if word in self.prompt:
+                code = behaviour(self)
+                if code is not None:
+                    return code
+        return self.reply()
+
+    def reply(self) -> int:
+        big = re.search(r"MOCK_BIGLINE=(\d+)", self.prompt)  # a reply of that many bytes: one very long line
+        blocks: list[dict[str, object]] = []
+        if "MOCK_THINK" in self.prompt:
+            blocks.append({"type": "thinking", "thinking": "Let me think about this carefully.", "signature": "c2ln"})
+        blocks.append({"type": "text", "text": "x" * int(big.group(1)) if big else self.reply_text()})
+        self.api_call(blocks)
+        self.rate_limit("MOCK_RLWARN" in self.prompt)
         code = self.result()
-        if "MOCK_AFTER" in p:  # output after the result must not change the answer
+        if "MOCK_AFTER" in self.prompt:  # output after the result must not change the answer
             self.texts.append("a second answer")
             self.result()
             sys.stdout.write("trailing noise\n")
@@ -696,17 +675,62 @@ class Run:
             time.sleep(0.5)
         return code
 
-    def use_tool(self, name: str, tool_input: dict[str, object], output: str, is_error: bool, raw: object) -> None:
-        tool_id = "toolu_" + uuid.uuid4().hex[:24]
-        self.api_call(
-            [
-                {"type": "text", "text": "I will run a command."},
-                {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input},
-            ]
+    # --- behaviours: each chosen by its word in the prompt (BEHAVIOURS); an int ends the turn ---
+    def crash(self) -> int:
+        self.api_call([{"type": "text", "text": "Starting on it."}])
+        raise fail("panic(main thread): Segmentation fault at address 0x0\noh no: Bun has crashed.", 3)
+
+    def truncated(self) -> int:
+        """Dies in the middle of writing an event."""
+        self.api_call([{"type": "text", "text": "Starting on it."}])
+        sys.stdout.write('{"type":"assistant","message":{"id":"msg_1","content":[{"type":"te')
+        sys.stdout.flush()
+        raise Exit(1)
+
+    def bad_utf8(self) -> None:
+        """Bytes that are not UTF-8, inside an event and on a line of their own."""
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"\xff\xfe garbage \xc3\x28\n")
+        event = {
+            "type": "assistant",
+            "message": {"model": self.model_name, "content": [{"type": "text", "text": "BAD<>"}]},
+            "parent_tool_use_id": None,
+            **self.base(),
+        }
+        line = json.dumps(event, separators=(",", ":")).encode().replace(b"BAD<>", b"bad \xff\xc3 bytes")
+        sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.buffer.flush()
+
+    def rate_limited(self) -> int:
+        if self.oauth:
+            return self.api_error(429, "rate_limit", "You've hit your session limit · resets 10:30pm (UTC)", False)
+        return self.api_error(429, "rate_limit", "API Error: Request rejected (429) · rate limited")
+
+    def model_not_found(self) -> int:
+        text = (
+            f"There's an issue with the selected model ({self.init_model}). It may not exist "
+            "or you may not have access to it. Run --model to pick a different model."
         )
-        self.tool_result(tool_id, output, is_error, raw)
+        return self.api_error(404, "model_not_found", text, False)
+
+    def use_tool(self, name: str, tool_input: dict[str, object], output: str, is_error: bool, raw: object) -> None:
+        """One API call that asks for the tool (after a sentence, except for file edits), then its result."""
+        block: dict[str, object] = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": name}
+        block["input"] = tool_input
+        intro = [] if name in ("Write", "Edit") else [{"type": "text", "text": "I will run a command."}]
+        self.api_call([*intro, block], lambda used: self.tool_result(str(used["id"]), output, is_error, raw))
+
+    def bash(self) -> None:
+        self.use_tool(
+            "Bash",
+            {"command": "echo hi-from-tool", "description": "Print a greeting"},
+            "hi-from-tool",
+            False,
+            {"stdout": "hi-from-tool", "stderr": "", "interrupted": False},
+        )
 
     def write_file(self) -> None:
+        """Written only in acceptEdits or bypassPermissions; otherwise denied, as headless -p does."""
         path = os.path.join(self.session.cwd, "mock_written.txt")
         tool_input = {"file_path": path, "content": "hello\n"}
         if self.opts.get("--permission-mode") in ("acceptEdits", "bypassPermissions"):
@@ -724,6 +748,7 @@ class Run:
         self.denials = [{"tool_name": "Write", "tool_use_id": "toolu_denied", "tool_input": tool_input}]
 
     def loop(self) -> int | None:
+        """Tool uses until --max-turns or --max-budget-usd stops them (or five have run)."""
         max_turns = int(str(self.opts["--max-turns"])) if "--max-turns" in self.opts else None
         budget = float(str(self.opts["--max-budget-usd"])) if "--max-budget-usd" in self.opts else None
         for _ in range(5):
@@ -768,6 +793,7 @@ class Run:
                 "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]},
                 "parent_tool_use_id": None,
                 **self.base(),
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             }
         )
         code = self.result(
@@ -779,6 +805,30 @@ class Run:
         )
         del code
         raise Exit(0)  # the CLI exits 0 after an interrupt (§2.11)
+
+
+def _api_error(status: int, error: str, text: str, retried: bool = True) -> Callable[[Turn], int]:
+    return lambda turn: turn.api_error(status, error, text, retried)
+
+
+# Words in the prompt and what each does, tried in this order; one that returns an exit code ends
+# the turn, one that returns None lets the turn go on (to the next word, then the reply).
+BEHAVIOURS: list[tuple[str, Callable[[Turn], int | None]]] = [
+    ("MOCK_CRASH", Turn.crash),
+    ("MOCK_TRUNCATED", Turn.truncated),
+    ("MOCK_BADUTF8", Turn.bad_utf8),
+    ("MOCK_401", _api_error(401, "authentication_failed", "Invalid API key · Fix external API key")),
+    ("MOCK_404", Turn.model_not_found),
+    ("MOCK_500", _api_error(500, "server_error", "API Error: 500 Internal server error. This is a server-side "
+                                                 "issue, usually temporary — try again in a moment.")),
+    ("MOCK_529", _api_error(529, "server_error", "API Error: 529 Overloaded. This is a server-side issue, "
+                                                 "usually temporary — try again in a moment.")),
+    ("MOCK_400", _api_error(400, "invalid_request", "Prompt is too long · run /compact", retried=False)),
+    ("MOCK_429", Turn.rate_limited),
+    ("MOCK_TOOL", Turn.bash),
+    ("MOCK_WRITE", Turn.write_file),
+    ("MOCK_LOOP", Turn.loop),
+]  # fmt: skip
 
 
 def load_mcp_configs(values: list[str], cwd: str) -> list[str]:
@@ -808,8 +858,10 @@ def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
         )
         session_id = str(uuid.uuid4())
     if opts.get("--output-format") == "stream-json":
-        run = Run(opts, "", Session(cwd, session_id, persist=False), resumed=True)
-        run.result("error_during_execution", True, errors=[message], terminal_reason=None, stop_reason=None)
+        turn = Turn(opts, "", Session(cwd, session_id, persist=False), resumed=True)
+        turn.result(
+            "error_during_execution", True, errors=[message], terminal_reason=None, stop_reason=None, fast_mode=False
+        )
     raise fail(message)
 
 
@@ -844,11 +896,11 @@ def main(argv: list[str]) -> int:
             session = fork
     else:
         session = Session(cwd, str(uuid.uuid4()), persist)
-    run = Run(opts, prompt, session, resumed=isinstance(resume, str))
-    run.mcp_servers = [{"name": name, "status": "pending"} for name in mcp_servers]
-    signal.signal(signal.SIGINT, run.on_sigint)
-    if not isinstance(resume, str) and run.logged_in:
-        run.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session
+    turn = Turn(opts, prompt, session, resumed=isinstance(resume, str))
+    turn.mcp_servers = [{"name": name, "status": "pending"} for name in mcp_servers]
+    signal.signal(signal.SIGINT, turn.on_sigint)
+    if not isinstance(resume, str) and turn.logged_in:
+        turn.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session
     if "MOCK_IGNORE_TERM" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "MOCK_STDERR" in prompt:
@@ -857,7 +909,7 @@ def main(argv: list[str]) -> int:
     if "MOCK_GRANDCHILD" in prompt:
         # Like an MCP server the CLI started: it shares the terminal and survives the CLI's SIGHUP.
         subprocess.Popen(["sleep", "30"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    code = run.run()
+    code = turn.run()
     if "MOCK_LINGER" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(60)
