@@ -100,9 +100,9 @@ async def make_pool(tmp_path):
         yield factory
 
 
-def listed(pool: AgentPool) -> list[AgentInfo]:
+async def listed(pool: AgentPool) -> list[AgentInfo]:
     """The agents as list_agents returns them, validated against its output model."""
-    return AgentList.model_validate(pool.listing().data).agents
+    return AgentList.model_validate((await pool.listing()).data).agents
 
 
 def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from contextlib import AsyncExitStack
 from datetime import datetime
 
@@ -13,6 +16,7 @@ from agent_mcp.config import Settings
 from agent_mcp.errors import InvalidInput, UnknownAgent
 from agent_mcp.models import AgentOptions
 from agent_mcp.pool import AgentPool
+from agent_mcp.store import DB_NAME
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +41,11 @@ async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_poo
     await first.create("dev", "r", str(tmp_path), AgentOptions(model="opus", max_turns=5))
     one = await first.send("dev", "hello")
     two = await first.send("dev", "again")
-    before = listed(first)
+    before = await listed(first)
     await closing.aclose()
 
     second, _ = await open_pool()
-    after = listed(second)
+    after = await listed(second)
     assert after == before
     [agent] = after
     assert (agent.session_id, agent.message_count, agent.model, agent.max_turns) == (one.session_id, 2, "opus", 5)
@@ -55,14 +59,14 @@ async def test_a_listing_is_reused_until_any_pool_changes_the_store(open_pool, t
     a, _ = await open_pool()
     b, _ = await open_pool()
     await a.create("dev", "r", str(tmp_path), AgentOptions())
-    assert a.listing() is a.listing()
+    assert await a.listing() is await a.listing()
     await b.create("ops", "r", str(tmp_path), AgentOptions())
-    assert [x.name for x in listed(a)] == ["dev", "ops"]
-    before = a.listing()
+    assert [x.name for x in (await listed(a))] == ["dev", "ops"]
+    before = await a.listing()
     await b.send("ops", "hello")
-    after = a.listing()
+    after = await a.listing()
     assert after is not before and after.data["agents"][1]["message_count"] == 1
-    assert listed(a) == listed(b)
+    assert (await listed(a)) == (await listed(b))
 
 
 async def test_history_is_newest_first_and_kept_across_restarts(open_pool, tmp_path, no_leaks):
@@ -92,7 +96,7 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
     a, _ = await open_pool()
     b, _ = await open_pool()
     await a.create("dev", "r", str(tmp_path), AgentOptions())
-    assert [x.name for x in listed(b)] == ["dev"]
+    assert [x.name for x in (await listed(b))] == ["dev"]
     with pytest.raises(InvalidInput, match="already exists"):
         await b.create("DEV", "r", str(tmp_path), AgentOptions())
 
@@ -104,26 +108,26 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
     async with anyio.create_task_group() as tg:
         tg.start_soon(send, a, "a", "from a MOCK_SLEEP=1")
         with anyio.fail_after(5):
-            while listed(b)[0].status != "running":  # b sees a's run through the store
+            while (await listed(b))[0].status != "running":  # b sees a's run through the store
                 await anyio.sleep(0.02)
         tg.start_soon(send, b, "b", "from b")
     assert replies["a"].session_id == replies["b"].session_id
     assert replies["b"].text.startswith("Mock reply #2")
     first, second = sorted(a.history("dev", 10), key=lambda r: r.started_at)
     assert datetime.fromisoformat(first.finished_at) <= datetime.fromisoformat(second.started_at)
-    assert listed(b)[0].message_count == 2
+    assert (await listed(b))[0].message_count == 2
 
 
 async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, no_leaks):
     pool, _ = await open_pool()
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
-    run = pool.start("dev", "long MOCK_SLEEP=30")
-    queued = pool.start("dev", "queued")
+    run = await pool.start("dev", "long MOCK_SLEEP=30")
+    queued = await pool.start("dev", "queued")
     with pytest.raises(InvalidInput, match="has 2 message\\(s\\) queued or running"):
         await pool.delete("dev", force=False)
     assert await pool.delete("DEV", force=True) == "dev"
     assert run.status == "cancelled" and queued.status == "cancelled"
-    assert listed(pool) == []
+    assert (await listed(pool)) == []
     assert pool.live_processes == 0
     with pytest.raises(UnknownAgent):
         await pool.delete("dev", force=False)
@@ -135,32 +139,60 @@ async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
     pool, _ = await open_pool()
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = await pool.send("dev", "hello")
-    pool.start("dev", "busy MOCK_SLEEP=1")
+    await pool.start("dev", "busy MOCK_SLEEP=1")
     with pytest.raises(InvalidInput, match="has a message queued or running"):
-        pool.reset("dev")
+        await pool.reset("dev")
     await pool.wait_run(pool.history("dev", 1)[0].run_id, 10)
-    info = pool.reset("dev")
+    info = await pool.reset("dev")
     assert info.session_id is None and info.message_count == 2
     fresh = await pool.send("dev", "who are you?")
     assert fresh.session_id != first.session_id and fresh.text.startswith("Mock reply #1")
     assert pool.store.sessions("dev") == [first.session_id, fresh.session_id]
     with pytest.raises(UnknownAgent):
-        pool.reset("ghost")
+        await pool.reset("ghost")
 
 
 async def test_delete_and_reset_refuse_while_another_pool_runs_the_agent(open_pool, tmp_path, no_leaks):
     a, _ = await open_pool()
     b, _ = await open_pool()
     await a.create("dev", "r", str(tmp_path), AgentOptions())
-    run = a.start("dev", "long MOCK_SLEEP=30")
+    run = await a.start("dev", "long MOCK_SLEEP=30")
     with anyio.fail_after(5):
-        while listed(b)[0].status != "running":
+        while (await listed(b))[0].status != "running":
             await anyio.sleep(0.02)
     with pytest.raises(InvalidInput, match="in another agent-mcp server"):
         await b.delete("dev", force=True)
     with pytest.raises(InvalidInput, match="in another agent-mcp server"):
-        b.reset("dev")
+        await b.reset("dev")
     with pytest.raises(InvalidInput, match="belongs to another agent-mcp server"):
         await b.cancel(run.run_id)
     await a.cancel(run.run_id)
     assert (await b.cancel(run.run_id)).status == "cancelled"  # finished now: returned as it is
+
+
+async def test_another_server_holding_the_write_lock_does_not_stall_this_one(open_pool, tmp_path, no_leaks):
+    """While another server holds the store's write lock for 2 s, this one's own writes wait for it
+    (off the event loop) and everything else goes on: list_agents answers within 100 ms."""
+    pool, _ = await open_pool()
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.listing()
+    other = sqlite3.connect(tmp_path / "state" / DB_NAME, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(2.0, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        async with anyio.create_task_group() as tasks:
+            started = time.monotonic()
+            tasks.start_soon(pool.send, "dev", "hello")  # its first write waits for the lock
+            await anyio.sleep(0.3)
+            before = time.monotonic()
+            listing = await pool.listing()
+            assert time.monotonic() - before < 0.1
+            assert listing.data["agents"][0]["name"] == "dev"
+            assert time.monotonic() - started < 1.0  # the lock is still held: the send is still waiting
+    finally:
+        release.join()
+        other.close()
+    assert time.monotonic() - started >= 2.0
+    [run] = pool.history("dev", 5)
+    assert run.status == "done"

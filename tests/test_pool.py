@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import anyio
 import pytest
 from conftest import listed, sessions_dir, transcript
@@ -13,14 +15,29 @@ from agent_mcp.pool import AgentPool
 pytestmark = pytest.mark.anyio
 
 
-def in_flight(pool: AgentPool) -> int:
-    [agent] = listed(pool)
+async def in_flight(pool: AgentPool) -> int:
+    [agent] = await listed(pool)
     return agent.queued + (agent.status == "running")
 
 
+async def _equals(value, expected) -> bool:
+    return await value == expected
+
+
+async def _first_agent_is(pool: AgentPool, **fields) -> bool:
+    agent = (await listed(pool))[0]
+    return all(getattr(agent, key) == value for key, value in fields.items())
+
+
 async def wait_until(condition, timeout: float = 10.0) -> None:
+    """condition: a function that returns a truth value, or an awaitable of one."""
+
+    async def holds() -> bool:
+        value = condition()
+        return bool(await value if inspect.isawaitable(value) else value)
+
     with anyio.fail_after(timeout):
-        while not condition():
+        while not await holds():
             await anyio.sleep(0.02)
 
 
@@ -37,7 +54,7 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool,
     assert second.session_id == first.session_id
     assert second.text.startswith("Mock reply #2.")
 
-    [agent] = listed(pool)
+    [agent] = await listed(pool)
     assert agent.session_id == first.session_id
     assert agent.message_count == 2
     assert agent.total_cost_usd == pytest.approx(first.cost_usd + second.cost_usd)
@@ -62,15 +79,15 @@ async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_
     async with anyio.create_task_group() as tg:
         for i in range(4):
             tg.start_soon(send, i)
-            await wait_until(lambda i=i: in_flight(pool) == i + 1)
-        await wait_until(lambda: listed(pool)[0].queued == 3 and listed(pool)[0].status == "running")
+            await wait_until(lambda i=i: _equals(in_flight(pool), i + 1))
+        await wait_until(lambda: _first_agent_is(pool, queued=3, status="running"))
 
     sessions = {r.session_id for r in replies.values()}
     assert len(sessions) == 1
     assert [replies[i].text.split(".")[0] for i in range(4)] == [f"Mock reply #{i + 1}" for i in range(4)]
     users = [e["message"]["content"] for e in transcript(claude_env, tmp_path, sessions.pop()) if e["type"] == "user"]
     assert users == [f"message {i} MOCK_SLEEP=0.2" for i in range(4)]
-    assert listed(pool)[0].message_count == 4 and listed(pool)[0].queued == 0
+    assert (await listed(pool))[0].message_count == 4 and (await listed(pool))[0].queued == 0
 
 
 async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude_env, no_leaks):
@@ -84,10 +101,10 @@ async def test_different_agents_run_at_the_same_time(make_pool, tmp_path, claude
             tg.start_soon(pool.send, name, "work MOCK_SLEEP=1")
         with anyio.fail_after(10):
             while not seen_all_running:
-                seen_all_running = all(a.status == "running" for a in listed(pool))
+                seen_all_running = all(a.status == "running" for a in (await listed(pool)))
                 await anyio.sleep(0.02)
     assert seen_all_running
-    assert all(a.status == "idle" and a.message_count == 1 for a in listed(pool))
+    assert all(a.status == "idle" and a.message_count == 1 for a in (await listed(pool)))
 
 
 async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, claude_env, no_leaks):
@@ -108,10 +125,10 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
             senders.start_soon(pool.send, "a", "x MOCK_SLEEP=0.5")
             senders.start_soon(pool.send, "b", "x MOCK_SLEEP=0.5")
             await wait_until(lambda: pool.live_processes == 1)
-            assert sorted(a.queued for a in listed(pool)) == [0, 1]
+            assert sorted(a.queued for a in (await listed(pool))) == [0, 1]
         tg.cancel_scope.cancel()
     assert most_running == 1
-    assert [a.message_count for a in listed(pool)] == [1, 1]
+    assert [a.message_count for a in (await listed(pool))] == [1, 1]
 
 
 async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_path, claude_env, no_leaks):
@@ -122,8 +139,8 @@ async def test_cli_reported_failure_is_a_response_with_is_error(make_pool, tmp_p
     assert r.is_error is True
     assert r.error == "Not logged in · Please run /login"
     assert r.api_key_source == "none"
-    assert listed(pool)[0].message_count == 1
-    assert listed(pool)[0].session_id == r.session_id
+    assert (await listed(pool))[0].message_count == 1
+    assert (await listed(pool))[0].session_id == r.session_id
 
 
 async def test_max_turns_reaches_the_cli_and_comes_back_as_an_error(make_pool, tmp_path, claude_env, no_leaks):
@@ -143,7 +160,7 @@ async def test_crash_without_result_is_a_run_failure_with_the_output_tail(make_p
     text = str(caught.value)
     assert text.startswith("[crashed] the claude CLI exited with code 3 without a result")
     assert "Bun has crashed" in text
-    agent = listed(pool)[0]
+    agent = (await listed(pool))[0]
     assert agent.status == "idle" and agent.message_count == 0
     assert agent.session_id is not None  # the CLI wrote the turn into the session it named
     follow_up = await pool.send("dev", "still there?")
@@ -157,7 +174,7 @@ async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, 
         await pool.send("dev", "hello")
     assert caught.value.kind == "cli_not_found"
     assert "no-such-claude" in str(caught.value)
-    assert listed(pool)[0].status == "idle"
+    assert (await listed(pool))[0].status == "idle"
 
 
 async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_path, claude_env, no_leaks):
@@ -168,7 +185,7 @@ async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_p
     r = await pool.send("dev", "again")
     assert r.is_error and r.subtype == "error_during_execution"
     assert r.error.startswith(f"No conversation found with session ID: {first.session_id}. ")
-    assert r.error_kind == "resume_failed" and listed(pool)[0].session_id is None
+    assert r.error_kind == "resume_failed" and (await listed(pool))[0].session_id is None
 
 
 async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude_env, no_leaks):
@@ -192,7 +209,7 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, t
     assert caught.value.kind == "timed_out"
     assert "timeout of 0.5 s" in str(caught.value)
     assert pool.live_processes == 0
-    agent = listed(pool)[0]
+    agent = (await listed(pool))[0]
     assert agent.status == "idle" and agent.session_id is not None
     assert (await pool.send("dev", "quick")).session_id == agent.session_id
 
@@ -227,7 +244,7 @@ async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_e
     with anyio.move_on_after(0.5):
         await pool.send("dev", "slow MOCK_SLEEP=30")
     assert pool.live_processes == 0
-    assert listed(pool)[0].status == "idle"
+    assert (await listed(pool))[0].status == "idle"
 
 
 async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, claude_env, no_leaks):
@@ -235,7 +252,7 @@ async def test_noise_and_stderr_do_not_disturb_the_reply(make_pool, tmp_path, cl
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     r = await pool.send("dev", "hi MOCK_NOISE MOCK_STDERR MOCK_TOOL")
     assert r.is_error is False and r.num_turns == 2
-    assert r.text == "Mock reply #1. Last user text tail: hi MOCK_NOISE MOCK_STDERR MOCK_TOOL"
+    assert r.text == "Mock reply #1. Last user text tail: MOCK_NOISE MOCK_STDERR MOCK_TOOL || TOOL_RESULT:hi-from-tool"
 
 
 async def test_progress_events_are_passed_on(make_pool, tmp_path, claude_env, no_leaks):
@@ -289,7 +306,7 @@ async def test_refusals_name_the_problem_and_change_nothing(make_pool, tmp_path,
     for args, options, message in cases:
         with pytest.raises(InvalidInput, match=message):
             await pool.create(*args, AgentOptions(**options))
-    assert [a.name for a in listed(pool)] == ["dev"]
+    assert [a.name for a in (await listed(pool))] == ["dev"]
     assert (await pool.create("ok", "é" * 5, str(root / "ok"), AgentOptions())).role == "é" * 5  # exactly 10 bytes
 
 
@@ -308,8 +325,8 @@ async def test_send_refusals(make_pool, tmp_path, claude_env):
             await pool.send("dev", message)
     with pytest.raises(InvalidInput, match="timeout_s must be a positive"):
         await pool.send("dev", "hi", timeout_s=0)
-    assert listed(pool)[0].message_count == 0
-    assert listed(pool)[0].session_id is None
+    assert (await listed(pool))[0].message_count == 0
+    assert (await listed(pool))[0].session_id is None
 
 
 async def test_cwd_is_stored_resolved_and_tilde_expanded(make_pool, tmp_path, claude_env, monkeypatch):
@@ -334,8 +351,8 @@ async def test_child_environment_drops_claudecode(make_pool, tmp_path, claude_en
 async def test_start_returns_at_once_and_get_run_waits_for_the_response(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
-    first = pool.start("dev", "one MOCK_SLEEP=0.5")
-    second = pool.start("dev", "two")
+    first = await pool.start("dev", "one MOCK_SLEEP=0.5")
+    second = await pool.start("dev", "two")
     info = pool.run_info(second)
     assert (info.status, info.position, info.response) == ("queued", 1, None)
     assert pool.run_info(first).position == 0
@@ -351,13 +368,13 @@ async def test_start_returns_at_once_and_get_run_waits_for_the_response(make_poo
 async def test_cancelling_a_queued_run_takes_it_out_of_the_queue(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
-    first = pool.start("dev", "one MOCK_SLEEP=1")
-    queued = pool.start("dev", "two")
-    third = pool.start("dev", "three")
+    first = await pool.start("dev", "one MOCK_SLEEP=1")
+    queued = await pool.start("dev", "two")
+    third = await pool.start("dev", "three")
     await pool.cancel(queued.run_id)
     info = pool.run_info(queued)
     assert (info.status, info.error_kind, info.response) == ("cancelled", "cancelled", None)
-    assert listed(pool)[0].queued == 1 and pool.run_info(third).position == 1
+    assert (await listed(pool))[0].queued == 1 and pool.run_info(third).position == 1
     assert await third.wait(10)
     assert third.response.text.startswith("Mock reply #2")  # the cancelled one never reached the CLI
     assert first.status == "done"
@@ -368,14 +385,14 @@ async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigter
 ):
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
-    run = pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
-    await wait_until(lambda: listed(pool)[0].status == "running" and pool.get("dev").session_id is None)
+    run = await pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
+    await wait_until(lambda: _first_agent_is(pool, status="running", session_id=None))
     await anyio.sleep(0.3)
     with anyio.fail_after(2):
         await pool.cancel(run.run_id)
     assert pool.live_processes == 0
     assert run.status == "cancelled" and "cancelled" in str(run.failure)
-    assert listed(pool)[0].status == "idle"
+    assert (await listed(pool))[0].status == "idle"
     again = await pool.cancel(run.run_id)  # cancelling a finished run changes nothing
     assert again.status == "cancelled"
 
@@ -386,3 +403,14 @@ async def test_unknown_run_is_refused(make_pool, claude_env):
     pool = await make_pool(claude_env)
     with pytest.raises(UnknownRun, match="no run with id 'nope'"):
         pool.get_run("nope")
+
+
+async def test_an_output_line_over_the_cap_fails_the_run_and_names_the_limit(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env, max_line_bytes=64 * 1024)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed) as failed:
+        await pool.send("dev", "big MOCK_BIGLINE=200000")
+    assert failed.value.kind == "crashed"
+    assert "longer than 65536 bytes" in str(failed.value) and "AGENT_MCP_MAX_LINE_BYTES" in str(failed.value)
+    assert pool.live_processes == 0
+    assert (await pool.send("dev", "small")).is_error is False  # the agent still works

@@ -1,4 +1,5 @@
-"""The SQLite store on its own: migrations, owners, interrupted runs, one-transaction finishes."""
+"""The SQLite store on its own: migrations, owners, interrupted runs, one-transaction finishes,
+writes off the event loop."""
 
 from __future__ import annotations
 
@@ -8,30 +9,19 @@ import subprocess
 
 import pytest
 
-from agent_mcp.models import AgentOptions, AgentResponse, RunInfo
+from agent_mcp.models import AgentOptions, AgentResponse
+from agent_mcp.runs import RunRecord
 from agent_mcp.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, AgentRecord, Store, owner_alive, owner_of
+
+pytestmark = pytest.mark.anyio
 
 
 def record(name: str = "dev") -> AgentRecord:
     return AgentRecord(name=name, role="r", cwd="/tmp", options=AgentOptions(model="opus"), created_at="2026-01-01")
 
 
-def run_info(run_id: str, status: str = "queued", **fields: object) -> RunInfo:
-    values = {
-        "run_id": run_id,
-        "agent": "dev",
-        "status": status,
-        "position": 0,
-        "message": "m",
-        "queued_at": "2026-01-01T00:00:00",
-        "started_at": None,
-        "finished_at": None,
-        "response": None,
-        "error": None,
-        "error_kind": None,
-    }
-    values.update(fields)
-    return RunInfo(**values)  # type: ignore[arg-type]
+def run_record(run_id: str, status: str = "queued", **fields: object) -> RunRecord:
+    return RunRecord(run_id=run_id, agent="dev", status=status, message="m", queued_at="2026-01-01T00:00:00", **fields)  # type: ignore[arg-type]
 
 
 def response(session_id: str = "s1") -> AgentResponse:
@@ -92,19 +82,19 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
         Store(tmp_path / "state", "me")
 
 
-def test_names_are_unique_ignoring_case(tmp_path):
+async def test_names_are_unique_ignoring_case(tmp_path):
     store = Store(tmp_path, "me")
-    assert store.add_agent(record("Dev")) is True
-    assert store.add_agent(record("dEV")) is False
-    assert [a["name"] for a in store.agent_rows()] == ["Dev"]
+    assert await store.add_agent(record("Dev")) is True
+    assert await store.add_agent(record("dEV")) is False
+    assert [a.name for a in store.agents()] == ["Dev"]
 
 
-def test_finishing_a_run_records_session_and_totals_together(tmp_path):
+async def test_finishing_a_run_records_session_and_totals_together(tmp_path):
     store = Store(tmp_path, "me")
-    store.add_agent(record())
+    await store.add_agent(record())
     for rid, sid in (("r1", "s1"), ("r2", "s2")):
-        store.add_run(run_info(rid), "m")
-        store.run_finished(run_info(rid, "done", response=response(sid), finished_at=f"t-{rid}"), sid)
+        await store.add_run(run_record(rid))
+        await store.run_finished(run_record(rid, "done", response=response(sid), finished_at=f"t-{rid}"), sid)
     agent = store.agent("dev")
     assert agent is not None
     assert (agent.session_id, agent.message_count, agent.total_cost_usd) == ("s2", 2, 1.0)
@@ -112,35 +102,37 @@ def test_finishing_a_run_records_session_and_totals_together(tmp_path):
     assert (agent.total_cache_creation_input_tokens, agent.total_cache_read_input_tokens) == (60, 80)
     assert store.sessions("dev") == ["s1", "s2"]
     assert [r.run_id for r in store.history("dev", 10)] == ["r2", "r1"]
-    store.reset_agent("dev")
+    await store.reset_agent("dev")
     assert store.agent("dev").session_id is None
     assert store.sessions("dev") == ["s1", "s2"]  # earlier sessions are remembered
 
 
-def test_runs_of_a_dead_owner_are_marked_interrupted_and_a_live_owners_are_not(tmp_path):
+async def test_runs_of_a_dead_owner_are_marked_interrupted_and_a_live_owners_are_not(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()
     dead_owner = f"{dead.pid}:12345:token"
     live = Store(tmp_path, owner_of(os.getpid()))
-    live.add_agent(record())
-    Store(tmp_path, dead_owner).add_run(run_info("lost", "running"), "m")
-    live.add_run(run_info("mine", "running"), "m")
+    await live.add_agent(record())
+    await Store(tmp_path, dead_owner).add_run(run_record("lost", "running"))
+    await live.add_run(run_record("mine", "running"))
     assert owner_alive(owner_of(os.getpid())) and not owner_alive(dead_owner) and not owner_alive("garbage")
 
-    assert live.mark_interrupted("t9") == 1
+    assert live.dead_owners() == [dead_owner]
+    assert await live.mark_interrupted(live.dead_owners(), "t9") == 1
+    assert live.dead_owners() == []
     assert live.run("lost").status == "interrupted"
     assert live.run("lost").error_kind == "interrupted"
     assert live.run("mine").status == "running"
     assert live.active_counts() == {"dev": type(live.active_counts()["dev"])(running=1, queued=0)}
 
 
-def test_the_change_mark_moves_with_every_commit_by_this_or_another_connection(tmp_path):
+async def test_the_change_mark_moves_with_every_commit_by_this_or_another_connection(tmp_path):
     store, other = Store(tmp_path, owner_of(os.getpid())), Store(tmp_path, owner_of(os.getpid()))
     first = store.change_mark()
-    assert store.agent_rows() == [] and store.change_mark() == first  # reads change nothing
-    store.add_agent(record("own"))
+    assert store.agents() == [] and store.change_mark() == first  # reads change nothing
+    await store.add_agent(record("own"))
     second = store.change_mark()
     assert second != first
-    other.add_agent(record("theirs"))
+    await other.add_agent(record("theirs"))
     assert store.change_mark() != second
-    assert [row["name"] for row in store.agent_rows()] == ["own", "theirs"]
+    assert [a.name for a in store.agents()] == ["own", "theirs"]

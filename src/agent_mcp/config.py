@@ -37,6 +37,7 @@ class Settings:
     allowed_roots: tuple[Path, ...] = field(default_factory=tuple)
     max_message_bytes: int = 4 * MIB
     max_role_bytes: int = 64 * KIB
+    max_line_bytes: int = 128 * MIB
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -175,6 +176,13 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_ROLE_BYTES",
         _positive_int,
         "largest role in UTF-8 bytes (default: 64 KiB)",
+    ),
+    Option(
+        "max_line_bytes",
+        "--max-line-bytes",
+        "AGENT_MCP_MAX_LINE_BYTES",
+        _positive_int,
+        "longest output line read from claude, in bytes; a run that writes a longer one fails (default: 128 MiB)",
     ),
     Option(
         "transport",

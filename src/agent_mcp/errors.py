@@ -39,3 +39,8 @@ class RunFailed(AgentMCPError):
         if tail.strip():
             detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"
         super().__init__(detail)
+
+
+class ProcessError(Exception):
+    """Base of the process layer's failures (nothing started, a limit hit, output out of bounds).
+    They carry no advice for the caller: the turn that ran the process turns each into a RunFailed."""

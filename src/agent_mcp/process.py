@@ -1,4 +1,4 @@
-"""Runs one CLI process under a pseudo-terminal and owns its whole lifetime.
+"""One CLI process under a pseudo-terminal, and its whole lifetime.
 
 Why this shape:
 - The CLI's stdout and stderr are a PTY (it behaves as it would for a person), but its stdin is a
@@ -7,11 +7,11 @@ Why this shape:
 - Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
   all awaited with anyio.
 - The child leads its own session and process group, so one killpg reaches the MCP servers, hooks
-  and shells it started. Every way out of `run_process` (done, crash, timeout, cancellation)
-  ends that group and reaps the child.
+  and shells it started. Every way out of `supervise` (done, crash, timeout, cancellation, an
+  output line over its cap) ends that group and reaps the child.
 
-The runner knows nothing of claude's JSON: it hands each output line to a callback, which says when
-the output is complete.
+This module knows nothing of claude's JSON: framing.py cuts the output into lines, each handed to
+a callback, which says when the output is complete.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from typing import Any
 import anyio
 from ptyprocess import PtyProcess
 
+from .errors import ProcessError
+from .framing import LineFramer, LineTooLong
+
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 4096
@@ -40,13 +43,14 @@ LineHandler = Callable[[bytes], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class ProcessSpec:
     argv: list[str]
     cwd: str
     env: dict[str, str]
     stdin: bytes
     timeout_s: float
     idle_timeout_s: float
+    max_line_bytes: int
     exit_grace_s: float = 2.0
     kill_grace_s: float = 2.0
 
@@ -58,15 +62,15 @@ class ProcessExit:
     tail: bytes
 
 
-class ExecutableNotFound(Exception):
+class ExecutableNotFound(ProcessError):
     pass
 
 
-class SpawnFailed(Exception):
+class SpawnFailed(ProcessError):
     pass
 
 
-class RunTimedOut(Exception):
+class ProcessTimedOut(ProcessError):
     def __init__(self, limit: str, seconds: float, tail: bytes) -> None:
         self.limit = limit
         self.seconds = seconds
@@ -103,7 +107,7 @@ def _child_setup(cwd: str, stdin_fd: int) -> Callable[[], None]:
     return setup
 
 
-def _spawn(spec: RunSpec, stdin_read: int) -> Any:
+def _spawn(spec: ProcessSpec, stdin_read: int) -> Any:
     _RememberingPty.last_pid = None
     try:
         return _RememberingPty.spawn(
@@ -128,9 +132,9 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 class _Process:
-    """The live state of one spawned child. Used only inside run_process."""
+    """The live state of one spawned child. Used only inside supervise."""
 
-    def __init__(self, spec: RunSpec, on_line: LineHandler) -> None:
+    def __init__(self, spec: ProcessSpec, on_line: LineHandler) -> None:
         self.spec = spec
         self.on_line = on_line
         stdin_read, self.stdin_write = os.pipe()
@@ -146,12 +150,13 @@ class _Process:
         self.pidfd = os.pidfd_open(self.pid)
         os.set_blocking(self.fd, False)
         os.set_blocking(self.stdin_write, False)
-        self.buffer = bytearray()
+        self.framer = LineFramer(spec.max_line_bytes)
         self.tail = b""
         self.complete = False
         self.eof = False
         self.exited = False
         self.idle_timed_out = False
+        self.overflow: LineTooLong | None = None
         self._wait_scope = anyio.CancelScope()
         self.status: int | None = None
         self.last_output = time.monotonic()
@@ -181,11 +186,13 @@ class _Process:
     # --- output ------------------------------------------------------------------------------
 
     async def pump(self) -> None:
-        """Read until the handler says complete, the terminal closes, the child exits, or the
-        output stays silent longer than the idle limit (then `idle_timed_out` is set)."""
+        """Read until the handler says complete, the terminal closes, the child exits, the output
+        stays silent longer than the idle limit (then `idle_timed_out` is set), or a line passes
+        its cap (then `overflow` is set). Limits are flags, not exceptions: an exception here would
+        reach the caller wrapped in the task groups' exception groups."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_exit)
-            while not (self.complete or self.eof or self.exited):
+            while not (self.complete or self.eof or self.exited or self.overflow):
                 idle_left = self.last_output + self.spec.idle_timeout_s - time.monotonic()
                 with anyio.move_on_after(idle_left) as self._wait_scope:
                     await anyio.wait_readable(self.fd)
@@ -194,7 +201,7 @@ class _Process:
                     break
                 await self._read_available()
             tg.cancel_scope.cancel()
-        if self.exited and not (self.complete or self.eof):
+        if self.exited and not (self.complete or self.eof or self.overflow):
             # The child exited while the terminal stays open (a grandchild holds it): take what
             # the child wrote before it went, without waiting for the grandchild.
             await self._read_available()
@@ -231,23 +238,20 @@ class _Process:
             await self._flush_partial()
 
     async def _split_lines(self, data: bytes) -> None:
-        start = len(self.buffer)
-        self.buffer += data
-        begin = 0
-        newline = self.buffer.find(b"\n", start)
-        while newline >= 0:
-            line = bytes(self.buffer[begin:newline])
-            begin = newline + 1
+        try:
+            lines = self.framer.feed(data)
+        except LineTooLong as exc:
+            self.overflow = exc
+            return
+        for line in lines:
             if await self.on_line(line):
                 self.complete = True
-                break
-            newline = self.buffer.find(b"\n", begin)
-        del self.buffer[:begin]
+                return
 
     async def _flush_partial(self) -> None:
-        if self.buffer and not self.complete:
-            line, self.buffer = bytes(self.buffer), bytearray()
-            self.complete = await self.on_line(line)
+        tail = self.framer.flush()
+        if tail is not None and not self.complete:
+            self.complete = await self.on_line(tail)
 
     # --- ending ------------------------------------------------------------------------------
 
@@ -318,10 +322,11 @@ class ProcessRegistry:
         return len(self._live)
 
 
-async def run_process(spec: RunSpec, on_line: LineHandler, registry: ProcessRegistry) -> ProcessExit:
+async def supervise(spec: ProcessSpec, on_line: LineHandler, registry: ProcessRegistry) -> ProcessExit:
     """Spawn, feed stdin, pass lines to on_line, and return once the child is gone and reaped.
 
-    Raises ExecutableNotFound / SpawnFailed when nothing could start, RunTimedOut when a limit hit.
+    Raises ExecutableNotFound / SpawnFailed when nothing could start, ProcessTimedOut when a time
+    limit hit, LineTooLong when an output line passed its cap.
     Cancellation is honoured at once: the group is killed before the cancellation propagates.
     """
     process = _Process(spec, on_line)
@@ -333,9 +338,11 @@ async def run_process(spec: RunSpec, on_line: LineHandler, registry: ProcessRegi
                 await process.pump()
                 tg.cancel_scope.cancel()
         if deadline.cancelled_caught:
-            raise RunTimedOut("timeout", spec.timeout_s, process.tail)
+            raise ProcessTimedOut("timeout", spec.timeout_s, process.tail)
         if process.idle_timed_out:
-            raise RunTimedOut("idle timeout", spec.idle_timeout_s, process.tail)
+            raise ProcessTimedOut("idle timeout", spec.idle_timeout_s, process.tail)
+        if process.overflow is not None:
+            raise process.overflow
     except BaseException:
         process.kill_now()
         raise

@@ -1,4 +1,8 @@
-"""One message's journey: queued behind its agent's earlier messages, running, then finished.
+"""A run: one message's journey, queued behind its agent's earlier messages, running, finished.
+
+"Run" means this and only this in the code: a Run is the live run in the server that started it; a
+RunRecord is what the store keeps of any run (this server's or another's); RunInfo is what callers
+see, built from a RunRecord in one place.
 
 A Run outlives the request that started it (start_message returns at once), so it carries its
 own cancel scope, a finished event for waiters, and the progress listeners of whoever is waiting
@@ -18,7 +22,7 @@ from typing import Any
 import anyio
 
 from .errors import RunFailed
-from .models import AgentResponse, RunInfo, RunStatus
+from .models import AgentResponse, ErrorKind, RunInfo, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,36 @@ _STATUS_OF_KIND: dict[str, RunStatus] = {
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    agent: str
+    status: RunStatus
+    message: str
+    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
+    queued_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    response: AgentResponse | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+
+    def info(self, position: int = 0) -> RunInfo:
+        return RunInfo(
+            run_id=self.run_id,
+            agent=self.agent,
+            status=self.status,
+            position=position,
+            message=self.message[:MESSAGE_PREVIEW],
+            queued_at=self.queued_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            response=self.response,
+            error=self.error,
+            error_kind=self.error_kind,
+        )
 
 
 @dataclass(eq=False)
@@ -55,6 +89,7 @@ class Run:
     turn: anyio.Event = field(default_factory=anyio.Event)
     """Set when every earlier message to the same agent has finished."""
     finished: anyio.Event = field(default_factory=anyio.Event)
+    """Set once its outcome is in the store, so whoever it wakes reads the store up to date."""
     listeners: list[EventHandler] = field(default_factory=list)
 
     @property
@@ -65,20 +100,24 @@ class Run:
         self.status = "running"
         self.started_at = now()
 
+    @property
+    def concluded(self) -> bool:
+        """Whether its outcome is known (it may not be stored yet)."""
+        return self.finished_at is not None
+
     def succeed(self, response: AgentResponse) -> None:
         self.response = response
-        self._finish("done")
+        self._conclude("done")
 
     def fail(self, failure: RunFailed) -> None:
         self.failure = failure
-        self._finish(_STATUS_OF_KIND.get(failure.kind, "failed"))
+        self._conclude(_STATUS_OF_KIND.get(failure.kind, "failed"))
 
-    def _finish(self, status: RunStatus) -> None:
-        """Called once, by the run's own task: a finished run never changes again."""
-        assert not self.finished.is_set(), f"run {self.run_id} finished twice"
+    def _conclude(self, status: RunStatus) -> None:
+        """Called once, by the run's own task: a concluded run never changes again."""
+        assert not self.concluded, f"run {self.run_id} concluded twice"
         self.status = status
         self.finished_at = now()
-        self.finished.set()
 
     async def publish(self, event: dict[str, Any]) -> None:
         """A waiter that has gone away (its client disconnected) must not break the run."""
@@ -102,17 +141,17 @@ class Run:
                 self.listeners.remove(on_event)
         return self.finished.is_set()
 
-    def info(self, position: int) -> RunInfo:
-        return RunInfo(
+    def record(self) -> RunRecord:
+        failure, response = self.failure, self.response
+        return RunRecord(
             run_id=self.run_id,
             agent=self.agent,
             status=self.status,
-            position=position,
-            message=self.message[:MESSAGE_PREVIEW],
+            message=self.message,
             queued_at=self.queued_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
-            response=self.response,
-            error=str(self.failure) if self.failure else None,
-            error_kind=self.failure.kind if self.failure else (self.response.error_kind if self.response else None),
+            response=response,
+            error=str(failure) if failure else None,
+            error_kind=failure.kind if failure else (response.error_kind if response else None),
         )

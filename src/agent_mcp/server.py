@@ -1,18 +1,21 @@
 """The MCP face of the pool: thin typed tools that translate pool errors into tool errors.
 
+The tools are plain module-level functions registered from one table (TOOLS) with their hints.
 The pool comes from the lifespan, so each server instance (and each in-memory test) has its own,
 and its shutdown kills every claude process the pool started.
 """
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
+from pydantic_core import to_json
 
 from . import __version__, validation
 from .config import Settings
@@ -63,13 +66,191 @@ TimeoutS = Annotated[float | None, Field(description="wall-clock limit for this 
 RunId = Annotated[str, Field(description="the run_id from start_message")]
 
 
-@contextmanager
-def _as_tool_errors() -> Iterator[None]:
-    """Our errors carry a message meant for the caller; the SDK would hide any other exception's."""
-    try:
-        yield
-    except AgentMCPError as exc:
-        raise ToolError(str(exc)) from exc
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _tool_errors(tool: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R | CallToolResult]]:
+    """Our errors carry a message meant for the caller; the SDK would hide any other exception's.
+    A run that failed without a result is a tool error whose text starts with "[<error_kind>] " for
+    programs to branch on, which a ToolError cannot give (the SDK puts "Error executing tool …"
+    before its message)."""
+
+    @functools.wraps(tool)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R | CallToolResult:
+        try:
+            return await tool(*args, **kwargs)
+        except RunFailed as failure:
+            return CallToolResult(content=[TextContent(type="text", text=str(failure))], is_error=True)
+        except AgentMCPError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return translated
+
+
+def _pool(ctx: Context[AgentPool]) -> AgentPool:
+    return ctx.request_context.lifespan_context
+
+
+def _compact(data: dict[str, Any], text: str | None = None) -> CallToolResult:
+    """A result whose text copy is compact JSON (the SDK's own is indented: a third larger for a
+    model to read); the SDK still checks the structured content against the tool's output model."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=text or to_json(data).decode())], structured_content=data
+    )
+
+
+async def create_agent(
+    name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
+    role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
+    cwd: Annotated[str, Field(description="absolute path of an existing directory the agent works in")],
+    ctx: Context[AgentPool],
+    model: Annotated[str | None, Field(description="claude model or alias, e.g. sonnet")] = None,
+    permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
+    allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
+    disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
+    max_turns: Annotated[int | None, Field(description="limit on agentic turns per message")] = None,
+    max_budget_usd: Annotated[float | None, Field(description="spending limit per message, USD")] = None,
+    add_dirs: Annotated[list[str] | None, Field(description="more absolute directories it may use")] = None,
+    mcp_config: Annotated[
+        dict[str, Any] | str | None,
+        Field(description='MCP servers for the agent: {"mcpServers": {...}} or the absolute path of such a file'),
+    ] = None,
+    effort: Annotated[str | None, Field(description=f"one of {', '.join(EFFORTS)}")] = None,
+    worktree: Annotated[
+        bool, Field(description="work in its own git worktree and branch of the repository at cwd")
+    ] = False,
+) -> AgentInfo:
+    """Create a named Claude Code agent with a role and a working directory. Its first message
+    starts a session; later messages continue it."""
+    given = locals()
+    options = AgentOptions(**{field: given[field] for field in AgentOptions.model_fields})
+    return await _pool(ctx).create(name, role, cwd, options, worktree)
+
+
+async def list_agents(ctx: Context[AgentPool]) -> Annotated[CallToolResult, AgentList]:
+    """List every agent, sorted by name, with its status (idle or running), queued messages,
+    session, message count and totals of cost and tokens."""
+    listing = await _pool(ctx).listing()
+    return _compact(listing.data, listing.json)
+
+
+async def send_message(
+    agent: AgentName,
+    message: Message,
+    ctx: Context[AgentPool],
+    timeout_s: TimeoutS = None,
+) -> AgentResponse:
+    """Send a message to an agent and wait for its reply (one turn of its conversation). Returns
+    the reply text, session id, model, token usage, cost and any error the CLI reported.
+    Messages to one agent queue in order; different agents run in parallel. Sends progress
+    notifications while it works when the request carries a progress token."""
+    return await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx))
+
+
+async def start_message(
+    agent: AgentName,
+    message: Message,
+    ctx: Context[AgentPool],
+    timeout_s: TimeoutS = None,
+) -> RunInfo:
+    """Queue a message for an agent and return at once with a run handle (run_id, status queued or
+    running, position in the agent's queue). For work longer than your client's tool timeout:
+    poll it with get_run, stop it with cancel_run."""
+    pool = _pool(ctx)
+    return pool.run_info(await pool.start(agent, message, timeout_s))
+
+
+async def get_run(
+    run_id: RunId,
+    ctx: Context[AgentPool],
+    wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
+) -> RunInfo:
+    """The status of a run; once finished, its AgentResponse (or the error that left it without
+    one). Waits up to wait_s for it to finish, sending progress meanwhile."""
+    return await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
+
+
+async def cancel_run(
+    run_id: RunId,
+    ctx: Context[AgentPool],
+) -> RunInfo:
+    """Cancel a queued or running run: a queued one leaves its agent's queue, a running one has its
+    claude process killed. The agent keeps its session. A finished run is returned unchanged."""
+    return await _pool(ctx).cancel(run_id)
+
+
+async def broadcast(
+    ctx: Context[AgentPool],
+    agents: Annotated[list[str] | None, Field(description="agents that each get `message`")] = None,
+    message: Annotated[str | None, Field(description="the message for every agent in `agents`")] = None,
+    messages: Annotated[list[AgentMessage] | None, Field(description="or: a different message per agent")] = None,
+    timeout_s: Annotated[float | None, Field(description="wall-clock limit for each message")] = None,
+) -> RunList:
+    """Start one run per agent at once (fan-out) and return their run handles; wait for them with
+    wait_runs. Give `agents` and one `message`, or `messages` as [{agent, message}]. An unknown agent
+    or bad message refuses the whole call before anything starts."""
+    pool = _pool(ctx)
+    runs = await pool.broadcast(_fan_out(agents, message, messages), timeout_s)
+    return RunList(runs=[pool.run_info(run) for run in runs])
+
+
+async def wait_runs(
+    run_ids: Annotated[list[str], Field(description="the runs to wait for")],
+    ctx: Context[AgentPool],
+    mode: Annotated[Literal["all", "any"], Field(description="all: until every run is done; any: the first")] = "all",
+    wait_s: Annotated[float | None, Field(description="give up waiting after this many seconds")] = None,
+) -> RunWait:
+    """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
+    run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
+    seconds = None if wait_s is None else validation.check_wait(wait_s)
+    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
+    return RunWait(runs=runs, done=done)
+
+
+async def get_history(
+    agent: AgentName,
+    ctx: Context[AgentPool],
+    limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
+) -> RunList:
+    """An agent's runs, newest first: message, status, reply and usage, error, times. Kept across
+    server restarts."""
+    return RunList(runs=_pool(ctx).history(agent, limit))
+
+
+async def delete_agent(
+    name: AgentName,
+    ctx: Context[AgentPool],
+    force: Annotated[bool, Field(description="cancel its queued and running messages first")] = False,
+) -> Deleted:
+    """Delete an agent and its history. Refused while it has messages queued or running, unless
+    force=true, which cancels them first. Its claude sessions stay on disk."""
+    return Deleted(deleted=await _pool(ctx).delete(name, force))
+
+
+async def reset_agent(
+    name: AgentName,
+    ctx: Context[AgentPool],
+) -> AgentInfo:
+    """Forget the agent's session: its next message starts a new conversation. Keeps its role,
+    options, history and totals. Refused while a message is queued or running."""
+    return await _pool(ctx).reset(name)
+
+
+# Every tool with its hints, in the order tools/list gives them.
+TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ...] = (
+    (create_agent, _hints("Create agent", read_only=False, destructive=False, idempotent=False, open_world=False)),
+    (list_agents, _hints("List agents", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (send_message, _hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)),
+    (start_message, _hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)),
+    (get_run, _hints("Get run", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (cancel_run, _hints("Cancel run", read_only=False, destructive=True, idempotent=True, open_world=False)),
+    (broadcast, _hints("Broadcast", read_only=False, destructive=True, idempotent=False, open_world=True)),
+    (wait_runs, _hints("Wait for runs", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (get_history, _hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (delete_agent, _hints("Delete agent", read_only=False, destructive=True, idempotent=False, open_world=False)),
+    (reset_agent, _hints("Reset agent", read_only=False, destructive=True, idempotent=True, open_world=False)),
+)
 
 
 def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPServer[AgentPool]:
@@ -87,193 +268,8 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
         token_verifier=StaticTokenVerifier(settings.token) if protected and settings.token else None,
         auth=auth_settings(settings.host, settings.port) if protected else None,
     )
-
-    @server.tool(
-        annotations=_hints("Create agent", read_only=False, destructive=False, idempotent=False, open_world=False)
-    )
-    async def create_agent(
-        name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
-        role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
-        cwd: Annotated[str, Field(description="absolute path of an existing directory the agent works in")],
-        ctx: Context[AgentPool],
-        model: Annotated[str | None, Field(description="claude model or alias, e.g. sonnet")] = None,
-        permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
-        allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
-        disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
-        max_turns: Annotated[int | None, Field(description="limit on agentic turns per message")] = None,
-        max_budget_usd: Annotated[float | None, Field(description="spending limit per message, USD")] = None,
-        add_dirs: Annotated[list[str] | None, Field(description="more absolute directories it may use")] = None,
-        mcp_config: Annotated[
-            dict[str, Any] | str | None,
-            Field(description='MCP servers for the agent: {"mcpServers": {...}} or the absolute path of such a file'),
-        ] = None,
-        effort: Annotated[str | None, Field(description=f"one of {', '.join(EFFORTS)}")] = None,
-        worktree: Annotated[
-            bool, Field(description="work in its own git worktree and branch of the repository at cwd")
-        ] = False,
-    ) -> AgentInfo:
-        """Create a named Claude Code agent with a role and a working directory. Its first message
-        starts a session; later messages continue it."""
-        options = AgentOptions(
-            model=model,
-            permission_mode=permission_mode,
-            allowed_tools=allowed_tools,
-            disallowed_tools=disallowed_tools,
-            max_turns=max_turns,
-            max_budget_usd=max_budget_usd,
-            add_dirs=add_dirs,
-            mcp_config=mcp_config,
-            effort=effort,
-        )
-        with _as_tool_errors():
-            return await ctx.request_context.lifespan_context.create(name, role, cwd, options, worktree)
-
-    @server.tool(
-        annotations=_hints("List agents", read_only=True, destructive=False, idempotent=True, open_world=False)
-    )
-    async def list_agents(ctx: Context[AgentPool]) -> AgentList:
-        """List every agent, sorted by name, with its status (idle or running), queued messages,
-        session, message count and totals of cost and tokens."""
-        listing = ctx.request_context.lifespan_context.listing()
-        # Compact JSON for the text copy (the SDK's own is indented: a third larger for a model to
-        # read); the SDK still checks structuredContent against AgentList.
-        text = TextContent(type="text", text=listing.json)
-        return CallToolResult(content=[text], structured_content=listing.data)  # type: ignore[return-value]
-
-    @server.tool(
-        annotations=_hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)
-    )
-    async def send_message(
-        agent: AgentName,
-        message: Message,
-        ctx: Context[AgentPool],
-        timeout_s: TimeoutS = None,
-    ) -> AgentResponse:
-        """Send a message to an agent and wait for its reply (one turn of its conversation). Returns
-        the reply text, session id, model, token usage, cost and any error the CLI reported.
-        Messages to one agent queue in order; different agents run in parallel. Sends progress
-        notifications while it works when the request carries a progress token."""
-        progress = _ProgressRelay(ctx)
-        with _as_tool_errors():
-            try:
-                return await ctx.request_context.lifespan_context.send(agent, message, timeout_s, progress)
-            except RunFailed as failure:
-                # The text must start with "[<error_kind>] " for programs to branch on, which a
-                # ToolError cannot do (the SDK puts "Error executing tool …" before its message).
-                return CallToolResult(content=[TextContent(type="text", text=str(failure))], is_error=True)  # type: ignore[return-value]
-
-    @server.tool(
-        annotations=_hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)
-    )
-    async def start_message(
-        agent: AgentName,
-        message: Message,
-        ctx: Context[AgentPool],
-        timeout_s: TimeoutS = None,
-    ) -> RunInfo:
-        """Queue a message for an agent and return at once with a run handle (run_id, status queued or
-        running, position in the agent's queue). For work longer than your client's tool timeout:
-        poll it with get_run, stop it with cancel_run."""
-        pool = ctx.request_context.lifespan_context
-        with _as_tool_errors():
-            return pool.run_info(pool.start(agent, message, timeout_s))
-
-    @server.tool(annotations=_hints("Get run", read_only=True, destructive=False, idempotent=True, open_world=False))
-    async def get_run(
-        run_id: RunId,
-        ctx: Context[AgentPool],
-        wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
-    ) -> RunInfo:
-        """The status of a run; once finished, its AgentResponse (or the error that left it without
-        one). Waits up to wait_s for it to finish, sending progress meanwhile."""
-        pool = ctx.request_context.lifespan_context
-        with _as_tool_errors():
-            return await pool.wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
-
-    @server.tool(annotations=_hints("Cancel run", read_only=False, destructive=True, idempotent=True, open_world=False))
-    async def cancel_run(
-        run_id: RunId,
-        ctx: Context[AgentPool],
-    ) -> RunInfo:
-        """Cancel a queued or running run: a queued one leaves its agent's queue, a running one has its
-        claude process killed. The agent keeps its session. A finished run is returned unchanged."""
-        pool = ctx.request_context.lifespan_context
-        with _as_tool_errors():
-            return await pool.cancel(run_id)
-
-    @server.tool(annotations=_hints("Broadcast", read_only=False, destructive=True, idempotent=False, open_world=True))
-    async def broadcast(
-        ctx: Context[AgentPool],
-        agents: Annotated[list[str] | None, Field(description="agents that each get `message`")] = None,
-        message: Annotated[str | None, Field(description="the message for every agent in `agents`")] = None,
-        messages: Annotated[list[AgentMessage] | None, Field(description="or: a different message per agent")] = None,
-        timeout_s: Annotated[float | None, Field(description="wall-clock limit for each message")] = None,
-    ) -> RunList:
-        """Start one run per agent at once (fan-out) and return their run handles; wait for them with
-        wait_runs. Give `agents` and one `message`, or `messages` as [{agent, message}]. An unknown agent
-        or bad message refuses the whole call before anything starts."""
-        pool = ctx.request_context.lifespan_context
-        with _as_tool_errors():
-            runs = pool.broadcast(_fan_out(agents, message, messages), timeout_s)
-            return RunList(runs=[pool.run_info(run) for run in runs])
-
-    @server.tool(
-        annotations=_hints("Wait for runs", read_only=True, destructive=False, idempotent=True, open_world=False)
-    )
-    async def wait_runs(
-        run_ids: Annotated[list[str], Field(description="the runs to wait for")],
-        ctx: Context[AgentPool],
-        mode: Annotated[
-            Literal["all", "any"], Field(description="all: until every run is done; any: the first")
-        ] = "all",
-        wait_s: Annotated[float | None, Field(description="give up waiting after this many seconds")] = None,
-    ) -> RunWait:
-        """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
-        run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
-        pool = ctx.request_context.lifespan_context
-        with _as_tool_errors():
-            seconds = None if wait_s is None else validation.check_wait(wait_s)
-            runs, done = await pool.wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
-            return RunWait(runs=runs, done=done)
-
-    @server.tool(
-        annotations=_hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)
-    )
-    async def get_history(
-        agent: AgentName,
-        ctx: Context[AgentPool],
-        limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
-    ) -> RunList:
-        """An agent's runs, newest first: message, status, reply and usage, error, times. Kept across
-        server restarts."""
-        with _as_tool_errors():
-            return RunList(runs=ctx.request_context.lifespan_context.history(agent, limit))
-
-    @server.tool(
-        annotations=_hints("Delete agent", read_only=False, destructive=True, idempotent=False, open_world=False)
-    )
-    async def delete_agent(
-        name: AgentName,
-        ctx: Context[AgentPool],
-        force: Annotated[bool, Field(description="cancel its queued and running messages first")] = False,
-    ) -> Deleted:
-        """Delete an agent and its history. Refused while it has messages queued or running, unless
-        force=true, which cancels them first. Its claude sessions stay on disk."""
-        with _as_tool_errors():
-            return Deleted(deleted=await ctx.request_context.lifespan_context.delete(name, force))
-
-    @server.tool(
-        annotations=_hints("Reset agent", read_only=False, destructive=True, idempotent=True, open_world=False)
-    )
-    async def reset_agent(
-        name: AgentName,
-        ctx: Context[AgentPool],
-    ) -> AgentInfo:
-        """Forget the agent's session: its next message starts a new conversation. Keeps its role,
-        options, history and totals. Refused while a message is queued or running."""
-        with _as_tool_errors():
-            return ctx.request_context.lifespan_context.reset(name)
-
+    for tool, hints in TOOLS:
+        server.add_tool(_tool_errors(tool), annotations=hints)
     return server
 
 

@@ -2,7 +2,11 @@
 
 Why it looks like this:
 - WAL with synchronous=NORMAL: every committed transaction survives a killed process, and two
-  servers (two editor windows) can read while one writes. busy_timeout covers the short writes.
+  servers (two editor windows) can read while one writes.
+- Two connections. Writes go through the writer, always on one worker thread: a write may wait for
+  another server's lock (busy_timeout), and that wait must not stall the event loop and every agent
+  with it. Reads use the reader on the loop: under WAL a reader never waits for a writer, so a
+  listing answers at once even while another server holds the write lock.
 - Each finished run is written in one transaction (the run's row, the agent's session and totals,
   the session history), so a crash never leaves half of a run recorded.
 - Totals are updated with SQL increments, never by writing back a value read earlier, so two
@@ -14,19 +18,22 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from operator import itemgetter
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .models import AgentOptions, AgentResponse, RunInfo, RunStatus
-from .runs import MESSAGE_PREVIEW
+import anyio
+
+from .models import AgentOptions, AgentResponse, RunStatus
+from .runs import MESSAGE_PREVIEW, RunRecord
 from .worktree import Worktree
 
 log = logging.getLogger(__name__)
@@ -109,6 +116,8 @@ def owner_alive(owner: str) -> bool:
 
 @dataclass
 class AgentRecord:
+    """An agent as the store keeps it: the one shape of an agent inside the server."""
+
     name: str
     role: str
     cwd: str
@@ -130,38 +139,65 @@ class ActiveCounts:
     queued: int
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _write(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
+    """Runs the method on the writer's worker thread, one write at a time, and awaits it there."""
+
+    async def off_the_loop(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._write_limiter is None:
+            self._write_limiter = anyio.CapacityLimiter(1)
+        call = functools.partial(method, self, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._write_limiter)
+
+    off_the_loop.__doc__ = method.__doc__
+    return off_the_loop
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
 class Store:
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / DB_NAME
         self.owner = owner
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._commits = 0
-        self._migrate()
+        self._writer = _connect(self.path)
+        self._write_limiter: anyio.CapacityLimiter | None = None
+        try:
+            self._migrate()
+            self._reader = _connect(self.path)
+        except BaseException:
+            self._writer.close()
+            raise
 
     def close(self) -> None:
-        self._db.close()
+        self._reader.close()
+        self._writer.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._writer.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield self._writer
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._writer.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
-        self._commits += 1
+        self._writer.execute("COMMIT")
 
-    def change_mark(self) -> tuple[int, int]:
-        """Differs from an earlier mark once anything was committed since: by this connection
-        (counted here, as SQLite's data_version leaves a connection's own commits out) or by any
-        other, in this server or another. What was derived from the store stays valid until then."""
-        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._commits
+    def change_mark(self) -> int:
+        """Differs from an earlier mark once anything was committed since, by this server's writer or
+        another server's: SQLite's data_version of the reader, which every other connection's commit
+        moves. What was derived from the store stays valid until then."""
+        return int(self._reader.execute("PRAGMA data_version").fetchone()[0])
 
     def _migrate(self) -> None:
         with self._transaction() as db:
@@ -180,10 +216,11 @@ class Store:
 
     @property
     def version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._reader.execute("PRAGMA user_version").fetchone()[0])
 
     # --- agents ------------------------------------------------------------------------------
 
+    @_write
     def add_agent(self, agent: AgentRecord) -> bool:
         """False when the name is taken (ignoring case), perhaps just now by another server."""
         try:
@@ -204,79 +241,78 @@ class Store:
         return True
 
     def agent(self, name: str) -> AgentRecord | None:
-        rows = self.agent_rows(name)
-        return _agent(rows[0]) if rows else None
+        agents = self.agents(name)
+        return agents[0] if agents else None
 
-    def agent_rows(self, name: str | None = None) -> list[dict[str, Any]]:
-        """Agents as plain data (options and worktree decoded), sorted by name: listing a thousand
-        agents needs no model per agent."""
+    def agents(self, name: str | None = None) -> list[AgentRecord]:
+        """Every agent (or the one named), sorted by name."""
         if name is None:
-            cursor = self._db.execute("SELECT * FROM agents")
+            cursor = self._reader.execute("SELECT * FROM agents")
         else:
-            cursor = self._db.execute("SELECT * FROM agents WHERE name = ?", (name,))
-        rows = []
-        for row in cursor:
-            values = dict(row)
-            values["options"] = json.loads(values["options"])
-            values["worktree"] = json.loads(values["worktree"]) if values["worktree"] else None
-            rows.append(values)
-        return sorted(rows, key=itemgetter("name"))
+            cursor = self._reader.execute("SELECT * FROM agents WHERE name = ?", (name,))
+        return sorted(map(_agent, cursor), key=attrgetter("name"))
 
     def agent_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM agents").fetchone()[0])
+        return int(self._reader.execute("SELECT count(*) FROM agents").fetchone()[0])
 
+    @_write
     def delete_agent(self, name: str) -> None:
         with self._transaction() as db:
             for table, column in (("agents", "name"), ("runs", "agent"), ("sessions", "agent")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
+    @_write
     def reset_agent(self, name: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE agents SET session_id = NULL WHERE name = ?", (name,))
 
+    @_write
     def set_session(self, name: str, session_id: str, seen_at: str) -> None:
         """Recorded as soon as the CLI names it: a server killed mid-run still resumes it later."""
         with self._transaction() as db:
             _record_session(db, name, session_id, seen_at)
 
     def sessions(self, name: str) -> list[str]:
-        rows = self._db.execute(
+        rows = self._reader.execute(
             "SELECT session_id FROM sessions WHERE agent = ? ORDER BY first_seen, rowid", (name,)
         ).fetchall()
         return [row[0] for row in rows]
 
     # --- runs --------------------------------------------------------------------------------
 
-    def add_run(self, info: RunInfo, message: str) -> None:
+    @_write
+    def add_run(self, run: RunRecord) -> None:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO runs (run_id, agent, message, status, queued_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
-                (info.run_id, info.agent, message, info.status, info.queued_at, self.owner),
+                (run.run_id, run.agent, run.message, run.status, run.queued_at, self.owner),
             )
 
+    @_write
     def run_started(self, run_id: str, started_at: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE runs SET status = 'running', started_at = ? WHERE run_id = ?", (started_at, run_id))
 
-    def run_finished(self, info: RunInfo, session_id: str | None) -> None:
+    @_write
+    def run_finished(self, run: RunRecord, session_id: str | None) -> None:
         """The run, the agent's session and its totals, in one transaction."""
-        response = info.response
+        response = run.response
         with self._transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?"
                 " WHERE run_id = ?",
                 (
-                    info.status,
-                    info.finished_at,
+                    run.status,
+                    run.finished_at,
                     response.model_dump_json() if response else None,
-                    info.error,
-                    info.error_kind,
-                    info.started_at,
-                    info.run_id,
+                    run.error,
+                    run.error_kind,
+                    run.started_at,
+                    run.run_id,
                 ),
             )
             if session_id is not None:
-                _record_session(db, info.agent, session_id, info.finished_at or info.queued_at)
+                _record_session(db, run.agent, session_id, run.finished_at or run.queued_at)
             if response is not None:
                 db.execute(
                     "UPDATE agents SET message_count = message_count + 1, total_cost_usd = total_cost_usd + ?,"
@@ -289,42 +325,44 @@ class Store:
                         response.output_tokens,
                         response.cache_creation_input_tokens,
                         response.cache_read_input_tokens,
-                        info.agent,
+                        run.agent,
                     ),
                 )
 
-    def run(self, run_id: str) -> RunInfo | None:
-        row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self._reader.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _run(row)
 
-    def history(self, name: str, limit: int) -> list[RunInfo]:
-        rows = self._db.execute(
-            "SELECT * FROM runs WHERE agent = ? ORDER BY queued_at DESC, rowid DESC LIMIT ?", (name, limit)
+    def history(self, name: str, limit: int) -> list[RunRecord]:
+        rows = self._reader.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE agent = ? ORDER BY queued_at DESC, rowid DESC LIMIT ?",
+            (name, limit),
         ).fetchall()
         return [_run(row) for row in rows]
 
     def active_counts(self) -> dict[str, ActiveCounts]:
         """Running and queued runs per agent (casefolded), across every server on this store."""
-        rows = self._db.execute(
+        rows = self._reader.execute(
             "SELECT agent, sum(status = 'running'), sum(status = 'queued') FROM runs"
             " WHERE status IN ('queued', 'running') GROUP BY agent COLLATE NOCASE"
         ).fetchall()
         return {row[0].casefold(): ActiveCounts(row[1], row[2]) for row in rows}
 
-    def active_owners(self, name: str) -> set[str]:
-        rows = self._db.execute(
-            "SELECT DISTINCT owner FROM runs WHERE agent = ? AND status IN ('queued', 'running')", (name,)
-        ).fetchall()
+    def active_owners(self, name: str | None = None) -> set[str]:
+        """The owners of queued or running runs (of one agent, or of all)."""
+        query = "SELECT DISTINCT owner FROM runs WHERE status IN ('queued', 'running')"
+        rows = (
+            self._reader.execute(query, ()) if name is None else self._reader.execute(query + " AND agent = ?", (name,))
+        )
         return {row[0] for row in rows}
 
-    def mark_interrupted(self, finished_at: str) -> int:
+    def dead_owners(self) -> list[str]:
+        """Other servers that left runs queued or running and are gone."""
+        return [owner for owner in self.active_owners() if owner != self.owner and not owner_alive(owner)]
+
+    @_write
+    def mark_interrupted(self, dead: list[str], finished_at: str) -> int:
         """Runs left queued or running by a server that is gone: say so, rather than leave them."""
-        owners = {
-            row[0] for row in self._db.execute("SELECT DISTINCT owner FROM runs WHERE status IN ('queued', 'running')")
-        }
-        dead = [owner for owner in owners if owner != self.owner and not owner_alive(owner)]
-        if not dead:
-            return 0
         with self._transaction() as db:
             cursor = db.executemany(
                 "UPDATE runs SET status = 'interrupted', finished_at = ?, error_kind = 'interrupted',"
@@ -336,6 +374,13 @@ class Store:
         return cursor.rowcount
 
 
+# A stored message can be 4 MiB: only its preview is read back.
+_RUN_COLUMNS = (
+    f"run_id, agent, status, substr(message, 1, {MESSAGE_PREVIEW}) AS message, queued_at, started_at, finished_at,"
+    " response, error, error_kind"
+)
+
+
 def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at: str) -> None:
     db.execute("UPDATE agents SET session_id = ? WHERE name = ?", (session_id, name))
     db.execute(
@@ -343,21 +388,33 @@ def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at:
     )
 
 
-def _agent(row: dict[str, Any]) -> AgentRecord:
+def _agent(row: sqlite3.Row) -> AgentRecord:
     worktree = row["worktree"]
     return AgentRecord(
-        **{**row, "options": AgentOptions.model_validate(row["options"]), "worktree": worktree and Worktree(**worktree)}
+        name=row["name"],
+        role=row["role"],
+        cwd=row["cwd"],
+        # Written by add_agent from a checked AgentOptions: read back without checking it again.
+        options=AgentOptions.model_construct(**json.loads(row["options"])),
+        created_at=row["created_at"],
+        session_id=row["session_id"],
+        message_count=row["message_count"],
+        total_cost_usd=row["total_cost_usd"],
+        total_input_tokens=row["total_input_tokens"],
+        total_output_tokens=row["total_output_tokens"],
+        total_cache_creation_input_tokens=row["total_cache_creation_input_tokens"],
+        total_cache_read_input_tokens=row["total_cache_read_input_tokens"],
+        worktree=Worktree(**json.loads(worktree)) if worktree else None,
     )
 
 
-def _run(row: sqlite3.Row) -> RunInfo:
+def _run(row: sqlite3.Row) -> RunRecord:
     response = row["response"]
-    return RunInfo(
+    return RunRecord(
         run_id=row["run_id"],
         agent=row["agent"],
         status=row["status"],
-        position=0,
-        message=row["message"][:MESSAGE_PREVIEW],
+        message=row["message"],
         queued_at=row["queued_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .models import EFFORTS, PERMISSION_MODES
+from .models import EFFORTS, PERMISSION_MODES, AgentOptions
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -136,3 +137,31 @@ def check_limit(limit: int) -> int:
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
     return limit
+
+
+def check_add_dirs(add_dirs: list[str] | None, allowed_roots: tuple[Path, ...]) -> list[str] | None:
+    if add_dirs is None:
+        return None
+    return [str(check_directory("add_dirs entry", d, allowed_roots)) for d in add_dirs]
+
+
+# One check per creation option: a new option is a field of AgentOptions, a line here and one in argv.
+_OPTION_CHECKS: dict[str, Callable[[Any, tuple[Path, ...]], Any]] = {
+    "model": lambda value, _: check_model(value),
+    "permission_mode": lambda value, _: check_permission_mode(value),
+    "allowed_tools": lambda value, _: check_tools("allowed_tools", value),
+    "disallowed_tools": lambda value, _: check_tools("disallowed_tools", value),
+    "max_turns": lambda value, _: check_max_turns(value),
+    "max_budget_usd": lambda value, _: check_budget(value),
+    "add_dirs": check_add_dirs,
+    "mcp_config": check_mcp_config,
+    "effort": lambda value, _: check_effort(value),
+}
+assert _OPTION_CHECKS.keys() == AgentOptions.model_fields.keys(), "every option needs its check"
+
+
+def check_options(options: AgentOptions, allowed_roots: tuple[Path, ...]) -> AgentOptions:
+    """Every option checked, paths resolved: the options as they are stored and given to the CLI."""
+    return AgentOptions(
+        **{field: check(getattr(options, field), allowed_roots) for field, check in _OPTION_CHECKS.items()}
+    )

@@ -11,7 +11,7 @@ from datetime import datetime
 import anyio
 import pytest
 from conftest import STATS
-from helpers import claude_processes, connect, ok, refused, server_pid
+from helpers import claude_processes, connect, ok, refused, server_pid, user_messages
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +41,10 @@ async def test_sigkill_mid_run_loses_nothing_committed(tmp_path, claude_env, no_
             done = await ok(client, "send_message", agent="dev", message="first")
             started = await ok(client, "start_message", agent="dev", message="long MOCK_SLEEP=30")
             with anyio.fail_after(10):
-                while (await ok(client, "get_run", run_id=started["run_id"]))["status"] != "running":
+                # Mid-run: the CLI has taken the message into its session (it does that first).
+                while user_messages(claude_env, tmp_path, done["session_id"])[-1] != "long MOCK_SLEEP=30":
                     await anyio.sleep(0.05)
+            assert (await ok(client, "get_run", run_id=started["run_id"]))["status"] == "running"
             os.kill(server_pid(claude_env), signal.SIGKILL)
             killed_at = time.monotonic()
             while claude_processes(claude_env) and time.monotonic() - killed_at < 5:

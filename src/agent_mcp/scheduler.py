@@ -1,0 +1,125 @@
+"""Who runs when: a FIFO queue per agent, a lock file per agent, and the concurrency cap.
+
+Within this server each agent has a queue of runs and only its head runs, so messages to one
+agent run in the order sent, each resuming the session the previous reply named, and never fork
+it. The head then takes the agent's lock file, which another server on the same state directory
+also needs (so two editor windows never run one agent at once), and finally a slot of the
+concurrency cap: different agents only meet there.
+
+Runs execute in the scheduler's own task group, so a run started by one request outlives it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .errors import RunFailed
+from .runs import Run
+
+FINISHED_RUNS_KEPT = 1000
+LOCK_POLL_S = 0.1
+
+Work = Callable[[Run], Awaitable[None]]
+"""Runs the run once it is its turn, holding its agent's lock and a slot; ends it or raises RunFailed."""
+
+
+class Scheduler:
+    def __init__(self, lock_dir: Path, max_concurrent: int) -> None:
+        self._lock_dir = lock_dir
+        self._slots = anyio.Semaphore(max_concurrent)
+        self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
+        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._tasks: TaskGroup | None = None
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Scheduler]:
+        """Leaving it cancels every run still queued or running, and waits for each to end."""
+        self._lock_dir.mkdir(exist_ok=True, mode=0o700)
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                yield self
+            finally:
+                tasks.cancel_scope.cancel()
+                self._tasks = None
+
+    def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> int:
+        """Queue the run behind its agent's earlier ones; returns its position in that queue.
+        on_finished(run) records its outcome before the next run of its agent may start."""
+        if self._tasks is None:
+            raise RuntimeError("the scheduler is not running; use `async with scheduler.running()`")
+        queue = self._queues.setdefault(run.agent.casefold(), [])
+        queue.append(run)
+        if len(queue) == 1:
+            run.turn.set()
+        self._remember(run)
+        self._tasks.start_soon(self._execute, run, work, on_finished, name=f"run {run.run_id} of {run.agent}")
+        return len(queue) - 1
+
+    def live(self, run_id: str) -> Run | None:
+        """A run this server started and still remembers."""
+        return self._runs.get(run_id)
+
+    def queue(self, agent: str) -> list[Run]:
+        """The agent's unfinished runs in this server, its running one first."""
+        return list(self._queues.get(agent.casefold(), ()))
+
+    def position(self, run: Run) -> int:
+        queue = self._queues.get(run.agent.casefold(), [])
+        return queue.index(run) if run in queue else 0
+
+    def _remember(self, run: Run) -> None:
+        self._runs[run.run_id] = run
+        finished = [rid for rid, r in self._runs.items() if not r.active]
+        for rid in finished[: max(0, len(finished) - FINISHED_RUNS_KEPT)]:
+            del self._runs[rid]
+
+    async def _execute(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> None:
+        try:
+            with run.scope:
+                await run.turn.wait()
+                async with self._agent_lock(run.agent), self._slots:
+                    await work(run)
+        except RunFailed as failure:
+            run.fail(failure)
+        finally:
+            if not run.concluded and run.scope.cancel_called:
+                run.fail(RunFailed("cancelled", f"the message to {run.agent!r} was cancelled before it finished"))
+            elif not run.concluded:
+                run.fail(RunFailed("interrupted", "the agent-mcp server stopped before the message finished"))
+            try:
+                with anyio.CancelScope(shield=True):
+                    await on_finished(run)
+            finally:
+                # Only now may the next message go, and waiters wake: both read what this run left.
+                queue = self._queues[run.agent.casefold()]
+                queue.remove(run)
+                if queue:
+                    queue[0].turn.set()
+                else:
+                    del self._queues[run.agent.casefold()]
+                run.finished.set()
+
+    @asynccontextmanager
+    async def _agent_lock(self, name: str) -> AsyncIterator[None]:
+        """A lock file per agent, shared with other servers on this state directory; the kernel
+        drops it if this process dies, so a killed server never leaves an agent locked."""
+        fd = os.open(self._lock_dir / f"{name.casefold()}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await anyio.sleep(LOCK_POLL_S)
+            yield
+        finally:
+            os.close(fd)

@@ -1,0 +1,124 @@
+"""One turn of an agent's conversation: its message through one claude process into a response.
+
+The turn builds the process (argv, environment, working directory, limits), feeds each output line
+to the parser, records the session the moment the CLI names it (so a server killed mid-turn still
+resumes it), and turns every way a process can end into either an AgentResponse or a RunFailed
+whose text tells the caller what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .argv import build_argv
+from .config import Settings
+from .errors import RunFailed
+from .framing import LineTooLong
+from .models import AgentResponse
+from .process import (
+    ExecutableNotFound,
+    ProcessExit,
+    ProcessRegistry,
+    ProcessSpec,
+    ProcessTimedOut,
+    SpawnFailed,
+    supervise,
+)
+from .runs import Run, now
+from .store import AgentRecord, Store
+from .stream import StreamState, clean_text
+
+DEPTH_ENV = "AGENT_MCP_DEPTH"
+
+# Variables that would make the child believe it runs inside another Claude Code session.
+_STRIPPED_ENV = ("CLAUDECODE",)
+
+
+def child_environment(env: Mapping[str, str], depth: int) -> dict[str, str]:
+    child = {key: value for key, value in env.items() if key not in _STRIPPED_ENV}
+    # A child claude may load agent-mcp itself: tell that one how deep it is.
+    child[DEPTH_ENV] = str(depth + 1)
+    return child
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What every turn of this server shares."""
+
+    settings: Settings
+    env: dict[str, str]
+    processes: ProcessRegistry
+    store: Store
+
+
+async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> AgentResponse:
+    settings, store = context.settings, context.store
+    state = StreamState()
+    run.session_id = agent.session_id  # written again only when the CLI names another one
+
+    async def on_line(line: bytes) -> bool:
+        event = state.feed(line)
+        if state.session_id is not None and state.session_id != run.session_id:
+            run.session_id = state.session_id
+            await store.set_session(agent.name, state.session_id, now())
+        if event is not None:
+            await run.publish(event)
+        return state.done
+
+    spec = ProcessSpec(
+        argv=build_argv(settings.claude_bin, agent.name, agent.role, agent.options, agent.session_id),
+        cwd=agent.cwd,
+        env=context.env,
+        stdin=run.message.encode("utf-8"),
+        timeout_s=run.timeout_s or settings.timeout_s,
+        idle_timeout_s=settings.idle_timeout_s,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    try:
+        outcome = await supervise(spec, on_line, context.processes)
+    except ExecutableNotFound:
+        raise RunFailed(
+            "cli_not_found",
+            f"the claude CLI {settings.claude_bin!r} was not found or is not executable; install it "
+            "(npm install -g @anthropic-ai/claude-code) or point AGENT_MCP_CLAUDE_BIN / --claude-bin at it",
+        ) from None
+    except SpawnFailed as exc:
+        raise RunFailed("crashed", f"could not start the claude CLI in {agent.cwd}: {exc}") from None
+    except ProcessTimedOut as exc:
+        raise RunFailed(
+            "timed_out",
+            f"agent {agent.name!r} hit its {exc.limit} of {exc.seconds:g} s; the claude process was killed. "
+            "The agent keeps its session; send a smaller task or raise the limit",
+            clean_text(exc.tail),
+        ) from None
+    except LineTooLong as exc:
+        raise RunFailed(
+            "crashed",
+            f"the claude CLI wrote an output line longer than {exc.limit} bytes, the limit (AGENT_MCP_MAX_LINE_BYTES "
+            "/ --max-line-bytes); the process was killed. Ask for a shorter answer (e.g. written to a file), "
+            "or raise the limit",
+        ) from None
+    if not state.done:
+        raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
+    response = state.response(agent.name)
+    if response.error_kind == "resume_failed":
+        # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
+        run.session_id = None
+        await store.reset_agent(agent.name)
+        response = response.model_copy(
+            update={
+                "session_id": None,
+                "error": f"{response.error}. The CLI could not resume the agent's session, so agent "
+                f"{agent.name!r} was reset: send the message again to start a new session",
+            }
+        )
+    return response
+
+
+def _describe_exit(outcome: ProcessExit) -> str:
+    if outcome.signal is not None:
+        how = f"was killed by signal {outcome.signal}"
+    else:
+        how = f"exited with code {outcome.returncode}"
+    return f"the claude CLI {how} without a result"
