@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""A test double of the `claude` CLI (2.1.197) in headless mode, built from ../shared/claude-cli/.
+"""A test double of the `claude` CLI (2.1.197) in headless mode, built from docs/claude-cli.md.
 
-It plays the CLI together with the loopback mock API used for the captures in tests/fixtures/:
+It plays the CLI together with the loopback mock API used for the captures in tests/fixtures/, and
+tests/test_double_fidelity.py replays every capture against it:
 the same flags (commander rules: unknown options fail, variadic options swallow what follows,
 `--opt=value` binds one value), the same stream-json events, exit codes and stderr texts, the
 same session files under ~/.claude/projects/<sanitized cwd>/ (so --resume is scoped to the cwd and
-an unknown id fails as in observed/04), and the terminal-reset trailer when stdout is a TTY.
+an unknown id fails as in 04_resume_unknown), and the terminal-reset trailer when stdout is a TTY.
 
 Behaviour is chosen by words in the prompt, as with the mock API:
   MOCK_TEXT (default)  one text reply           MOCK_TOOL    Bash tool use, then a reply
   MOCK_WRITE           Write tool use (denied unless acceptEdits/bypassPermissions)
   MOCK_LOOP            tool loop until --max-turns or --max-budget-usd stops it
+  MOCK_THINK           a thinking block before the reply
   MOCK_401 MOCK_404 MOCK_429 MOCK_500 MOCK_529 MOCK_400   API errors (retried like the CLI)
   MOCK_RLWARN          rate-limit warning (OAuth logins)
   MOCK_SLEEP=<s>       wait s seconds before answering
@@ -180,7 +182,7 @@ def fail(message: str, code: int = 1) -> Exit:
 
 
 def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
-    """commander's rules, as reference §2.3 and §2.9 describe them."""
+    """commander's rules (docs/claude-cli.md#argv)."""
     opts: dict[str, object] = {}
     positionals: list[str] = []
     variadic: str | None = None
@@ -226,7 +228,7 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
 
 
 def read_stdin() -> str | None:
-    """§2.8: a TTY is never read; an open pipe that stays silent for 3 s is given up with a warning."""
+    """docs/claude-cli.md#stdin: a TTY is never read; a pipe silent for 3 s is given up with a warning."""
     if os.isatty(0):
         return None
     ready, _, _ = select.select([0], [], [], 3.0)
@@ -804,7 +806,7 @@ class Turn:
             errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
         )
         del code
-        raise Exit(0)  # the CLI exits 0 after an interrupt (§2.11)
+        raise Exit(0)  # the CLI exits 0 after an interrupt (docs/claude-cli.md#exit)
 
 
 def _api_error(status: int, error: str, text: str, retried: bool = True) -> Callable[[Turn], int]:
@@ -832,7 +834,7 @@ BEHAVIOURS: list[tuple[str, Callable[[Turn], int | None]]] = [
 
 
 def load_mcp_configs(values: list[str], cwd: str) -> list[str]:
-    """§1: each value is JSON text or a file; text that does not parse is taken as a path."""
+    """docs/claude-cli.md#mcp-config: each value is JSON text, or else the path of a file."""
     names: list[str] = []
     for value in values:
         try:
@@ -847,7 +849,7 @@ def load_mcp_configs(values: list[str], cwd: str) -> list[str]:
 
 
 def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
-    """§2.5: no init; in stream-json one error result; the reason on stderr; exit 1."""
+    """docs/claude-cli.md#resume: no init; in stream-json one error result; the reason on stderr; exit 1."""
     if re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
         message, session_id = f"No conversation found with session ID: {value}", value
     else:
@@ -917,7 +919,7 @@ def main(argv: list[str]) -> int:
 
 
 def on_signal(signum: int, _frame: object) -> None:
-    raise Exit(128 + signum)  # the CLI exits with 143 on SIGTERM and 129 on SIGHUP (§2.11)
+    raise Exit(128 + signum)  # the CLI exits with 143 on SIGTERM and 129 on SIGHUP (docs/claude-cli.md#exit)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_the_cli_rules_read_the_argv_as_meant_and_leave_no_prompt_in_it():
 
 
 def test_the_double_applies_the_variadic_trap_like_the_cli():
-    """Reference §2.9: a space-separated variadic option swallows what follows; `=` does not."""
+    """docs/claude-cli.md#argv: a space-separated variadic option swallows what follows; `=` does not."""
     opts, positionals = fake_claude.parse_args(["-p", "--add-dir", "/tmp", "hello"])
     assert opts["--add-dir"] == ["/tmp", "hello"] and positionals == []
     opts, positionals = fake_claude.parse_args(["-p", "--add-dir=/tmp", "hello"])

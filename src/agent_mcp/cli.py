@@ -1,4 +1,4 @@
-"""`agent-mcp`: parse options, then serve MCP over stdio until the client goes away or a signal.
+"""`agent-mcp`: parse options, then serve MCP (stdio or HTTP) until the client goes away or a signal.
 
 stdout is the protocol wire, so everything here logs to stderr and nothing prints.
 """
@@ -27,15 +27,17 @@ SHUTDOWN_LIMIT_S = 4.5
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agent-mcp",
-        description="An MCP server (stdio) that runs a pool of Claude Code agents as tools. "
-        "Every option can also be set by the environment variable named after it; the flag wins.",
+        description="An MCP server that runs a pool of Claude Code agents as tools, over stdio (the default) "
+        "or Streamable HTTP (--transport http). Every option can also be set by the environment variable "
+        "named after it; the flag wins.",
     )
     parser.add_argument(
         "command",
         nargs="?",
         choices=["serve", "doctor"],
         default="serve",
-        help="serve: MCP over stdio (the default); doctor: check the CLI, login, store and policy, then exit",
+        help="serve: MCP over stdio, or HTTP with --transport http (the default command); doctor: check the "
+        "CLI, login, store and policy, then exit",
     )
     parser.add_argument("--version", action="version", version=f"agent-mcp {__version__}")
     parser.add_argument(

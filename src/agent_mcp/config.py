@@ -1,7 +1,7 @@
 """Every server option in one place, with its flag, environment variable and default.
 
-The CLI parser and the README's option table are both derived from OPTIONS, so a new option
-cannot be added in one place and forgotten in another.
+The CLI parser is built from OPTIONS, and tests/test_readme.py holds the README's option table to
+it, so a new option cannot be added in one place and forgotten in another.
 """
 
 from __future__ import annotations

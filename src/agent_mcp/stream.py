@@ -1,7 +1,7 @@
 """A pure parser from the CLI's stream-json output lines to an AgentResponse.
 
-It owns everything the CLI's output format implies (reference §3 and §4): lines come from a PTY,
-so they carry `\\r` and terminal escapes; not every line is JSON; `system/init` may be missing; the
+It owns everything the CLI's output format implies (docs/claude-cli.md#pty and #events): lines come
+from a PTY, so they carry `\\r` and terminal escapes; not every line is JSON; `system/init` may be missing; the
 `result` event ends a run; and a failure can hide behind `subtype: "success"`.
 """
 
@@ -175,7 +175,7 @@ class StreamState:
         )
 
     def _error_kind(self, result: dict[str, Any]) -> ErrorKind:
-        """Reference §2.1, §2.5, §2.7 and §3.7: the subtype, the errors list, the synthetic message's
+        """docs/claude-cli.md#error-kinds: the subtype, the errors list, the synthetic message's
         error category and the HTTP status together say what went wrong."""
         subtype = result.get("subtype")
         status = _opt_int(result.get("api_error_status"))
