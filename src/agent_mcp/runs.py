@@ -56,19 +56,8 @@ class RunRecord:
     error_kind: ErrorKind | None = None
 
     def info(self, position: int = 0) -> RunInfo:
-        return RunInfo(
-            run_id=self.run_id,
-            agent=self.agent,
-            status=self.status,
-            position=position,
-            message=self.message[:MESSAGE_PREVIEW],
-            queued_at=self.queued_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            response=self.response,
-            error=self.error,
-            error_kind=self.error_kind,
-        )
+        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
+        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
 
 
 @dataclass(eq=False)

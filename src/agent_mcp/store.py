@@ -389,36 +389,19 @@ def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at:
 
 
 def _agent(row: sqlite3.Row) -> AgentRecord:
+    """The agents table's columns are AgentRecord's fields; options and worktree are JSON."""
     worktree = row["worktree"]
     return AgentRecord(
-        name=row["name"],
-        role=row["role"],
-        cwd=row["cwd"],
-        # Written by add_agent from a checked AgentOptions: read back without checking it again.
-        options=AgentOptions.model_construct(**json.loads(row["options"])),
-        created_at=row["created_at"],
-        session_id=row["session_id"],
-        message_count=row["message_count"],
-        total_cost_usd=row["total_cost_usd"],
-        total_input_tokens=row["total_input_tokens"],
-        total_output_tokens=row["total_output_tokens"],
-        total_cache_creation_input_tokens=row["total_cache_creation_input_tokens"],
-        total_cache_read_input_tokens=row["total_cache_read_input_tokens"],
-        worktree=Worktree(**json.loads(worktree)) if worktree else None,
+        **{
+            **dict(row),
+            # Written by add_agent from a checked AgentOptions: read back without checking it again.
+            "options": AgentOptions.model_construct(**json.loads(row["options"])),
+            "worktree": Worktree(**json.loads(worktree)) if worktree else None,
+        }
     )
 
 
 def _run(row: sqlite3.Row) -> RunRecord:
+    """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
     response = row["response"]
-    return RunRecord(
-        run_id=row["run_id"],
-        agent=row["agent"],
-        status=row["status"],
-        message=row["message"],
-        queued_at=row["queued_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        response=AgentResponse.model_validate_json(response) if response else None,
-        error=row["error"],
-        error_kind=row["error_kind"],
-    )
+    return RunRecord(**{**dict(row), "response": AgentResponse.model_validate_json(response) if response else None})
