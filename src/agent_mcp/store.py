@@ -13,7 +13,7 @@ Why it looks like this:
   servers cannot overwrite each other's counts.
 - Every run records its owner (pid and the process's start time, which tells a reused pid apart);
   a queued or running run whose owner is gone was interrupted.
-- The schema version is SQLite's user_version; MIGRATIONS[i] takes version i to i + 1.
+- The schema version is SQLite's user_version; migrations.MIGRATIONS[i] takes version i to i + 1.
 """
 
 from __future__ import annotations
@@ -32,66 +32,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
-from .models import AgentOptions, AgentResponse, RunStatus
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .models import AgentOptions, AgentResponse
 from .runs import MESSAGE_PREVIEW, RunRecord
 from .worktree import Worktree
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "agent-mcp.sqlite3"
-
-MIGRATIONS: tuple[str, ...] = (
-    # 0 -> 1: agents and their runs
-    """
-    CREATE TABLE agents (
-        name TEXT PRIMARY KEY COLLATE NOCASE,
-        role TEXT NOT NULL,
-        cwd TEXT NOT NULL,
-        options TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        session_id TEXT,
-        message_count INTEGER NOT NULL DEFAULT 0,
-        total_cost_usd REAL NOT NULL DEFAULT 0,
-        total_input_tokens INTEGER NOT NULL DEFAULT 0,
-        total_output_tokens INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE runs (
-        run_id TEXT PRIMARY KEY,
-        agent TEXT NOT NULL COLLATE NOCASE,
-        message TEXT NOT NULL,
-        status TEXT NOT NULL,
-        queued_at TEXT NOT NULL,
-        started_at TEXT,
-        finished_at TEXT,
-        response TEXT,
-        error TEXT,
-        error_kind TEXT
-    );
-    CREATE INDEX runs_by_agent ON runs (agent, queued_at);
-    """,
-    # 1 -> 2: run owners (two servers on one store), cache-token totals, the sessions an agent had
-    """
-    ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-    CREATE INDEX runs_by_status ON runs (status);
-    ALTER TABLE agents ADD COLUMN total_cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE agents ADD COLUMN total_cache_read_input_tokens INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE sessions (
-        agent TEXT NOT NULL COLLATE NOCASE,
-        session_id TEXT NOT NULL,
-        first_seen TEXT NOT NULL,
-        PRIMARY KEY (agent, session_id)
-    );
-    INSERT INTO sessions (agent, session_id, first_seen)
-        SELECT name, session_id, created_at FROM agents WHERE session_id IS NOT NULL;
-    """,
-    # 2 -> 3: an agent's own git worktree
-    """
-    ALTER TABLE agents ADD COLUMN worktree TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-ACTIVE: tuple[RunStatus, ...] = ("queued", "running")
 
 
 def process_start_time(pid: int) -> str | None:

@@ -1,0 +1,58 @@
+"""The store's schema, as the steps that build it: MIGRATIONS[i] takes user_version i to i + 1.
+
+Steps are only ever appended: a store written by an older agent-mcp is brought up to date at
+start-up, and one written by a newer agent-mcp is refused (store.py).
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 0 -> 1: agents and their runs
+    """
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY COLLATE NOCASE,
+        role TEXT NOT NULL,
+        cwd TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        session_id TEXT,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        total_cost_usd REAL NOT NULL DEFAULT 0,
+        total_input_tokens INTEGER NOT NULL DEFAULT 0,
+        total_output_tokens INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        agent TEXT NOT NULL COLLATE NOCASE,
+        message TEXT NOT NULL,
+        status TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        response TEXT,
+        error TEXT,
+        error_kind TEXT
+    );
+    CREATE INDEX runs_by_agent ON runs (agent, queued_at);
+    """,
+    # 1 -> 2: run owners (two servers on one store), cache-token totals, the sessions an agent had
+    """
+    ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    CREATE INDEX runs_by_status ON runs (status);
+    ALTER TABLE agents ADD COLUMN total_cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE agents ADD COLUMN total_cache_read_input_tokens INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sessions (
+        agent TEXT NOT NULL COLLATE NOCASE,
+        session_id TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (agent, session_id)
+    );
+    INSERT INTO sessions (agent, session_id, first_seen)
+        SELECT name, session_id, created_at FROM agents WHERE session_id IS NOT NULL;
+    """,
+    # 2 -> 3: an agent's own git worktree
+    """
+    ALTER TABLE agents ADD COLUMN worktree TEXT;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
