@@ -345,6 +345,38 @@ async def test_child_environment_drops_claudecode(make_pool, tmp_path, claude_en
     assert r.text.splitlines()[1:] == ["CLAUDECODE=<unset>", "KEEP_ME=yes"]
 
 
+async def test_an_agent_cannot_read_the_servers_secrets_or_settings(make_pool, tmp_path, claude_env, no_leaks):
+    """An agent runs code and can read its environment: the bearer token (which drives the whole
+    pool) and the server's own settings stay with the server. Only the depth variables go on, so a
+    nested agent-mcp knows where it stands and what this server's limit is; the user's claude settings
+    go on untouched."""
+    secrets = {
+        "AGENT_MCP_TOKEN": "s3cret",
+        "AGENT_MCP_TRANSPORT": "http",
+        "AGENT_MCP_PORT": "8765",
+        "AGENT_MCP_HOST": "0.0.0.0",
+        "AGENT_MCP_STATE_DIR": str(tmp_path / "state"),
+        "AGENT_MCP_MAX_DEPTH": "5",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:1",
+        "CLAUDE_CODE_MAX_RETRIES": "2",
+    }
+    pool = await make_pool({**claude_env, **secrets}, max_depth=3)  # the limit in force, not the variable
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    asked = ["AGENT_MCP_TOKEN", "AGENT_MCP_TRANSPORT", "AGENT_MCP_PORT", "AGENT_MCP_HOST", "AGENT_MCP_STATE_DIR",
+             "AGENT_MCP_CLAUDE_BIN", "AGENT_MCP_DEPTH", "AGENT_MCP_MAX_DEPTH", "ANTHROPIC_BASE_URL",
+             "CLAUDE_CODE_MAX_RETRIES", "HOME"]  # fmt: skip
+    r = await pool.send("dev", " ".join(f"MOCK_ECHO_ENV={name}" for name in asked))
+    seen = dict(line.split("=", 1) for line in r.text.splitlines()[1:])
+    assert seen == {
+        **dict.fromkeys(asked[:6], "<unset>"),
+        "AGENT_MCP_DEPTH": "1",
+        "AGENT_MCP_MAX_DEPTH": "3",
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:1",
+        "CLAUDE_CODE_MAX_RETRIES": "2",
+        "HOME": claude_env["HOME"],
+    }
+
+
 # --- run handles ---------------------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ class AgentPool:
         self._scheduler = Scheduler(settings.state_dir / "locks", settings.max_concurrent)
         self._listing = ListingCache()
         self._store: Store | None = None
-        self._child_env = child_environment(os.environ if env is None else env, settings.depth)
+        self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:

@@ -33,12 +33,19 @@ DEPTH_ENV = "AGENT_MCP_DEPTH"
 
 # Variables that would make the child believe it runs inside another Claude Code session.
 _STRIPPED_ENV = ("CLAUDECODE",)
+# agent-mcp's own settings stay with the server: the bearer token drives the whole pool, and a
+# nested agent-mcp given this one's transport and port would try to listen on them.
+_OWN_PREFIX = "AGENT_MCP_"
 
 
-def child_environment(env: Mapping[str, str], depth: int) -> dict[str, str]:
-    child = {key: value for key, value in env.items() if key not in _STRIPPED_ENV}
-    # A child claude may load agent-mcp itself: tell that one how deep it is.
+def child_environment(env: Mapping[str, str], depth: int, max_depth: int) -> dict[str, str]:
+    """The user's environment as their claude needs it (PATH, HOME, proxies, ANTHROPIC_*, CLAUDE_*),
+    less what belongs to this server, plus the depth variables."""
+    child = {key: value for key, value in env.items() if key not in _STRIPPED_ENV and not key.startswith(_OWN_PREFIX)}
+    # A child claude may load agent-mcp itself: tell that one how deep it is, and this server's
+    # limit (however it was given), so nested pools cannot recurse without end.
     child[DEPTH_ENV] = str(depth + 1)
+    child["AGENT_MCP_MAX_DEPTH"] = str(max_depth)
     return child
 
 
