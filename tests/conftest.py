@@ -22,7 +22,7 @@ from agent_mcp.models import AgentInfo, AgentList
 from agent_mcp.pool import AgentPool
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
-MARK = "AGENT_MCP_TEST_MARK"
+MARK = "PYTEST_PROCESS_MARK"  # not AGENT_MCP_*: agent-mcp keeps those from its children
 
 # The adversarial tests count what they did; the suite prints it as one line at its end.
 STATS = {"scenarios": 0, "bad_inputs": 0, "faults": 0, "leaked": 0}

@@ -248,6 +248,14 @@ def sanitize(path: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]", "-", path)[:200]
 
 
+def _entry_type(line: str) -> str | None:
+    """A transcript line's type; None for a line a killed run left half-written (the CLI skips those)."""
+    try:
+        return str(json.loads(line)["type"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class Session:
     def __init__(self, cwd: str, session_id: str, persist: bool) -> None:
         home = os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
@@ -259,7 +267,7 @@ class Session:
     def turns(self) -> int:
         if not self.file.exists():
             return 0
-        return sum(1 for line in self.file.read_text().splitlines() if json.loads(line)["type"] == "user")
+        return sum(1 for line in self.file.read_text().splitlines() if _entry_type(line) == "user")
 
     def append(self, kind: str, content: object) -> None:
         if not self.persist:

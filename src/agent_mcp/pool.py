@@ -207,8 +207,6 @@ class AgentPool:
         agent = self.store.agent(run.agent)  # read now: another server may have moved it on
         if agent is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        run.start()
-        await self.store.run_started(run.run_id, run.started_at or now())
         context = TurnContext(self.settings, self._child_env, self._processes, self.store)
         run.succeed(await take_turn(context, agent, run))
 

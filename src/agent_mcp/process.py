@@ -322,8 +322,11 @@ class ProcessRegistry:
         return len(self._live)
 
 
-async def supervise(spec: ProcessSpec, on_line: LineHandler, registry: ProcessRegistry) -> ProcessExit:
+async def supervise(
+    spec: ProcessSpec, on_line: LineHandler, registry: ProcessRegistry, on_spawned: Callable[[], Awaitable[None]]
+) -> ProcessExit:
     """Spawn, feed stdin, pass lines to on_line, and return once the child is gone and reaped.
+    on_spawned is awaited once the child exists (its time limits count from then).
 
     Raises ExecutableNotFound / SpawnFailed when nothing could start, ProcessTimedOut when a time
     limit hit, LineTooLong when an output line passed its cap.
@@ -332,6 +335,7 @@ async def supervise(spec: ProcessSpec, on_line: LineHandler, registry: ProcessRe
     process = _Process(spec, on_line)
     registry.add(process)
     try:
+        await on_spawned()
         with anyio.move_on_after(spec.timeout_s) as deadline:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(process.feed_stdin)

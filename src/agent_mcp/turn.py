@@ -60,6 +60,8 @@ class TurnContext:
 
 
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> AgentResponse:
+    """The run is marked running (here and in the store) once its claude process exists: a caller
+    who sees `running` can count on the process."""
     settings, store = context.settings, context.store
     state = StreamState()
     run.session_id = agent.session_id  # written again only when the CLI names another one
@@ -82,8 +84,13 @@ async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> Agent
         idle_timeout_s=settings.idle_timeout_s,
         max_line_bytes=settings.max_line_bytes,
     )
+
+    async def on_spawned() -> None:
+        run.start()
+        await store.run_started(run.run_id, run.started_at or now())
+
     try:
-        outcome = await supervise(spec, on_line, context.processes)
+        outcome = await supervise(spec, on_line, context.processes, on_spawned)
     except ExecutableNotFound:
         raise RunFailed(
             "cli_not_found",
