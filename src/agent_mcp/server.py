@@ -15,7 +15,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
-from pydantic_core import to_json
 
 from . import __version__, validation
 from .config import Settings
@@ -92,12 +91,10 @@ def _pool(ctx: Context[AgentPool]) -> AgentPool:
     return ctx.request_context.lifespan_context
 
 
-def _compact(data: dict[str, Any], text: str | None = None) -> CallToolResult:
-    """A result whose text copy is compact JSON (the SDK's own is indented: a third larger for a
-    model to read); the SDK still checks the structured content against the tool's output model."""
-    return CallToolResult(
-        content=[TextContent(type="text", text=text or to_json(data).decode())], structured_content=data
-    )
+def _compact(data: dict[str, Any], text: str) -> CallToolResult:
+    """A result whose text copy is the given compact JSON (the SDK's own is indented: a third larger
+    for a model to read); the SDK still checks the structured content against the tool's output model."""
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 async def create_agent(
