@@ -24,15 +24,23 @@ from agent_mcp.pool import AgentPool
 DOUBLE = Path(__file__).parent / "fake_claude.py"
 MARK = "PYTEST_PROCESS_MARK"  # not AGENT_MCP_*: agent-mcp keeps those from its children
 
-# The adversarial tests count what they did; the suite prints it as one line at its end.
-STATS = {"scenarios": 0, "bad_inputs": 0, "faults": 0, "leaked": 0}
+# The adversarial tests count what they did; the suite prints it as one line at its end. Each test
+# marked `attack` is one attack written as a hostile caller, repository or agent would make it.
+STATS = {"scenarios": 0, "bad_inputs": 0, "faults": 0, "leaked": 0, "attacks": 0, "attacks_repelled": 0}
+
+
+def pytest_runtest_logreport(report) -> None:  # type: ignore[no-untyped-def]
+    if report.when == "call" and "attack" in report.keywords:
+        STATS["attacks"] += 1
+        STATS["attacks_repelled"] += report.passed
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    if STATS["scenarios"]:
+    if STATS["scenarios"] or STATS["attacks"]:
         terminalreporter.write_line(
             f"adversarial: {STATS['scenarios']} scenarios run, {STATS['bad_inputs']} bad inputs tried, "
-            f"{STATS['faults']} faults survived, processes leaked: {STATS['leaked']}"
+            f"{STATS['faults']} faults survived, {STATS['attacks_repelled']} of {STATS['attacks']} attacks "
+            f"repelled, processes leaked: {STATS['leaked']}"
         )
 
 

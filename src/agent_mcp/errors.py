@@ -17,6 +17,15 @@ class InvalidInput(AgentMCPError):
     pass
 
 
+class OutsideRoots(InvalidInput):
+    """A path that lies (or, at run time, has come to lie) outside the allowed roots."""
+
+    def __init__(self, what: str, resolved: str, roots: str) -> None:
+        self.what = what
+        self.resolved = resolved
+        super().__init__(f"{what} {resolved!r} lies outside the allowed roots ({roots}); pick one under them")
+
+
 class UnknownAgent(AgentMCPError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no agent named {name!r}; call list_agents to see the agents, or create_agent first")

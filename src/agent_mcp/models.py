@@ -21,6 +21,7 @@ ErrorKind = Literal[
     "timed_out",
     "cancelled",
     "interrupted",
+    "policy",
 ]
 
 PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan")

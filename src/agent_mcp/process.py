@@ -45,7 +45,8 @@ LineHandler = Callable[[bytes], Awaitable[bool]]
 @dataclass(frozen=True)
 class ProcessSpec:
     argv: list[str]
-    cwd: str
+    cwd_fd: int
+    """An open descriptor of the directory to start in (see confinement.py); the caller closes it."""
     env: dict[str, str]
     stdin: bytes
     timeout_s: float
@@ -93,13 +94,15 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _child_setup(cwd: str, stdin_fd: int) -> Callable[[], None]:
+def _child_setup(cwd_fd: int, stdin_fd: int) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
         # If the server is killed outright (SIGKILL), the kernel kills claude too.
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        os.chdir(cwd)
+        os.fchdir(cwd_fd)  # the directory that was checked, not whatever its path names now
         os.dup2(stdin_fd, 0)
+        for fd in {cwd_fd, stdin_fd} - {0, 1, 2}:  # claude needs neither under its own number
+            os.close(fd)
         # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so restore the defaults.
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
@@ -113,8 +116,8 @@ def _spawn(spec: ProcessSpec, stdin_read: int) -> Any:
         return _RememberingPty.spawn(
             spec.argv,
             env=spec.env,
-            preexec_fn=_child_setup(spec.cwd, stdin_read),
-            pass_fds=(stdin_read,),
+            preexec_fn=_child_setup(spec.cwd_fd, stdin_read),
+            pass_fds=(stdin_read, spec.cwd_fd),
             dimensions=(50, 250),
         )
     except FileNotFoundError as exc:

@@ -8,12 +8,14 @@ whose text tells the caller what happened and what to do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .argv import build_argv
 from .config import Settings
-from .errors import RunFailed
+from .confinement import Workplace, open_workplace
+from .errors import InvalidInput, OutsideRoots, RunFailed
 from .framing import LineTooLong
 from .models import AgentResponse
 from .process import (
@@ -60,6 +62,32 @@ class TurnContext:
 
 
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> AgentResponse:
+    """The agent's paths are checked again first: they may have moved since it was created."""
+    workplace = _open_workplace(agent, context.settings)
+    try:
+        return await _run_process(context, agent, run, workplace)
+    finally:
+        os.close(workplace.cwd_fd)
+
+
+def _open_workplace(agent: AgentRecord, settings: Settings) -> Workplace:
+    try:
+        return open_workplace(agent.cwd, agent.options, settings.allowed_roots)
+    except OutsideRoots as exc:
+        raise RunFailed(
+            "policy",
+            f"refused to run agent {agent.name!r}: its {exc.what} now leads to {exc.resolved!r}, outside the allowed "
+            f"roots ({', '.join(map(str, settings.allowed_roots))}), though it was inside when the agent was created "
+            "(a directory replaced by a symlink?). Move it back under the roots, or delete the agent and create it "
+            "anew",
+        ) from None
+    except InvalidInput as exc:
+        raise RunFailed(
+            "crashed", f"could not start agent {agent.name!r}: {exc}; recreate it, or delete the agent"
+        ) from None
+
+
+async def _run_process(context: TurnContext, agent: AgentRecord, run: Run, workplace: Workplace) -> AgentResponse:
     """The run is marked running (here and in the store) once its claude process exists: a caller
     who sees `running` can count on the process."""
     settings, store = context.settings, context.store
@@ -76,8 +104,8 @@ async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> Agent
         return state.done
 
     spec = ProcessSpec(
-        argv=build_argv(settings.claude_bin, agent.name, agent.role, agent.options, agent.session_id),
-        cwd=agent.cwd,
+        argv=build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, agent.session_id),
+        cwd_fd=workplace.cwd_fd,
         env=context.env,
         stdin=run.message.encode("utf-8"),
         timeout_s=run.timeout_s or settings.timeout_s,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInput
+from .errors import InvalidInput, OutsideRoots
 from .models import EFFORTS, PERMISSION_MODES, AgentOptions
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -53,10 +53,14 @@ def check_path(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
     resolved = path.resolve()
     if not resolved.exists():
         raise InvalidInput(f"{what} {raw!r} does not exist; create it first or pick an existing one")
-    if allowed_roots and not any(resolved.is_relative_to(root) for root in allowed_roots):
-        roots = ", ".join(str(r) for r in allowed_roots)
-        raise InvalidInput(f"{what} {str(resolved)!r} lies outside the allowed roots ({roots}); pick one under them")
+    check_within_roots(what, resolved, allowed_roots)
     return resolved
+
+
+def check_within_roots(what: str, resolved: Path, allowed_roots: tuple[Path, ...]) -> None:
+    """resolved must already be free of symlinks: the roots apply to where a path really leads."""
+    if allowed_roots and not any(resolved.is_relative_to(root) for root in allowed_roots):
+        raise OutsideRoots(what, str(resolved), ", ".join(str(r) for r in allowed_roots))
 
 
 def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
