@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import listed
 
-from agent_mcp.errors import RunFailed
+from agent_mcp.doctor import check_leftovers
+from agent_mcp.errors import InvalidInput, RunFailed
 from agent_mcp.models import AgentOptions
 from agent_mcp.process import ProcessRegistry, ProcessSpec, supervise
+from agent_mcp.worktree import create_worktree
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
 
@@ -106,3 +110,126 @@ async def test_the_process_starts_in_the_directory_that_was_checked_not_where_it
     finally:
         os.close(fd)
     assert [line.decode().strip() for line in lines if line.strip()] == [str(tmp_path / "checked.moved")]
+
+
+# --- worktrees: the caller's repository is not trusted ---------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def repository(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "file.txt").write_text("content\n")
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "first")
+    return path.resolve()
+
+
+def plant(repo: Path, marker: Path, hooks_path: bool) -> None:
+    """Everything in a repository that makes git run code: hooks, fsmonitor, a filter driver."""
+    (repo / ".gitattributes").write_text("* filter=evil\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-q", "-m", "attributes")
+    script = f'#!/bin/sh\necho "$0 $*" >> {marker}\ncat\n'
+    hooks = repo / ("hooks" if hooks_path else ".git/hooks")
+    hooks.mkdir(exist_ok=True)
+    for hook in ("post-checkout", "reference-transaction", "pre-auto-gc", "post-index-change"):
+        (hooks / hook).write_text(script)
+        (hooks / hook).chmod(0o755)
+    if hooks_path:
+        git(repo, "config", "core.hooksPath", str(hooks))
+    (repo / "fsmonitor.sh").write_text(script)
+    (repo / "fsmonitor.sh").chmod(0o755)
+    git(repo, "config", "core.fsmonitor", str(repo / "fsmonitor.sh"))
+    git(repo, "config", "filter.evil.smudge", str(repo / "fsmonitor.sh"))
+    git(repo, "config", "filter.evil.clean", str(repo / "fsmonitor.sh"))
+    git(repo, "config", "filter.evil.required", "true")
+    git(repo, "config", "submodule.recurse", "true")
+    git(repo, "status")  # the plant works: plain git runs it
+    assert marker.exists()
+    marker.unlink()
+
+
+@pytest.mark.parametrize("hooks_path", [False, True], ids=["git-hooks", "core.hooksPath"])
+async def test_the_callers_repository_runs_no_code_in_the_server(make_pool, tmp_path, claude_env, no_leaks, hooks_path):
+    repo = repository(tmp_path / "repo")
+    marker = tmp_path / "ran.txt"
+    plant(repo, marker, hooks_path)
+    pool = await make_pool(claude_env)
+    for force in (False, True):
+        info = await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True)
+        assert Path(info.cwd, "file.txt").read_text() == "content\n"  # checked out, no filter applied
+        if force:
+            Path(info.cwd, "file.txt").write_text("changed\n")
+        await pool.delete("dev", force=force)
+        if not force:
+            git(repo, "-c", "core.hooksPath=/dev/null", "branch", "-D", "agent-mcp/dev")
+    assert not marker.exists(), marker.read_text()
+
+
+async def test_a_worktree_of_a_repository_larger_than_the_roots_is_refused(make_pool, tmp_path, claude_env, no_leaks):
+    outer = repository(tmp_path / "outer")
+    root = outer / "inner"
+    root.mkdir()
+    pool = await make_pool(claude_env, allowed_roots=(root,))
+    with pytest.raises(InvalidInput) as refused:
+        await pool.create("dev", "r", str(root), AgentOptions(), worktree=True)
+    assert f"top level of the repository at cwd {str(outer)!r} lies outside the allowed roots ({root})" in str(
+        refused.value
+    )
+    assert git(outer, "branch", "--list", "agent-mcp/*") == ""
+    assert await listed(pool) == []
+
+
+async def test_a_dot_git_file_pointing_at_another_repository_is_refused(make_pool, tmp_path, claude_env, no_leaks):
+    other = repository(tmp_path / "other")
+    root = tmp_path / "root"
+    (root / "proj").mkdir(parents=True)
+    (root / "proj" / ".git").write_text(f"gitdir: {other / '.git'}\n")
+    pool = await make_pool(claude_env, allowed_roots=(root.resolve(),))
+    with pytest.raises(InvalidInput) as refused:
+        await pool.create("dev", "r", str(root / "proj"), AgentOptions(), worktree=True)
+    assert "lies outside the allowed roots" in str(refused.value)
+    assert git(other, "branch", "--list", "agent-mcp/*") == ""
+
+
+@pytest.mark.parametrize("cut", ["after-git", "half-made"])
+async def test_a_creation_cut_short_blocks_nothing_and_doctor_lists_it(make_pool, tmp_path, claude_env, no_leaks, cut):
+    """As a server killed inside create_agent leaves it: a worktree and branch, no agent."""
+    repo = repository(tmp_path / "repo")
+    state = tmp_path / "state"
+    pool = await make_pool(claude_env)
+    if cut == "after-git":
+        await create_worktree(repo, state / "worktrees", "dev", ())
+    else:
+        (state / "worktrees" / "dev").mkdir(parents=True)  # git had only begun
+    assert [c.value for c in check_leftovers(state / "worktrees", set())] == [
+        f"1 without an agent in {state / 'worktrees'}: dev"
+    ]
+
+    info = await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True)
+    assert info.worktree_branch == "agent-mcp/dev" and Path(info.cwd, "file.txt").exists()
+    assert check_leftovers(state / "worktrees", {"dev"}) == []
+    assert git(repo, "worktree", "list").count("\n") == 1  # the main checkout and the agent's, no orphan
+
+
+async def test_a_kept_branch_with_work_on_it_is_never_dropped(make_pool, tmp_path, claude_env, no_leaks):
+    repo = repository(tmp_path / "repo")
+    pool = await make_pool(claude_env)
+    info = await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True)
+    Path(info.cwd, "work.txt").write_text("work\n")
+    git(Path(info.cwd), "add", ".")
+    git(Path(info.cwd), "commit", "-q", "-m", "work")
+    await pool.delete("dev", force=False)  # keeps the branch with its commit
+
+    with pytest.raises(InvalidInput) as refused:
+        await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True)
+    assert "branch 'agent-mcp/dev' with 1 commit(s) not on HEAD" in str(refused.value)
+    assert "git branch -D agent-mcp/dev" in str(refused.value)
+    assert git(repo, "log", "--format=%s", "agent-mcp/dev", "-1") == "work"

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from .config import Settings
 from .store import Store, owner_of
+from .worktree import leftover_worktrees
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,26 @@ def check_store(settings: Settings) -> list[Check]:
         return [
             Check("state directory", str(settings.state_dir)),
             Check("store", f"{store.path} (schema version {store.version}, {store.agent_count()} agents)"),
+            *check_leftovers(settings.state_dir / "worktrees", {agent.name.casefold() for agent in store.agents()}),
         ]
     finally:
         store.close()
+
+
+def check_leftovers(worktrees_dir: Path, agent_names: set[str]) -> list[Check]:
+    """A creation of a worktree agent cut short leaves a checkout (and branch) no agent owns."""
+    leftovers = leftover_worktrees(worktrees_dir, agent_names)
+    if not leftovers:
+        return []
+    names = ", ".join(path.name for path in leftovers)
+    return [
+        Check(
+            "leftover worktrees",
+            f"{len(leftovers)} without an agent in {worktrees_dir}: {names}",
+            "create_agent with that name (worktree=true) clears its leftovers, or remove each with "
+            "`git worktree remove --force PATH` in its repository",
+        )
+    ]
 
 
 def check_policy(settings: Settings) -> list[Check]:

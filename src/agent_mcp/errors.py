@@ -20,10 +20,10 @@ class InvalidInput(AgentMCPError):
 class OutsideRoots(InvalidInput):
     """A path that lies (or, at run time, has come to lie) outside the allowed roots."""
 
-    def __init__(self, what: str, resolved: str, roots: str) -> None:
+    def __init__(self, what: str, resolved: str, roots: str, fix: str) -> None:
         self.what = what
         self.resolved = resolved
-        super().__init__(f"{what} {resolved!r} lies outside the allowed roots ({roots}); pick one under them")
+        super().__init__(f"{what} {resolved!r} lies outside the allowed roots ({roots}); {fix}")
 
 
 class UnknownAgent(AgentMCPError):

@@ -20,6 +20,7 @@ from . import validation
 from .config import Settings
 from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentListing, ListingCache, info_fields
+from .locks import file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .process import ProcessRegistry
 from .runs import EventHandler, Run, now
@@ -80,24 +81,29 @@ class AgentPool:
                 f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
                 "--max-agents); delete_agent one you no longer need, or raise the limit"
             )
-        existing = self.store.agent(name)
-        if existing is not None:
-            raise _name_taken(existing.name)
-        tree = None
-        if worktree:
-            tree, resolved_cwd = await create_worktree(resolved_cwd, self.settings.state_dir / "worktrees", name)
-        agent = AgentRecord(
-            name=name,
-            role=role,
-            cwd=str(resolved_cwd),
-            options=checked,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            worktree=tree,
-        )
-        if not await self.store.add_agent(agent):  # another server took the name a moment ago
-            if tree is not None:
-                await remove_worktree(tree, force=True)
-            raise _name_taken(name)
+        # Held across the check and the insert, so a leftover of this name (a creation cut short) can
+        # be cleared without clearing another server's creation in progress.
+        async with file_lock(self._scheduler.lock_dir / f"{name.casefold()}.create.lock"):
+            existing = self.store.agent(name)
+            if existing is not None:
+                raise _name_taken(existing.name)
+            tree = None
+            if worktree:
+                tree, resolved_cwd = await create_worktree(
+                    resolved_cwd, self.settings.state_dir / "worktrees", name, self.settings.allowed_roots
+                )
+            agent = AgentRecord(
+                name=name,
+                role=role,
+                cwd=str(resolved_cwd),
+                options=checked,
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                worktree=tree,
+            )
+            if not await self.store.add_agent(agent):  # another server took the name a moment ago
+                if tree is not None:
+                    await remove_worktree(tree, force=True)
+                raise _name_taken(name)
         log.info("created agent %s in %s", name, agent.cwd)
         return await self.info(name)
 

@@ -11,8 +11,6 @@ Runs execute in the scheduler's own task group, so a run started by one request 
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,10 +20,10 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .errors import RunFailed
+from .locks import file_lock
 from .runs import Run
 
 FINISHED_RUNS_KEPT = 1000
-LOCK_POLL_S = 0.1
 
 Work = Callable[[Run], Awaitable[None]]
 """Runs the run once it is its turn, holding its agent's lock and a slot; ends it or raises RunFailed."""
@@ -33,7 +31,7 @@ Work = Callable[[Run], Awaitable[None]]
 
 class Scheduler:
     def __init__(self, lock_dir: Path, max_concurrent: int) -> None:
-        self._lock_dir = lock_dir
+        self.lock_dir = lock_dir
         self._slots = anyio.Semaphore(max_concurrent)
         self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
         self._runs: OrderedDict[str, Run] = OrderedDict()
@@ -42,7 +40,7 @@ class Scheduler:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Scheduler]:
         """Leaving it cancels every run still queued or running, and waits for each to end."""
-        self._lock_dir.mkdir(exist_ok=True, mode=0o700)
+        self.lock_dir.mkdir(exist_ok=True, mode=0o700)
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
             try:
@@ -86,7 +84,9 @@ class Scheduler:
         try:
             with run.scope:
                 await run.turn.wait()
-                async with self._agent_lock(run.agent), self._slots:
+                # The lock file is shared with other servers on this state directory, so two editor
+                # windows never run one agent at once.
+                async with file_lock(self.lock_dir / f"{run.agent.casefold()}.lock"), self._slots:
                     await work(run)
         except RunFailed as failure:
             run.fail(failure)
@@ -107,19 +107,3 @@ class Scheduler:
                 else:
                     del self._queues[run.agent.casefold()]
                 run.finished.set()
-
-    @asynccontextmanager
-    async def _agent_lock(self, name: str) -> AsyncIterator[None]:
-        """A lock file per agent, shared with other servers on this state directory; the kernel
-        drops it if this process dies, so a killed server never leaves an agent locked."""
-        fd = os.open(self._lock_dir / f"{name.casefold()}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await anyio.sleep(LOCK_POLL_S)
-            yield
-        finally:
-            os.close(fd)

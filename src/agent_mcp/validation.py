@@ -57,10 +57,12 @@ def check_path(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
     return resolved
 
 
-def check_within_roots(what: str, resolved: Path, allowed_roots: tuple[Path, ...]) -> None:
+def check_within_roots(
+    what: str, resolved: Path, allowed_roots: tuple[Path, ...], fix: str = "pick one under them"
+) -> None:
     """resolved must already be free of symlinks: the roots apply to where a path really leads."""
     if allowed_roots and not any(resolved.is_relative_to(root) for root in allowed_roots):
-        raise OutsideRoots(what, str(resolved), ", ".join(str(r) for r in allowed_roots))
+        raise OutsideRoots(what, str(resolved), ", ".join(str(r) for r in allowed_roots), fix)
 
 
 def check_directory(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
