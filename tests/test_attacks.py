@@ -233,3 +233,38 @@ async def test_a_kept_branch_with_work_on_it_is_never_dropped(make_pool, tmp_pat
     assert "branch 'agent-mcp/dev' with 1 commit(s) not on HEAD" in str(refused.value)
     assert "git branch -D agent-mcp/dev" in str(refused.value)
     assert git(repo, "log", "--format=%s", "agent-mcp/dev", "-1") == "work"
+
+
+# --- memory: floods are refused at a limit that names itself ---------------------------------
+
+
+async def test_a_flood_of_messages_to_one_agent_stops_at_max_queued(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env, max_queued=4)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    await pool.create("other", "r", str(tmp_path), AgentOptions())
+    runs = [await pool.start("dev", "MOCK_SLEEP=30") for _ in range(3)]
+    with pytest.raises(InvalidInput) as refused:
+        await pool.broadcast([("other", "hi"), ("dev", "one"), ("DEV", "two")])  # 3 + 2 > 4
+    assert "AGENT_MCP_MAX_QUEUED / --max-queued" in str(refused.value) and "'dev' has 3 message(s)" in str(
+        refused.value
+    )
+    assert len(await pool.broadcast([("other", "hi"), ("dev", "one")])) == 2
+    with pytest.raises(InvalidInput, match="max-queued"):
+        await pool.start("dev", "one too many")
+    for run in runs:
+        await pool.cancel(run.run_id)
+    assert (await pool.start("dev", "room again")).agent == "dev"
+    await pool.delete("dev", force=True)
+
+
+async def test_wait_runs_answers_a_run_named_many_times_once_and_caps_the_ids(
+    make_pool, tmp_path, claude_env, no_leaks
+):
+    pool = await make_pool(claude_env, max_wait_runs=5)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    run = await pool.start("dev", "hello")
+    infos, done = await pool.wait_runs([run.run_id] * 300, "all", 30)
+    assert done and [info.run_id for info in infos] == [run.run_id]
+    with pytest.raises(InvalidInput) as refused:
+        await pool.wait_runs([f"{i:016x}" for i in range(6)], "all", 0)
+    assert "names 6 runs, over the limit of 5 (AGENT_MCP_MAX_WAIT_RUNS / --max-wait-runs)" in str(refused.value)

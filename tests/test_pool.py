@@ -20,6 +20,10 @@ async def in_flight(pool: AgentPool) -> int:
     return agent.queued + (agent.status == "running")
 
 
+async def _states(pool: AgentPool) -> list[tuple[str, int]]:
+    return sorted((a.status, a.queued) for a in await listed(pool))
+
+
 async def _equals(value, expected) -> bool:
     return await value == expected
 
@@ -124,8 +128,9 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
         async with anyio.create_task_group() as senders:
             senders.start_soon(pool.send, "a", "x MOCK_SLEEP=0.5")
             senders.start_soon(pool.send, "b", "x MOCK_SLEEP=0.5")
-            await wait_until(lambda: pool.live_processes == 1)
-            assert sorted(a.queued for a in (await listed(pool))) == [0, 1]
+            # The store says running a moment after the process exists: wait for what a caller sees.
+            await wait_until(lambda: _equals(_states(pool), [("idle", 1), ("running", 0)]))
+            assert pool.live_processes == 1
         tg.cancel_scope.cancel()
     assert most_running == 1
     assert [a.message_count for a in (await listed(pool))] == [1, 1]

@@ -82,16 +82,20 @@ async def serve(settings: Settings) -> None:
 async def serve_http(settings: Settings) -> None:
     """uvicorn runs the lifespan (so shutdown ends every claude process) and handles SIGTERM and
     SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
-    import uvicorn  # only HTTP mode needs it: keep it out of the stdio server's start-up
+    import uvicorn  # only HTTP mode needs these: keep them out of the stdio server's start-up
+
+    from .http_sessions import naming_the_session_cap
 
     server = build_server(settings)
     app = server.streamable_http_app(
         host=settings.host,
         # JSON can take six bytes for one byte of message (\u escapes): leave room for the largest.
         max_request_body_size=6 * settings.max_message_bytes + 1024 * 1024,
+        session_idle_timeout=settings.http_idle_s,
+        max_sessions=settings.max_http_sessions,
     )
     config = uvicorn.Config(
-        app,
+        naming_the_session_cap(app, settings.max_http_sessions),
         host=settings.host,
         port=settings.port,
         log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),

@@ -38,10 +38,14 @@ class Settings:
     max_message_bytes: int = 4 * MIB
     max_role_bytes: int = 64 * KIB
     max_line_bytes: int = 128 * MIB
+    max_queued: int = 100
+    max_wait_runs: int = 1000
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
     token: str | None = None
+    http_idle_s: float = 3600.0
+    max_http_sessions: int = 100
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,20 @@ OPTIONS: tuple[Option, ...] = (
         "longest output line read from claude, in bytes; a run that writes a longer one fails (default: 128 MiB)",
     ),
     Option(
+        "max_queued",
+        "--max-queued",
+        "AGENT_MCP_MAX_QUEUED",
+        _positive_int,
+        "most messages one agent may have queued or running in this server; more are refused (default: 100)",
+    ),
+    Option(
+        "max_wait_runs",
+        "--max-wait-runs",
+        "AGENT_MCP_MAX_WAIT_RUNS",
+        _positive_int,
+        "most run ids one wait_runs call may name (default: 1000)",
+    ),
+    Option(
         "transport",
         "--transport",
         "AGENT_MCP_TRANSPORT",
@@ -205,6 +223,20 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_TOKEN",
         _non_empty,
         "bearer token HTTP clients must send; required to listen beyond loopback",
+    ),
+    Option(
+        "http_idle_s",
+        "--http-idle-timeout",
+        "AGENT_MCP_HTTP_IDLE_TIMEOUT",
+        _positive_float,
+        "an HTTP session with no request in flight for this many seconds is closed (default: 3600)",
+    ),
+    Option(
+        "max_http_sessions",
+        "--max-http-sessions",
+        "AGENT_MCP_MAX_HTTP_SESSIONS",
+        _positive_int,
+        "most HTTP sessions open at once; a client opening another is refused (default: 100)",
     ),
 )
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import anyio
@@ -23,7 +25,7 @@ from .listing import NO_ACTIVITY, AgentListing, ListingCache, info_fields
 from .locks import file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .process import ProcessRegistry
-from .runs import EventHandler, Run, now
+from .runs import MESSAGE_PREVIEW, EventHandler, Run, now
 from .scheduler import Scheduler
 from .store import AgentRecord, Store, owner_alive, owner_of
 from .turn import TurnContext, child_environment, take_turn
@@ -188,33 +190,48 @@ class AgentPool:
                 "they cannot recurse without end; do this work directly instead"
             )
 
+    def _check_queue_room(self, agents: list[str]) -> None:
+        """The limit that keeps a flood of messages from piling up without end."""
+        wanted = Counter(agent.casefold() for agent in agents)
+        for agent in dict.fromkeys(agents):
+            queued = len(self._scheduler.queue(agent))
+            if queued + wanted[agent.casefold()] > self.settings.max_queued:
+                raise InvalidInput(
+                    f"agent {agent!r} has {queued} message(s) queued or running, and {self.settings.max_queued} is the "
+                    "limit (AGENT_MCP_MAX_QUEUED / --max-queued); wait for some to finish (wait_runs) or cancel them, "
+                    "then send again, or raise the limit"
+                )
+
     async def start(self, name: str, message: str, timeout_s: float | None = None) -> Run:
         """Queue a message behind the agent's earlier ones and return at once."""
         agent = self._check_message(name, message, timeout_s)
+        self._check_queue_room([agent.name])
         return await self._enqueue(agent.name, message, timeout_s)
 
     async def broadcast(self, messages: list[tuple[str, str]], timeout_s: float | None = None) -> list[Run]:
         """Every message is checked before any starts, so one bad entry starts nothing."""
         agents = [self._check_message(name, message, timeout_s).name for name, message in messages]
+        self._check_queue_room(agents)
         return [
             await self._enqueue(agent, message, timeout_s) for agent, (_, message) in zip(agents, messages, strict=True)
         ]
 
     async def _enqueue(self, agent: str, message: str, timeout_s: float | None) -> Run:
-        run = Run(agent=agent, message=message, timeout_s=timeout_s)
+        run = Run(agent=agent, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s)
         # Stored before it is queued, so its row exists before anything of its turn is written. Writes
         # are done in the order they are asked for, so messages still queue in the order sent.
-        await self.store.add_run(run.record())
+        await self.store.add_run(replace(run.record(), message=message))
         self._scheduler.submit(run, self._work, self._finished)
         return run
 
     async def _work(self, run: Run) -> None:
         """The run's turn has come: it holds its agent's lock and a slot."""
         agent = self.store.agent(run.agent)  # read now: another server may have moved it on
-        if agent is None:
+        message = self.store.run_message(run.run_id)
+        if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
         context = TurnContext(self.settings, self._child_env, self._processes, self.store)
-        run.succeed(await take_turn(context, agent, run))
+        run.succeed(await take_turn(context, agent, run, message))
 
     async def _finished(self, run: Run) -> None:
         await self.store.run_finished(run.record(), run.session_id)
@@ -261,9 +278,16 @@ class AgentPool:
         seconds: float | None,
         listener_for: Callable[[str], EventHandler] | None = None,
     ) -> tuple[list[RunInfo], bool]:
-        """Wait for all (or the first) of the runs; (their infos, whether that happened in time)."""
+        """Wait for all (or the first) of the runs; (their infos, whether that happened in time).
+        A run named twice is waited for and answered once."""
         if not run_ids:
             raise InvalidInput("run_ids is empty; pass the run_id of each run to wait for")
+        run_ids = list(dict.fromkeys(run_ids))
+        if len(run_ids) > self.settings.max_wait_runs:
+            raise InvalidInput(
+                f"run_ids names {len(run_ids)} runs, over the limit of {self.settings.max_wait_runs} "
+                "(AGENT_MCP_MAX_WAIT_RUNS / --max-wait-runs); wait for them in batches"
+            )
         for run_id in run_ids:
             self.get_run(run_id)
         if mode not in ("all", "any"):

@@ -63,7 +63,9 @@ class RunRecord:
 @dataclass(eq=False)
 class Run:
     agent: str
-    message: str
+    preview: str
+    """The message's first MESSAGE_PREVIEW characters: the whole message waits in the store until its
+    turn, so a long queue of large messages costs the server no memory."""
     timeout_s: float | None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     status: RunStatus = "queued"
@@ -136,7 +138,7 @@ class Run:
             run_id=self.run_id,
             agent=self.agent,
             status=self.status,
-            message=self.message,
+            message=self.preview,
             queued_at=self.queued_at,
             started_at=self.started_at,
             finished_at=self.finished_at,

@@ -11,7 +11,6 @@ Runs execute in the scheduler's own task group, so a run started by one request 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,8 +22,6 @@ from .errors import RunFailed
 from .locks import file_lock
 from .runs import Run
 
-FINISHED_RUNS_KEPT = 1000
-
 Work = Callable[[Run], Awaitable[None]]
 """Runs the run once it is its turn, holding its agent's lock and a slot; ends it or raises RunFailed."""
 
@@ -34,7 +31,9 @@ class Scheduler:
         self.lock_dir = lock_dir
         self._slots = anyio.Semaphore(max_concurrent)
         self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
-        self._runs: OrderedDict[str, Run] = OrderedDict()
+        self._runs: dict[str, Run] = {}
+        """Unfinished runs only: a finished one is in the store, and holding its reply here would let
+        memory grow with every large reply."""
         self._tasks: TaskGroup | None = None
 
     @asynccontextmanager
@@ -58,12 +57,12 @@ class Scheduler:
         queue.append(run)
         if len(queue) == 1:
             run.turn.set()
-        self._remember(run)
+        self._runs[run.run_id] = run
         self._tasks.start_soon(self._execute, run, work, on_finished, name=f"run {run.run_id} of {run.agent}")
         return len(queue) - 1
 
     def live(self, run_id: str) -> Run | None:
-        """A run this server started and still remembers."""
+        """A run of this server's that has not finished."""
         return self._runs.get(run_id)
 
     def queue(self, agent: str) -> list[Run]:
@@ -73,12 +72,6 @@ class Scheduler:
     def position(self, run: Run) -> int:
         queue = self._queues.get(run.agent.casefold(), [])
         return queue.index(run) if run in queue else 0
-
-    def _remember(self, run: Run) -> None:
-        self._runs[run.run_id] = run
-        finished = [rid for rid, r in self._runs.items() if not r.active]
-        for rid in finished[: max(0, len(finished) - FINISHED_RUNS_KEPT)]:
-            del self._runs[rid]
 
     async def _execute(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> None:
         try:
@@ -106,4 +99,5 @@ class Scheduler:
                     queue[0].turn.set()
                 else:
                     del self._queues[run.agent.casefold()]
+                del self._runs[run.run_id]
                 run.finished.set()

@@ -277,6 +277,11 @@ class Store:
                     ),
                 )
 
+    def run_message(self, run_id: str) -> str | None:
+        """The whole message of a run (records carry only its preview)."""
+        row = self._reader.execute("SELECT message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def run(self, run_id: str) -> RunRecord | None:
         row = self._reader.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _run(row)

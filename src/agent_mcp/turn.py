@@ -61,11 +61,11 @@ class TurnContext:
     store: Store
 
 
-async def take_turn(context: TurnContext, agent: AgentRecord, run: Run) -> AgentResponse:
+async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:
     """The agent's paths are checked again first: they may have moved since it was created."""
     workplace = _open_workplace(agent, context.settings)
     try:
-        return await _run_process(context, agent, run, workplace)
+        return await _run_process(context, agent, run, message, workplace)
     finally:
         os.close(workplace.cwd_fd)
 
@@ -87,7 +87,9 @@ def _open_workplace(agent: AgentRecord, settings: Settings) -> Workplace:
         ) from None
 
 
-async def _run_process(context: TurnContext, agent: AgentRecord, run: Run, workplace: Workplace) -> AgentResponse:
+async def _run_process(
+    context: TurnContext, agent: AgentRecord, run: Run, message: str, workplace: Workplace
+) -> AgentResponse:
     """The run is marked running (here and in the store) once its claude process exists: a caller
     who sees `running` can count on the process."""
     settings, store = context.settings, context.store
@@ -107,7 +109,7 @@ async def _run_process(context: TurnContext, agent: AgentRecord, run: Run, workp
         argv=build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, agent.session_id),
         cwd_fd=workplace.cwd_fd,
         env=context.env,
-        stdin=run.message.encode("utf-8"),
+        stdin=message.encode("utf-8"),
         timeout_s=run.timeout_s or settings.timeout_s,
         idle_timeout_s=settings.idle_timeout_s,
         max_line_bytes=settings.max_line_bytes,

@@ -118,3 +118,31 @@ async def test_sigterm_stops_the_http_server_and_every_claude_process(tmp_path, 
                 await anyio.sleep(0.05)
             assert not marked_processes(claude_env[MARK])
             assert time.monotonic() - started < 5
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}},
+}
+STREAMS = {"Accept": "application/json, text/event-stream"}
+
+
+@pytest.mark.attack
+async def test_sessions_a_client_opens_and_abandons_are_capped_and_closed_when_idle(claude_env, no_leaks):
+    """A client that opens sessions and never closes them (thousands, in the attack as found)."""
+    with http_server(claude_env, "--max-http-sessions", "3", "--http-idle-timeout", "1") as (url, _):
+        async with httpx2.AsyncClient(headers=STREAMS, timeout=30) as http:
+            opened = [await http.post(url, json=INITIALIZE) for _ in range(3)]
+            assert [r.status_code for r in opened] == [200, 200, 200]
+            refused = await http.post(url, json=INITIALIZE)
+            assert refused.status_code == 503
+            assert "AGENT_MCP_MAX_HTTP_SESSIONS / --max-http-sessions" in refused.json()["error"]["message"]
+            await anyio.sleep(2.5)  # idle past the timeout: the abandoned sessions are closed
+            old = await http.post(
+                url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={"mcp-session-id": opened[0].headers["mcp-session-id"]},
+            )  # fmt: skip
+            assert old.status_code == 404
+            assert (await http.post(url, json=INITIALIZE)).status_code == 200
