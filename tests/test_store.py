@@ -11,7 +11,16 @@ import pytest
 
 from agent_mcp.models import AgentOptions, AgentResponse
 from agent_mcp.runs import RunRecord
-from agent_mcp.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, AgentRecord, Store, owner_alive, owner_of
+from agent_mcp.store import (
+    DB_NAME,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    AgentRecord,
+    Store,
+    StoreUnusable,
+    owner_alive,
+    owner_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -78,7 +87,7 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
     db = sqlite3.connect(tmp_path / "state" / DB_NAME)
     db.execute("PRAGMA user_version = 99")
     db.commit()
-    with pytest.raises(RuntimeError, match="schema version 99, newer than this agent-mcp knows"):
+    with pytest.raises(StoreUnusable, match="schema version 99, newer than this agent-mcp knows"):
         Store(tmp_path / "state", "me")
 
 

@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -18,6 +19,7 @@ from . import __version__
 from .config import Settings, add_arguments, load_settings
 from .doctor import run_doctor
 from .server import build_server
+from .store import Store, StoreUnusable
 
 log = logging.getLogger("agent_mcp")
 
@@ -116,6 +118,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if args.command == "doctor":
         sys.exit(run_doctor(settings, os.environ, sys.stdout))
+    try:
+        Store.open_checked(settings.state_dir)
+    except StoreUnusable as exc:
+        sys.exit(f"agent-mcp: {exc}")
+    except (OSError, sqlite3.Error) as exc:
+        sys.exit(
+            f"agent-mcp: cannot open the store in {settings.state_dir} ({exc}); make the directory writable, or point "
+            "AGENT_MCP_STATE_DIR / --state-dir elsewhere"
+        )
     if settings.transport == "http":
         log.info("agent-mcp %s serving on http://%s:%d/mcp", __version__, settings.host, settings.port)
         anyio.run(serve_http, settings)

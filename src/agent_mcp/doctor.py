@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import Settings
-from .store import Store, owner_of
+from .store import Store, StoreUnusable, owner_of
 from .worktree import leftover_worktrees
 
 
@@ -73,7 +73,9 @@ def check_login(env: Mapping[str, str]) -> list[Check]:
 def check_store(settings: Settings) -> list[Check]:
     try:
         store = Store(settings.state_dir, owner_of(os.getpid()))
-    except Exception as exc:  # any failure here is the finding: report it, with the fix
+    except StoreUnusable as exc:
+        return [Check("store", exc.problem, exc.fix)]
+    except Exception as exc:  # any other failure here is the finding: report it, with the fix
         return [
             Check(
                 "state directory",
@@ -82,11 +84,14 @@ def check_store(settings: Settings) -> list[Check]:
             )
         ]
     try:
+        store.check(full=True)
         return [
             Check("state directory", str(settings.state_dir)),
             Check("store", f"{store.path} (schema version {store.version}, {store.agent_count()} agents)"),
             *check_leftovers(settings.state_dir / "worktrees", {agent.name.casefold() for agent in store.agents()}),
         ]
+    except StoreUnusable as exc:
+        return [Check("store", exc.problem, exc.fix)]
     finally:
         store.close()
 

@@ -14,6 +14,10 @@ Why it looks like this:
 - Every run records its owner (pid and the process's start time, which tells a reused pid apart);
   a queued or running run whose owner is gone was interrupted.
 - The schema version is SQLite's user_version; migrations.MIGRATIONS[i] takes version i to i + 1.
+- A damaged store is never written to: opening it raises StoreDamaged, which says how to start
+  afresh (move the file aside). A new store is built under a temporary name and linked into place
+  complete, so an empty file where the store should be is never this server's doing: it is a store
+  that was truncated, and is reported as one rather than silently taken for a fresh start.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -104,6 +109,23 @@ def _write(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[S
     return off_the_loop
 
 
+def _create(path: Path) -> None:
+    """Build the store's file under a temporary name, then link it into place whole: a server killed
+    half-way leaves only the temporary file, and of two servers creating it at once one wins."""
+    building = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.new")
+    try:
+        db = _connect(building)
+        db.execute("PRAGMA user_version = 0")
+        db.execute("CREATE TABLE IF NOT EXISTS creating (x)")  # forces the header onto the disk
+        db.execute("DROP TABLE creating")
+        db.close()
+        with suppress(FileExistsError):  # another server linked its own a moment ago: use that one
+            os.link(building, path)
+    finally:
+        for leftover in (building, *(building.with_name(building.name + suffix) for suffix in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
@@ -113,23 +135,76 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+class StoreUnusable(Exception):
+    """The server cannot start on this store; the message is one line: the problem, then the fix."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; {fix}")
+
+
+class StoreDamaged(StoreUnusable):
+    """The store cannot be trusted, and is never written to."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the store {path} {problem}",
+            f"agent-mcp left it as it is: move it aside to start with an empty store (mv {path} {path}.damaged), "
+            "or restore a backup of it",
+        )
+
+
 class Store:
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / DB_NAME
         self.owner = owner
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._writer = _connect(self.path)
+        if not self.path.exists():
+            _create(self.path)
+        if self.path.stat().st_size == 0:
+            raise StoreDamaged(self.path, "is empty (0 bytes), so it was truncated: the agents it held are gone")
         self._write_limiter: anyio.CapacityLimiter | None = None
+        try:
+            self._writer = _connect(self.path)
+        except sqlite3.DatabaseError as exc:
+            raise StoreDamaged(self.path, f"is damaged ({exc})") from None
         try:
             self._migrate()
             self._reader = _connect(self.path)
+        except sqlite3.DatabaseError as exc:
+            self._writer.close()
+            raise StoreDamaged(self.path, f"is damaged ({exc})") from None
         except BaseException:
             self._writer.close()
             raise
 
+    def check(self, full: bool = False) -> None:
+        """SQLite's own check of every page (quick_check; with full, integrity_check, which also
+        checks the indexes against the tables). Raises StoreDamaged with what it found."""
+        self._check(self._reader, "integrity_check" if full else "quick_check")
+
+    def _check(self, db: sqlite3.Connection, pragma: str) -> None:
+        try:
+            found = [row[0] for row in db.execute(f"PRAGMA {pragma}(5)")]
+        except sqlite3.DatabaseError as exc:
+            raise StoreDamaged(self.path, f"is damaged ({exc})") from None
+        if found != ["ok"]:
+            raise StoreDamaged(self.path, f"is damaged (SQLite's {pragma}: {'; '.join(found)})")
+
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
+
+    @classmethod
+    def open_checked(cls, state_dir: Path) -> None:
+        """Open, check every page, close: what a server does once before it serves, so a damaged
+        store stops it with one line rather than a traceback the client never shows."""
+        store = cls(state_dir, owner_of(os.getpid()))
+        try:
+            store.check()
+        finally:
+            store.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -148,15 +223,25 @@ class Store:
         return int(self._reader.execute("PRAGMA data_version").fetchone()[0])
 
     def _migrate(self) -> None:
+        """Writes nothing to a store that is up to date, and checks one before it changes it."""
+        version = int(self._writer.execute("PRAGMA user_version").fetchone()[0])
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StoreUnusable(
+                f"the store {self.path} has schema version {version}, newer than this agent-mcp knows "
+                f"({SCHEMA_VERSION})",
+                "upgrade agent-mcp or point AGENT_MCP_STATE_DIR elsewhere",
+            )
+        if version > 0:
+            self._check(self._writer, "quick_check")
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"the store {self.path} has schema version {version}, newer than this agent-mcp knows "
-                    f"({SCHEMA_VERSION}); upgrade agent-mcp or point AGENT_MCP_STATE_DIR elsewhere"
-                )
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another server may have done it
+            if version == 0:
+                log.info("created the store %s (schema version %d)", self.path, SCHEMA_VERSION)
             for target in range(version, SCHEMA_VERSION):
-                log.info("migrating %s from schema version %d to %d", self.path, target, target + 1)
+                if version > 0:
+                    log.info("migrating %s from schema version %d to %d", self.path, target, target + 1)
                 for statement in MIGRATIONS[target].split(";"):
                     if statement.strip():
                         db.execute(statement)
