@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import listed
 
+from agent_mcp.argv import MAX_ARG_BYTES, largest_role
+from agent_mcp.config import load_settings
 from agent_mcp.doctor import check_leftovers
 from agent_mcp.errors import InvalidInput, RunFailed
 from agent_mcp.models import AgentOptions
@@ -268,3 +270,35 @@ async def test_wait_runs_answers_a_run_named_many_times_once_and_caps_the_ids(
     with pytest.raises(InvalidInput) as refused:
         await pool.wait_runs([f"{i:016x}" for i in range(6)], "all", 0)
     assert "names 6 runs, over the limit of 5 (AGENT_MCP_MAX_WAIT_RUNS / --max-wait-runs)" in str(refused.value)
+
+
+# --- limits that can be met -------------------------------------------------------------------
+
+
+def test_a_role_limit_above_what_the_cli_can_be_given_is_refused_at_start_up():
+    with pytest.raises(ValueError) as refused:
+        load_settings({"max_role_bytes": str(200 * 1024)}, {})
+    assert f"the most it can be is {largest_role()}" in str(refused.value)
+    assert load_settings({"max_role_bytes": str(largest_role())}, {}).max_role_bytes == largest_role()
+
+
+async def test_a_role_at_the_highest_limit_reaches_the_cli(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env, max_role_bytes=largest_role())
+    role = "r" * largest_role()
+    await pool.create("n" * 64, role, str(tmp_path), AgentOptions())
+    reply = await pool.send("n" * 64, "MOCK_ECHO_ARGV")
+    assert reply.is_error is False and role in reply.text
+
+
+async def test_options_too_large_for_the_cli_are_refused_at_creation(make_pool, tmp_path, claude_env, no_leaks):
+    pool = await make_pool(claude_env)
+    huge = {"mcpServers": {f"s{i}": {"command": "x" * 1000} for i in range(200)}}
+    with pytest.raises(InvalidInput) as refused:
+        await pool.create("dev", "r", str(tmp_path), AgentOptions(mcp_config=huge))
+    assert "--mcp-config would be" in str(refused.value) and f"at most {MAX_ARG_BYTES}" in str(refused.value)
+    with pytest.raises(InvalidInput, match="--allowedTools would be"):
+        await pool.create("dev", "r", str(tmp_path), AgentOptions(allowed_tools=["t" * 1000] * 200))
+    many = os.sysconf("SC_ARG_MAX") // len(f"--add-dir={tmp_path}") + 1
+    with pytest.raises(InvalidInput, match="arguments and environment would be"):
+        await pool.create("dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)] * many))
+    assert await listed(pool) == []

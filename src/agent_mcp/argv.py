@@ -9,12 +9,39 @@ text of any size and cannot be mistaken for a flag.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 
 from .models import AgentOptions
+
+MAX_ARG_BYTES = 32 * 4096 - 1
+"""The most one argv entry can carry on Linux (MAX_ARG_STRLEN, less its NUL): a longer one makes
+exec fail with "Argument list too long", on every run."""
+_SYSTEM_PROMPT_FLAG = "--append-system-prompt="
 
 
 def system_prompt(name: str, role: str) -> str:
     return f"You are agent '{name}' with role: {role}. Work autonomously on the task given."
+
+
+def largest_role() -> int:
+    """The largest role, in UTF-8 bytes, that reaches the CLI in one argv entry with any name."""
+    overhead = len((_SYSTEM_PROMPT_FLAG + system_prompt("n" * 64, "")).encode())
+    return MAX_ARG_BYTES - overhead
+
+
+def exec_problem(argv: list[str], env: Mapping[str, str]) -> str | None:
+    """Why exec would refuse this argv with this environment, if it would."""
+    for entry in argv:
+        size = len(entry.encode())
+        if size > MAX_ARG_BYTES:
+            flag = entry.partition("=")[0] if entry.startswith("--") else "an argument"
+            return f"{flag} would be {size} bytes, and one argument to the claude CLI carries at most {MAX_ARG_BYTES}"
+    total = sum(len(x.encode()) + 1 + 8 for x in argv) + sum(len(k) + len(v) + 2 + 8 for k, v in env.items())
+    limit = os.sysconf("SC_ARG_MAX")
+    if total > limit:
+        return f"the claude CLI's arguments and environment would be {total} bytes, over this system's {limit}"
+    return None
 
 
 def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]:
@@ -22,7 +49,7 @@ def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, res
     if resume is not None:
         argv.append(f"--resume={resume}")
     # The CLI does not keep an appended system prompt across --resume, so every run repeats it.
-    argv.append(f"--append-system-prompt={system_prompt(name, role)}")
+    argv.append(_SYSTEM_PROMPT_FLAG + system_prompt(name, role))
     if options.model is not None:
         argv.append(f"--model={options.model}")
     if options.permission_mode is not None:

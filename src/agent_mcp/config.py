@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .argv import largest_role
+
 MIB = 1024 * 1024
 KIB = 1024
 
@@ -271,6 +273,11 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
         raise ValueError(f"AGENT_MCP_DEPTH: must be a whole number of at least 0, got {depth!r}")
     values["depth"] = int(depth)
     settings = Settings(**values)
+    if settings.max_role_bytes > largest_role():
+        raise ValueError(
+            f"--max-role-bytes / AGENT_MCP_MAX_ROLE_BYTES is {settings.max_role_bytes}, more than one argument to the "
+            f"claude CLI can carry (the role goes in one): the most it can be is {largest_role()}"
+        )
     if settings.transport == "http" and settings.token is None and not is_loopback(settings.host):
         raise ValueError(
             f"--host {settings.host} is not a loopback address: set a bearer token with AGENT_MCP_TOKEN or --token "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 import anyio
 
 from . import validation
+from .argv import build_argv, exec_problem
 from .config import Settings
 from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentListing, ListingCache, info_fields
@@ -78,6 +80,14 @@ class AgentPool:
         validation.check_text("role", role, self.settings.max_role_bytes)
         resolved_cwd = validation.check_directory("cwd", cwd, self.settings.allowed_roots)
         checked = validation.check_options(options, self.settings.allowed_roots)
+        too_big = exec_problem(
+            build_argv(self.settings.claude_bin, name, role, checked, str(uuid.uuid4())), self._child_env
+        )
+        if too_big is not None:
+            raise InvalidInput(
+                f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "
+                "file instead of the object)"
+            )
         if self.store.agent_count() >= self.settings.max_agents:
             raise InvalidInput(
                 f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "

@@ -30,6 +30,7 @@ def test_help_lists_every_option_with_its_environment_variable(command):
         ([], {"AGENT_MCP_TIMEOUT": "soon"}, "AGENT_MCP_TIMEOUT"),
         (["--allowed-roots", "relative/dir"], {}, "is not an absolute path"),
         (["--no-such-flag"], {}, "unrecognized arguments"),
+        (["--max-role-bytes", "200000"], {}, "more than one argument to the claude CLI can carry"),
     ],
 )
 def test_bad_options_stop_the_server_with_a_message(args, env, problem):
