@@ -24,6 +24,8 @@ Faults a real process can have:
   MOCK_STDERR          writes a warning to stderr first
   MOCK_NOISE           non-JSON lines and escape sequences between events
   MOCK_GRANDCHILD      leaves a background child holding the terminal, then exits normally
+  MOCK_ESCAPE          leaves a child that leaves the session (setsid), ignores SIGHUP and SIGTERM and
+                       writes its pid to escaped.pid in the cwd
   MOCK_LINGER          keeps running (ignoring SIGTERM) after writing its result
   MOCK_TRUNCATED       dies in the middle of writing an event line
   MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
@@ -919,6 +921,17 @@ def main(argv: list[str]) -> int:
     if "MOCK_GRANDCHILD" in prompt:
         # Like an MCP server the CLI started: it shares the terminal and survives the CLI's SIGHUP.
         subprocess.Popen(["sleep", "30"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    if "MOCK_ESCAPE" in prompt:
+        # Like a daemon a hook starts: out of the CLI's process group and deaf to the terminal's hangup.
+        def escape() -> None:
+            os.setsid()
+            for sig in (signal.SIGHUP, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+
+        child = subprocess.Popen(
+            ["sleep", "60"], preexec_fn=escape, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        Path("escaped.pid").write_text(str(child.pid))
     code = turn.run()
     if "MOCK_LINGER" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

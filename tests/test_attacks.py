@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from conftest import listed
 
@@ -302,3 +303,31 @@ async def test_options_too_large_for_the_cli_are_refused_at_creation(make_pool, 
     with pytest.raises(InvalidInput, match="arguments and environment would be"):
         await pool.create("dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)] * many))
     assert await listed(pool) == []
+
+
+# --- every process of a run ends with it --------------------------------------------------------
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("how", ["finished", "cancelled"])
+async def test_a_grandchild_that_leaves_the_session_ends_with_its_run(make_pool, tmp_path, claude_env, no_leaks, how):
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    if how == "finished":
+        assert (await pool.send("dev", "MOCK_ESCAPE")).is_error is False
+    else:
+        run = await pool.start("dev", "MOCK_ESCAPE MOCK_SLEEP=60")
+        while not (tmp_path / "escaped.pid").exists():
+            await anyio.sleep(0.02)
+        await pool.cancel(run.run_id)
+    escaped = int((tmp_path / "escaped.pid").read_text())
+    with anyio.fail_after(5):
+        while alive(escaped):
+            await anyio.sleep(0.02)

@@ -6,9 +6,11 @@ Why this shape:
   argv's 128 KiB per-entry limit. The CLI reads stdin when -p has no prompt argument.
 - Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
   all awaited with anyio.
-- The child leads its own session and process group, so one killpg reaches the MCP servers, hooks
-  and shells it started. Every way out of `supervise` (done, crash, timeout, cancellation, an
-  output line over its cap) ends that group and reaps the child.
+- The child is reaper.py, which starts the CLI and, as a subreaper, ends every process the run
+  started, also those that left the process group, and also when the server is killed outright.
+  It leads its own session and process group (the CLI shares them), so a SIGTERM to the group
+  reaches the CLI and what stayed with it. Every way out of `supervise` (done, crash, timeout,
+  cancellation, an output line over its cap) ends every process of the run and reaps the child.
 
 This module knows nothing of claude's JSON: framing.py cuts the output into lines, each handed to
 a callback, which says when the output is complete.
@@ -21,10 +23,13 @@ import ctypes
 import errno
 import logging
 import os
+import shutil
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,6 +37,7 @@ from ptyprocess import PtyProcess
 
 from .errors import ProcessError
 from .framing import LineFramer, LineTooLong
+from .reaper import KILL_ALL
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +98,14 @@ class _RememberingPty(PtyProcess):  # type: ignore[misc]
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+_REAPER = str(Path(__file__).with_name("reaper.py"))
 
 
 def _child_setup(cwd_fd: int, stdin_fd: int) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
-        # If the server is killed outright (SIGKILL), the kernel kills claude too.
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # If the server is killed outright (SIGKILL), the reaper is told to end the run.
+        _libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
         os.fchdir(cwd_fd)  # the directory that was checked, not whatever its path names now
         os.dup2(stdin_fd, 0)
         for fd in {cwd_fd, stdin_fd} - {0, 1, 2}:  # claude needs neither under its own number
@@ -111,17 +118,20 @@ def _child_setup(cwd_fd: int, stdin_fd: int) -> Callable[[], None]:
 
 
 def _spawn(spec: ProcessSpec, stdin_read: int) -> Any:
+    """The child is reaper.py, which starts the command and ends whatever it leaves behind."""
+    executable = shutil.which(spec.argv[0], path=spec.env.get("PATH", os.defpath))
+    if executable is None:
+        raise ExecutableNotFound(spec.argv[0])
+    argv = [sys.executable, "-I", "-S", "-B", _REAPER, str(os.getpid()), executable, *spec.argv[1:]]
     _RememberingPty.last_pid = None
     try:
         return _RememberingPty.spawn(
-            spec.argv,
+            argv,
             env=spec.env,
             preexec_fn=_child_setup(spec.cwd_fd, stdin_read),
             pass_fds=(stdin_read, spec.cwd_fd),
             dimensions=(50, 250),
         )
-    except FileNotFoundError as exc:
-        raise ExecutableNotFound(str(exc)) from None
     except Exception as exc:
         if _RememberingPty.last_pid is not None:
             with contextlib.suppress(ChildProcessError):
@@ -272,15 +282,18 @@ class _Process:
         return self.poll()
 
     async def finish(self) -> None:
-        """Give the child its grace period, then TERM and KILL its group; always reap it."""
+        """Give claude its grace period, then SIGTERM its group, then have the reaper end every process
+        of the run; SIGKILL the group only if the reaper itself is stuck. Always reap the child."""
         self.close_stdin()
         if not await self.wait_exit(self.spec.exit_grace_s):
             log.info("pid %d still running after its output ended; sending SIGTERM to its group", self.pid)
             _signal_group(self.pid, signal.SIGTERM)
             if not await self.wait_exit(self.spec.kill_grace_s):
-                log.warning("pid %d ignored SIGTERM; sending SIGKILL to its group", self.pid)
-                _signal_group(self.pid, signal.SIGKILL)
-                await self.wait_exit(self.spec.kill_grace_s)
+                log.warning("pid %d ignored SIGTERM; ending every process of its run", self.pid)
+                self.kill_now()
+                if not await self.wait_exit(self.spec.kill_grace_s):
+                    _signal_group(self.pid, signal.SIGKILL)
+                    await self.wait_exit(self.spec.kill_grace_s)
         # Whatever the child left in its group (MCP servers, shells) goes with it.
         _signal_group(self.pid, signal.SIGKILL)
         if not self.poll():
@@ -288,7 +301,9 @@ class _Process:
             _, self.status = await anyio.to_thread.run_sync(os.waitpid, self.pid, 0)
 
     def kill_now(self) -> None:
-        _signal_group(self.pid, signal.SIGKILL)
+        """The reaper ends claude and everything it started, inside its group or not."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, KILL_ALL)
 
     def close(self) -> None:
         os.close(self.pidfd)

@@ -89,7 +89,7 @@ async def test_a_cancelled_call_kills_the_process_group_within_two_seconds(tmp_p
                 tg.start_soon(send)
                 await wait_for_status(client, "running")
                 await anyio.sleep(0.3)
-                assert len(claude_processes(claude_env)) == 2  # the double and its grandchild
+                assert len(claude_processes(claude_env)) == 3  # the reaper, the double and its grandchild
                 cancelled_at = time.monotonic()
                 scope.cancel()
         while claude_processes(claude_env) and time.monotonic() - cancelled_at < 2:

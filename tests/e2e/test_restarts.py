@@ -118,3 +118,22 @@ async def test_bad_inputs_of_history_delete_and_reset(tmp_path, claude_env, no_l
         assert (await ok(client, "delete_agent", name="dev", force=True)) == {"deleted": "dev"}
         assert (await ok(client, "list_agents"))["agents"] == []
         assert claude_processes(claude_env) == []
+
+
+@pytest.mark.attack
+async def test_sigkill_of_the_server_ends_a_grandchild_that_left_the_session(tmp_path, claude_env, no_leaks):
+    """A hook's daemon: out of claude's process group, deaf to SIGHUP and SIGTERM. The server is
+    killed outright, so nothing in it runs: the run's reaper ends the daemon."""
+    with contextlib.suppress(Exception):  # the server dies under the client
+        async with connect(claude_env) as client:
+            await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+            await ok(client, "start_message", agent="dev", message="MOCK_ESCAPE MOCK_IGNORE_TERM MOCK_SLEEP=60")
+            while not (tmp_path / "escaped.pid").exists():
+                await anyio.sleep(0.05)
+            escaped = int((tmp_path / "escaped.pid").read_text())
+            assert escaped in claude_processes(claude_env)
+            os.kill(server_pid(claude_env), signal.SIGKILL)
+            killed_at = time.monotonic()
+            while claude_processes(claude_env) and time.monotonic() - killed_at < 5:
+                await anyio.sleep(0.05)
+    assert claude_processes(claude_env) == []

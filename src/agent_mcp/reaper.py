@@ -1,0 +1,137 @@
+"""The first process of every run: it starts claude and ends every process the run left behind.
+
+Killing claude's process group is not enough: a hook, shell or MCP server that claude started can
+leave the group (setsid) and ignore SIGHUP, and when the server itself is killed outright (SIGKILL)
+nothing in it runs to clean up. So each run starts here. This process is a child subreaper
+(prctl PR_SET_CHILD_SUBREAPER): every descendant of claude whose parent dies is re-parented to it
+rather than to init, so it can always find them. It ends them all (SIGKILL, until none is left)
+when claude exits, when the server asks (SIGUSR1), and when the server dies: the kernel sends
+SIGUSR1 then too (PR_SET_PDEATHSIG), and the terminal's hangup (SIGHUP) means the same. It then
+exits as claude did (the same code, or the same signal).
+
+It runs as its own small Python program (`python -I -S reaper.py PARENT_PID CLAUDE ARGS...`), not a
+fork of the server: a fork of a process with threads may only exec. It imports nothing of agent_mcp.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+KILL_ALL = signal.SIGUSR1
+"""The signal that means: end every process of this run now. The server sends it to cancel a run;
+the kernel sends it when the server dies."""
+_ROUNDS = 1000
+
+
+class _EndAll(Exception):
+    pass
+
+
+_ending = False
+
+
+def _end_all(_signum: int, _frame: object) -> None:
+    """Interrupts the wait for claude, once: the server's death brings SIGUSR1 and SIGHUP together,
+    and a second raise would land in the clean-up itself."""
+    global _ending
+    if not _ending:
+        _ending = True
+        raise _EndAll
+
+
+def _children() -> list[int]:
+    """This process's children (the re-parented included), read from /proc."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.append(int(entry))
+    return found
+
+
+def _reap(pids: dict[int, int]) -> None:
+    """Collect every child that has ended; remember the status of those in pids."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        pids[pid] = status
+
+
+def _kill_everything(statuses: dict[int, int]) -> None:
+    """SIGKILL every child until none is left: a killed child's own children come to this process
+    (the subreaper), and are found in the next round."""
+    for _ in range(_ROUNDS):
+        _reap(statuses)
+        children = _children()
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
+def _exit_like(status: int) -> None:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def main(argv: list[str]) -> None:
+    parent, command = int(argv[0]), argv[1:]
+    libc = ctypes.CDLL(None, use_errno=True)
+    for sig in (KILL_ALL, signal.SIGHUP):
+        signal.signal(sig, _end_all)
+    # claude gets SIGTERM and SIGINT itself (they go to the whole group); this process waits for it.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
+    statuses: dict[int, int] = {}
+    claude = -1
+    try:
+        if os.getppid() != parent:  # the server died before the line above
+            raise _EndAll
+        claude = os.fork()
+        if claude == 0:
+            try:
+                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, KILL_ALL):
+                    signal.signal(sig, signal.SIG_DFL)
+                os.execv(command[0], command)
+            except BaseException as exc:
+                os.write(2, f"agent-mcp could not start {command[0]}: {exc}\n".encode())
+            os._exit(127)
+        os.close(0)  # the prompt is claude's to read: when it stops reading, the server's writes must fail
+        while claude not in statuses:
+            pid, status = os.waitpid(-1, 0)
+            statuses[pid] = status
+        _end_all(0, None)
+    except _EndAll:
+        pass
+    _kill_everything(statuses)
+    _exit_like(statuses.get(claude, int(signal.SIGKILL)))  # never started, or ended here: "killed"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
