@@ -202,7 +202,7 @@ async def test_a_dot_git_file_pointing_at_another_repository_is_refused(make_poo
     assert git(other, "branch", "--list", "agent-mcp/*") == ""
 
 
-@pytest.mark.parametrize("cut", ["after-git", "half-made"])
+@pytest.mark.parametrize("cut", ["after-git", "inside-git", "half-made"])
 async def test_a_creation_cut_short_blocks_nothing_and_doctor_lists_it(make_pool, tmp_path, claude_env, no_leaks, cut):
     """As a server killed inside create_agent leaves it: a worktree and branch, no agent."""
     repo = repository(tmp_path / "repo")
@@ -210,6 +210,10 @@ async def test_a_creation_cut_short_blocks_nothing_and_doctor_lists_it(make_pool
     pool = await make_pool(claude_env)
     if cut == "after-git":
         await create_worktree(repo, state / "worktrees", "dev", ())
+    elif cut == "inside-git":  # git locks a worktree while it creates it
+        await create_worktree(repo, state / "worktrees", "dev", ())
+        git(repo, "worktree", "lock", "--reason", "initializing", str(state / "worktrees" / "dev"))
+        (state / "worktrees" / "dev" / "file.txt").unlink()
     else:
         (state / "worktrees" / "dev").mkdir(parents=True)  # git had only begun
     assert [c.value for c in check_leftovers(state / "worktrees", set())] == [

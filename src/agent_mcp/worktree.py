@@ -106,7 +106,7 @@ async def create_worktree(cwd: Path, worktrees_dir: Path, name: str, roots: tupl
     worktrees_dir.mkdir(parents=True, exist_ok=True)
     added = await _git("worktree", "add", "-b", branch, str(path), "HEAD", cwd=top)
     if added.code != 0:
-        raise InvalidInput(f"git could not create the worktree for {name!r}: {added.err or added.out}")
+        raise InvalidInput(f"git could not create the worktree for {name!r}: {added.err} {added.out}".strip())
     log.info("created worktree %s on branch %s of %s", path, branch, top)
     agent_cwd = path / cwd.relative_to(top)
     agent_cwd.mkdir(parents=True, exist_ok=True)  # git does not keep empty or untracked directories
@@ -122,11 +122,14 @@ async def _clear_leftovers(repo: Path, path: Path, branch: str) -> None:
             await _git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path) if path.is_dir() else None
         )
         if owner is not None and owner.code == 0:
-            await _git("worktree", "remove", "--force", str(path), cwd=owner.out)
+            await _git("worktree", "remove", "--force", "--force", str(path), cwd=owner.out)  # locked too
         if path.is_symlink() or path.is_file():
             path.unlink()
         elif path.exists():
             shutil.rmtree(path)
+    # git locks a worktree while it creates it ("initializing"); a creation cut short leaves the lock,
+    # and a locked entry is never pruned and keeps its branch checked out.
+    await _git("worktree", "unlock", str(path), cwd=repo)
     await _git("worktree", "prune", cwd=repo)
     if (await _git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo)).code != 0:
         return
@@ -138,7 +141,13 @@ async def _clear_leftovers(repo: Path, path: Path, branch: str) -> None:
             "another name"
         )
     log.warning("deleting the leftover branch %s (no commits of its own) in %s", branch, repo)
-    await _git("branch", "-D", branch, cwd=repo)
+    deleted = await _git("branch", "-D", branch, cwd=repo)
+    if deleted.code != 0:
+        raise InvalidInput(
+            f"the repository {str(repo)!r} has a branch {branch!r} left from an earlier agent of this name, and git "
+            f"could not delete it: {deleted.err or deleted.out}; delete it (git branch -D {branch}), or pick another "
+            "name"
+        )
 
 
 def leftover_worktrees(worktrees_dir: Path, agent_names: set[str]) -> list[Path]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from datetime import datetime
 
 import anyio
 import pytest
 from conftest import STATS
-from helpers import claude_processes, connect, ok, refused, server_pid, user_messages
+from helpers import AGENT_MCP, call, claude_processes, connect, names, ok, refused, server_pid, user_messages
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +138,42 @@ async def test_sigkill_of_the_server_ends_a_grandchild_that_left_the_session(tmp
             while claude_processes(claude_env) and time.monotonic() - killed_at < 5:
                 await anyio.sleep(0.05)
     assert claude_processes(claude_env) == []
+
+
+@pytest.mark.attack
+async def test_killing_the_server_inside_create_agent_never_blocks_the_name(tmp_path, claude_env, no_leaks):
+    """SIGKILL at moments all through a worktree agent's creation (git creating the worktree, the
+    agent not stored yet): the next server still creates the agent, and nothing is left over."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                                                 "--allow-empty", "-m", "first"]):  # fmt: skip
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    refusals: list[str] = []
+
+    async def create(client) -> None:
+        result = await call(client, "create_agent", name="dev", role="r", cwd=str(repo), worktree=True)
+        if result.is_error:
+            refusals.append(result.content[0].text)
+
+    for delay in [i * 0.02 for i in range(10)]:
+        with contextlib.suppress(Exception):  # the server dies under the client
+            async with connect(claude_env) as client:
+                if "dev" in await names(client):  # the last kill came after the agent was stored
+                    await ok(client, "delete_agent", name="dev", force=True)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(create, client)
+                    await anyio.sleep(delay)
+                    os.kill(server_pid(claude_env), signal.SIGKILL)
+    async with connect(claude_env) as client:
+        if "dev" in await names(client):
+            await ok(client, "delete_agent", name="dev", force=True)
+        info = await ok(client, "create_agent", name="dev", role="r", cwd=str(repo), worktree=True)
+    doctor = subprocess.run([AGENT_MCP, "doctor"], env=claude_env, capture_output=True, text=True, timeout=60)
+    assert refusals == []  # no creation was refused for what an earlier one left
+    assert info["worktree_branch"] == "agent-mcp/dev"
+    listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    assert listed.stdout.count("worktree ") == 2 and "locked" not in listed.stdout  # the repository and the agent's
+    branches = subprocess.run(["git", "branch", "--format=%(refname:short)"], cwd=repo, capture_output=True, text=True)
+    assert branches.stdout.split() == ["agent-mcp/dev", "main"]
+    assert "leftover" not in doctor.stdout
