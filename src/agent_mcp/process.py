@@ -97,6 +97,7 @@ class _RememberingPty(PtyProcess):  # type: ignore[misc]
 
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 _REAPER = str(Path(__file__).with_name("reaper.py"))
 
@@ -104,7 +105,9 @@ _REAPER = str(Path(__file__).with_name("reaper.py"))
 def _child_setup(cwd_fd: int, stdin_fd: int) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
-        # If the server is killed outright (SIGKILL), the reaper is told to end the run.
+        # Both prctl settings outlive the exec of the reaper: orphans of the run come to it, and if
+        # the server is killed outright (SIGKILL), the kernel tells it to end the run.
+        _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         _libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
         os.fchdir(cwd_fd)  # the directory that was checked, not whatever its path names now
         os.dup2(stdin_fd, 0)

@@ -10,20 +10,18 @@ SIGUSR1 then too (PR_SET_PDEATHSIG), and the terminal's hangup (SIGHUP) means th
 exits as claude did (the same code, or the same signal).
 
 It runs as its own small Python program (`python -I -S reaper.py PARENT_PID CLAUDE ARGS...`), not a
-fork of the server: a fork of a process with threads may only exec. It imports nothing of agent_mcp.
+fork of the server: a fork of a process with threads may only exec. Every message pays for its start,
+so it imports only built-in modules (`_signal` rather than `signal`, which imports enum): the server
+sets its subreaper flag and its parent-death signal before the exec (both survive it).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
+import _signal as signal  # type: ignore[import-not-found]  # signal's own API, without signal's enums
 import os
-import signal
 import sys
 import time
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
 KILL_ALL = signal.SIGUSR1
 """The signal that means: end every process of this run now. The server sends it to cancel a run;
 the kernel sends it when the server dies."""
@@ -84,8 +82,10 @@ def _kill_everything(statuses: dict[int, int]) -> None:
         if not children:
             return
         for pid in children:
-            with contextlib.suppress(ProcessLookupError):
+            try:  # noqa: SIM105 (contextlib would cost every message its import)
                 os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         time.sleep(0.005)
 
 
@@ -99,23 +99,19 @@ def _exit_like(status: int) -> None:
 
 def main(argv: list[str]) -> None:
     parent, command = int(argv[0]), argv[1:]
-    libc = ctypes.CDLL(None, use_errno=True)
     for sig in (KILL_ALL, signal.SIGHUP):
         signal.signal(sig, _end_all)
     # claude gets SIGTERM and SIGINT itself (they go to the whole group); this process waits for it.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
     statuses: dict[int, int] = {}
     claude = -1
     try:
-        if os.getppid() != parent:  # the server died before the line above
+        if os.getppid() != parent:  # the server died before the handlers were in place
             raise _EndAll
         claude = os.fork()
         if claude == 0:
             try:
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, KILL_ALL):
                     signal.signal(sig, signal.SIG_DFL)
                 os.execv(command[0], command)
