@@ -325,14 +325,13 @@ async def throughput(tmp: Path, size: int, quick: bool) -> list[Row]:
     double_s = await timed(lambda: anyio.to_thread.run_sync(run_under_pty, argv, str(work), env,
                                                             f"MOCK_BIGLINE={size}".encode()))  # fmt: skip
     ours_s, response_bytes, peak, before = await anyio.to_thread.run_sync(raw_big_reply, env, work, size)
-    assert response_bytes > 2 * size, "the reply did not come back whole"
-    ours_rate, cat_rate, double_rate = (size / MB / seconds for seconds in (ours_s, cat_s, double_s))
+    assert response_bytes < 100_000, "the reply came back whole, not cut to its head and tail"
     peak_mb = peak / 1024
     return [
-        Row(f"{size // MB} MB reply: throughput", ours_rate, cat_rate, "MB/s", ">= 0.5x cat through a PTY",
-            None if quick else ours_rate >= 0.5 * cat_rate,
-            f"the double alone, spawned directly and read to its end: {double_rate:.1f} MB/s, "
-            f"{double_rate / cat_rate:.2f}x cat"),
+        Row(f"{size // MB} MB reply: time to the result (cut to head and tail; the whole stays in the store)",
+            ours_s, double_s, "s", "<= 2x the double alone writing it", None if quick else ours_s <= 2 * double_s,
+            f"the double alone, spawned directly and read to its end; cat of the same size through a PTY: "
+            f"{cat_s:.2f} s"),
         Row(f"{size // MB} MB reply: peak server memory", peak_mb, size / MB, "MB", "< 3x the reply",
             None if quick else peak_mb < 3 * size / MB, f"resident before the message: {before / 1024:.0f} MB"),
     ]  # fmt: skip

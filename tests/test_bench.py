@@ -16,7 +16,7 @@ def test_quick_benchmark_runs_every_figure():
     assert lines[0].startswith("machine: ") and "quick mode" in lines[0]
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| benchmark")]
     names = " ".join(rows)
-    for figure in ("round trip", "claude-code-mcp", "1-second job", "throughput", "peak server memory",
+    for figure in ("round trip", "claude-code-mcp", "1-second job", "time to the result", "peak server memory",
                    "cold start", "list_agents latency", "server memory"):  # fmt: skip
         assert figure in names, figure
     assert len(rows) == 8

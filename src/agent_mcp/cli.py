@@ -6,6 +6,8 @@ stdout is the protocol wire, so everything here logs to stderr and nothing print
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -106,6 +108,18 @@ async def serve_http(settings: Settings) -> None:
     await uvicorn.Server(config).serve()
 
 
+_M_MMAP_THRESHOLD = -3
+
+
+def _give_large_blocks_back() -> None:
+    """glibc serves a block above its mmap threshold with its own mapping, returned to the system on
+    free; but it raises that threshold each time such a block is freed, and then serves the next
+    large reply from the heap, which keeps the memory after it is freed. A fixed threshold keeps a
+    megabyte reply's memory from staying with the server once the reply is stored."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if args.command == "doctor":
         sys.exit(run_doctor(settings, os.environ, sys.stdout))
+    _give_large_blocks_back()
     try:
         Store.open_checked(settings.state_dir)
     except StoreUnusable as exc:

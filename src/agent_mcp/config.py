@@ -41,6 +41,7 @@ class Settings:
     max_role_bytes: int = 64 * KIB
     max_line_bytes: int = 128 * MIB
     max_queued: int = 100
+    max_reply_chars: int = 20_000
     max_wait_runs: int = 1000
     transport: str = "stdio"
     host: str = "127.0.0.1"
@@ -196,6 +197,14 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_QUEUED",
         _positive_int,
         "most messages one agent may have queued or running in this server; more are refused (default: 100)",
+    ),
+    Option(
+        "max_reply_chars",
+        "--max-reply-chars",
+        "AGENT_MCP_MAX_REPLY_CHARS",
+        _positive_int,
+        "longest reply text a tool result carries; a longer one comes as head and tail, the whole readable by "
+        "resource or get_run paging (default: 20000)",
     ),
     Option(
         "max_wait_runs",

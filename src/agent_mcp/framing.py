@@ -29,13 +29,16 @@ class LineFramer:
         lines = []
         begin = 0
         newline = self._buffer.find(b"\n", start)
-        while newline >= 0:
-            end = newline - 1 if newline > begin and self._buffer[newline - 1] == 0x0D else newline
-            if end - begin > self.max_line_bytes:
-                raise self._overflow()
-            lines.append(bytes(self._buffer[begin:end]))
-            begin = newline + 1
-            newline = self._buffer.find(b"\n", begin)
+        with memoryview(self._buffer) as view:  # one copy per line: a long reply is held no more than twice
+            while newline >= 0:
+                end = newline - 1 if newline > begin and self._buffer[newline - 1] == 0x0D else newline
+                if end - begin > self.max_line_bytes:
+                    break
+                lines.append(bytes(view[begin:end]))
+                begin = newline + 1
+                newline = self._buffer.find(b"\n", begin)
+        if newline >= 0:
+            raise self._overflow()
         del self._buffer[:begin]
         if len(self._buffer) > self.max_line_bytes + 1:  # + 1: a trailing \r may be half of a \r\n
             raise self._overflow()

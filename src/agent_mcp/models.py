@@ -73,7 +73,17 @@ class AgentResponse(BaseModel):
     """One turn's outcome as the CLI reported it; is_error marks failures the CLI itself reported."""
 
     agent: str
-    text: str = Field(description="the final answer (or the CLI's error text)")
+    run_id: str | None = Field(default=None, description="the run this turn was; get_run(run_id) reads it again")
+    text: str = Field(
+        description="the final answer (or the CLI's error text); a long one is cut to its head and tail (see "
+        "text_truncated)"
+    )
+    text_truncated: bool = Field(
+        default=False,
+        description="text holds only part of the reply: read the whole as the resource "
+        "agent-mcp://runs/{run_id}/reply, or page through it with get_run(run_id, text_offset, text_limit)",
+    )
+    text_chars: int | None = Field(default=None, description="the whole reply's length in characters, when cut")
     session_id: str | None
     model: str | None
     api_key_source: str | None

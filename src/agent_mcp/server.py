@@ -6,19 +6,20 @@ and its shutdown kills every claude process the pool started.
 """
 
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
-from . import __version__, validation
+from . import __version__, replies, validation
 from .config import Settings
-from .errors import AgentMCPError, InvalidInput, RunFailed
+from .errors import AgentMCPError, InvalidInput, RunFailed, UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
@@ -97,6 +98,28 @@ def _compact(data: dict[str, Any], text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
+def _with_replies(model: BaseModel, responses: list[AgentResponse | None]) -> CallToolResult:
+    """A result carrying replies: each cut one also as a resource_link to its whole text."""
+    data = model.model_dump(mode="json")
+    result = _compact(data, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    for response in responses:
+        if response is not None and response.text_truncated and response.run_id is not None:
+            result.content.append(
+                ResourceLink(
+                    type="resource_link",
+                    uri=replies.reply_uri(response.run_id),
+                    name=f"reply of run {response.run_id}",
+                    mime_type="text/plain",
+                    size=response.text_chars,
+                )
+            )
+    return result
+
+
+def _limit(ctx: Context[AgentPool]) -> int:
+    return _pool(ctx).settings.max_reply_chars
+
+
 async def create_agent(
     name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
     role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
@@ -137,12 +160,13 @@ async def send_message(
     message: Message,
     ctx: Context[AgentPool],
     timeout_s: TimeoutS = None,
-) -> AgentResponse:
+) -> Annotated[CallToolResult, AgentResponse]:
     """Send a message to an agent and wait for its reply (one turn of its conversation). Returns
     the reply text, session id, model, token usage, cost and any error the CLI reported.
     Messages to one agent queue in order; different agents run in parallel. Sends progress
     notifications while it works when the request carries a progress token."""
-    return await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx))
+    response = replies.clip(await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx)), _limit(ctx))
+    return _with_replies(response, [response])
 
 
 async def start_message(
@@ -162,10 +186,24 @@ async def get_run(
     run_id: RunId,
     ctx: Context[AgentPool],
     wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
-) -> RunInfo:
+    text_offset: Annotated[
+        int | None, Field(description="read the reply from this character on (for a reply cut in results)")
+    ] = None,
+    text_limit: Annotated[
+        int | None, Field(description="with text_offset: how many characters (default and most: max reply chars)")
+    ] = None,
+) -> Annotated[CallToolResult, RunInfo]:
     """The status of a run; once finished, its AgentResponse (or the error that left it without
-    one). Waits up to wait_s for it to finish, sending progress meanwhile."""
-    return await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
+    one). Waits up to wait_s for it to finish, sending progress meanwhile. A long reply comes cut
+    to its head and tail; text_offset and text_limit read any part of it."""
+    limit = _limit(ctx)
+    window = validation.check_text_window(text_offset, text_limit, limit)
+    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
+    if window is not None and info.response is not None:
+        info = info.model_copy(update={"response": replies.page(info.response, *window)})
+    else:
+        info = replies.clip_run(info, limit)
+    return _with_replies(info, [info.response])
 
 
 async def cancel_run(
@@ -197,22 +235,24 @@ async def wait_runs(
     ctx: Context[AgentPool],
     mode: Annotated[Literal["all", "any"], Field(description="all: until every run is done; any: the first")] = "all",
     wait_s: Annotated[float | None, Field(description="give up waiting after this many seconds")] = None,
-) -> RunWait:
+) -> Annotated[CallToolResult, RunWait]:
     """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
     run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
     seconds = None if wait_s is None else validation.check_wait(wait_s)
     runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
-    return RunWait(runs=runs, done=done)
+    clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
+    return _with_replies(RunWait(runs=clipped, done=done), [info.response for info in clipped])
 
 
 async def get_history(
     agent: AgentName,
     ctx: Context[AgentPool],
     limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
-) -> RunList:
+) -> Annotated[CallToolResult, RunList]:
     """An agent's runs, newest first: message, status, reply and usage, error, times. Kept across
     server restarts."""
-    return RunList(runs=_pool(ctx).history(agent, limit))
+    runs = [replies.clip_run(info, _limit(ctx)) for info in _pool(ctx).history(agent, limit)]
+    return _with_replies(RunList(runs=runs), [info.response for info in runs])
 
 
 async def delete_agent(
@@ -267,7 +307,25 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     )
     for tool, hints in TOOLS:
         server.add_tool(_tool_errors(tool), annotations=hints)
+    server.resource(
+        replies.REPLY_URI,
+        name="reply",
+        title="A run's whole reply",
+        description="the whole reply text of a finished run (tool results cut long ones to head and tail)",
+        mime_type="text/plain",
+    )(whole_reply)
     return server
+
+
+async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
+    """The resource a cut reply links to. Errors become resource errors whose message is ours."""
+    try:
+        info = _pool(ctx).get_run(run_id)
+    except UnknownRun as exc:
+        raise ResourceNotFoundError(f"[unknown_run] {exc}") from None
+    if info.response is None:
+        raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
+    return info.response.text
 
 
 def _fan_out(

@@ -41,13 +41,20 @@ def clean_text(raw: bytes) -> str:
 
 def decode_event(raw: bytes) -> dict[str, Any] | None:
     """One output line as an event, or None for anything that is not a JSON object with a type."""
-    text = clean_text(raw).strip()
-    if not text.startswith("{"):
-        return None
     try:
-        event = json.loads(text)
-    except ValueError:
-        return None
+        # An event line is JSON as it stands (it cannot hold a raw control byte): parsed without a
+        # cleaned copy first, which for a reply of many megabytes is one copy fewer.
+        event = json.loads(raw) if raw.startswith(b"{") else None
+    except ValueError:  # UnicodeDecodeError included
+        event = None
+    if event is None:
+        text = clean_text(raw).strip()
+        if not text.startswith("{"):
+            return None
+        try:
+            event = json.loads(text)
+        except ValueError:
+            return None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return None
     return event
@@ -104,6 +111,8 @@ class StreamState:
             self.rate_limit = event["rate_limit_info"]
         elif kind == "result":
             self.result = event
+            if isinstance(event.get("result"), str):
+                self.texts.clear()  # the answer is the result's; a long reply need not be held twice
         return event
 
     def _assistant(self, event: dict[str, Any]) -> None:

@@ -145,7 +145,7 @@ async def _run_process(
         ) from None
     if not state.done:
         raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
-    response = state.response(agent.name)
+    response = state.response(agent.name).model_copy(update={"run_id": run.run_id})
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
         run.session_id = None

@@ -139,6 +139,19 @@ def check_wait(wait_s: float) -> float:
     return wait_s
 
 
+def check_text_window(offset: int | None, limit: int | None, most: int) -> tuple[int, int] | None:
+    """get_run's window on a reply: None when neither is given (the reply comes cut as usual)."""
+    if offset is None and limit is None:
+        return None
+    if offset is not None and offset < 0:
+        raise InvalidInput(f"text_offset must be 0 or more, got {offset}")
+    if limit is not None and not 1 <= limit <= most:
+        raise InvalidInput(
+            f"text_limit must be between 1 and {most} (AGENT_MCP_MAX_REPLY_CHARS / --max-reply-chars), got {limit}"
+        )
+    return offset or 0, limit or most
+
+
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")

@@ -13,6 +13,7 @@ from helpers import MIB, connect, ok, refused, server_pid
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
 
 LIMIT_MIB = 300
+REPLY_BYTES = 20 * MIB
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -22,7 +23,7 @@ def peak_rss_mib(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-async def test_a_full_queue_of_4_mib_messages_stays_under_300_mib(tmp_path, claude_env, no_leaks):
+async def test_a_full_queue_of_4_mib_messages_and_20_mib_replies_stay_under_300_mib(tmp_path, claude_env, no_leaks):
     big = "x" * (4 * MIB - 100)
     async with connect(claude_env, "--max-concurrent", "2") as client:
         await ok(client, "create_agent", name="flooded", role="r", cwd=str(tmp_path))
@@ -37,7 +38,11 @@ async def test_a_full_queue_of_4_mib_messages_stays_under_300_mib(tmp_path, clau
             assert "AGENT_MCP_MAX_QUEUED / --max-queued" in over
             queued_peak = peak_rss_mib(pid)
 
-            run = await ok(client, "start_message", agent="talker", message="hello")
+            # Large replies, one after the other, each read back: cut in the result, whole in the store.
+            for i in range(3):
+                run = await ok(client, "start_message", agent="talker", message=f"{i} MOCK_BIGLINE={REPLY_BYTES} {big}")
+                done = await ok(client, "get_run", run_id=run["run_id"], wait_s=120)
+                assert done["status"] == "done" and done["response"]["text_chars"] == REPLY_BYTES
             # One run id named a thousand times is waited for and answered once.
             waited = await ok(client, "wait_runs", run_ids=[run["run_id"]] * 1000, wait_s=0)
             assert len(waited["runs"]) == 1

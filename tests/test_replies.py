@@ -1,0 +1,78 @@
+"""Long replies by reference: cut to head and tail in every result, whole in the store, readable as
+a resource and page by page through get_run."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DOUBLE
+from mcp import Client, MCPError
+
+from agent_mcp.config import Settings
+from agent_mcp.models import AgentResponse
+from agent_mcp.replies import clip, page
+from agent_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = 1000
+
+
+def response(text: str) -> AgentResponse:
+    return AgentResponse(
+        agent="a", run_id="r1", text=text, session_id=None, model=None, api_key_source=None, cost_usd=0,
+        input_tokens=0, output_tokens=0, cache_creation_input_tokens=0, cache_read_input_tokens=0,
+        duration_ms=None, num_turns=None, is_error=False, error=None, subtype="success",
+    )  # fmt: skip
+
+
+def test_a_reply_within_the_limit_is_left_whole():
+    short = response("a" * LIMIT)
+    assert clip(short, LIMIT) is short
+
+
+def test_a_long_reply_keeps_its_head_and_tail_and_says_how_to_read_the_rest():
+    text = "".join(f"{i:05d}" for i in range(4000))  # 20,000 characters, each position recognisable
+    cut = clip(response(text), LIMIT)
+    assert cut.text_truncated and cut.text_chars == len(text)
+    head, note, tail = cut.text[:750], cut.text[750:-250], cut.text[-250:]
+    assert head == text[:750] and tail == text[-250:]
+    assert "19000 of 20000 characters left out" in note and "agent-mcp://runs/r1/reply" in note
+    assert "text_offset" in note
+
+
+def test_pages_cover_the_reply_exactly():
+    text = "".join(chr(0x41 + i % 26) for i in range(2500)) + "é😀"
+    pages = [page(response(text), offset, LIMIT) for offset in range(0, len(text), LIMIT)]
+    assert "".join(p.text for p in pages) == text
+    assert all(p.text_truncated and p.text_chars == len(text) for p in pages)
+    assert page(response("short"), 0, LIMIT).text_truncated is False
+
+
+async def test_a_long_reply_through_the_tools(tmp_path, claude_env, no_leaks):
+    size = 50_000
+    server = build_server(
+        Settings(claude_bin=str(DOUBLE), state_dir=tmp_path / "state", max_reply_chars=LIMIT), claude_env
+    )
+    async with Client(server, mode="legacy") as client:
+        await client.call_tool("create_agent", {"name": "dev", "role": "r", "cwd": str(tmp_path)})
+        sent = await client.call_tool("send_message", {"agent": "dev", "message": f"MOCK_BIGLINE={size}"})
+        reply = sent.structured_content
+        assert reply["text_truncated"] is True and reply["text_chars"] == size
+        assert len(reply["text"]) < LIMIT + 300
+        [link] = [c for c in sent.content if c.type == "resource_link"]
+        assert str(link.uri) == f"agent-mcp://runs/{reply['run_id']}/reply" and link.size == size
+
+        whole = await client.read_resource(str(link.uri))
+        assert whole.contents[0].text == "x" * size
+
+        run = await client.call_tool("get_run", {"run_id": reply["run_id"]})
+        assert run.structured_content["response"]["text"] == reply["text"]
+        window = await client.call_tool("get_run", {"run_id": reply["run_id"], "text_offset": 49_500})
+        assert window.structured_content["response"]["text"] == "x" * 500
+        history = await client.call_tool("get_history", {"agent": "dev"})
+        assert history.structured_content["runs"][0]["response"]["text_truncated"] is True
+
+        refused = await client.call_tool("get_run", {"run_id": reply["run_id"], "text_offset": 0, "text_limit": 5000})
+        assert refused.is_error and "AGENT_MCP_MAX_REPLY_CHARS / --max-reply-chars" in refused.content[0].text
+        with pytest.raises(MCPError, match=r"\[unknown_run\] no run with id 'nope'"):
+            await client.read_resource("agent-mcp://runs/nope/reply")
