@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import get_args
 
 import anyio
 import pytest
@@ -16,12 +17,13 @@ from mcp import Client
 
 from agent_mcp.config import Settings
 from agent_mcp.errors import RunFailed
-from agent_mcp.models import AgentOptions
+from agent_mcp.models import AgentOptions, ErrorKind
 from agent_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
-GENERIC = "Error executing tool {tool}"
+REFUSALS = {"invalid_input", "unknown_agent", "unknown_run", "busy", "depth_exceeded", "policy"}
+RUN_FAILURES = set(get_args(ErrorKind))
 
 
 def stored(state_dir: Path) -> tuple[list[tuple], list[tuple]]:
@@ -129,9 +131,10 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
                     continue
                 STATS["bad_inputs"] += 1
                 text = result.content[0].text
-                generic = GENERIC.format(tool=tool)
-                assert text.strip() != generic, f"an unexplained failure for {tool}({arguments})"
-                started = text.startswith("[")  # "[kind] …" is a run that started, then failed
+                kind = text[1:].partition("] ")[0] if text.startswith("[") else None
+                assert kind in REFUSALS | RUN_FAILURES, f"no [kind] for {tool}({arguments}): {text[:200]}"
+                assert len(text) > len(kind) + 10, f"an unexplained failure for {tool}({arguments})"
+                started = kind not in REFUSALS or text.startswith("[policy] refused to run")  # a run that failed
                 busy = any(status in ("queued", "running") for _, status in before[1])  # may change meanwhile
                 if not started and not busy:
                     assert stored(state_dir) == before, f"refused {tool}({arguments}) changed the store"

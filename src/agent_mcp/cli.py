@@ -147,4 +147,20 @@ def main(argv: list[str] | None = None) -> None:
         anyio.run(serve_http, settings)
         return
     log.info("agent-mcp %s serving on stdio (claude: %s)", __version__, settings.claude_bin)
-    anyio.run(serve, settings)
+    try:
+        anyio.run(serve, settings)
+    except BaseExceptionGroup as group:
+        if group.split((BrokenPipeError, ConnectionResetError))[1] is not None:
+            raise
+        _client_went_away()
+    except (BrokenPipeError, ConnectionResetError):
+        _client_went_away()
+
+
+def _client_went_away() -> None:
+    """The client closed our stdout: its leaving is the normal end of a stdio server, not a crash.
+    Every run has been ended by then (the pool's lifespan is over). A plain exit would wait for the
+    SDK's stdin reader thread, which waits for a stdin the client may never close."""
+    log.info("the client closed the connection; exiting")
+    logging.shutdown()
+    os._exit(0)

@@ -10,14 +10,33 @@ from .models import ErrorKind
 
 
 class AgentMCPError(Exception):
-    """Base of every error whose message is meant for the caller."""
+    """Base of every error whose message is meant for the caller. The tool error's text is
+    "[<kind>] <message>", so a program can branch on the kind."""
+
+    kind = "invalid_input"
 
 
 class InvalidInput(AgentMCPError):
     pass
 
 
-class OutsideRoots(InvalidInput):
+class Busy(InvalidInput):
+    """Refused because of what is in flight (or queued) now; the same call can succeed later."""
+
+    kind = "busy"
+
+
+class DepthExceeded(InvalidInput):
+    kind = "depth_exceeded"
+
+
+class PolicyRefusal(InvalidInput):
+    """Refused by a limit or rule of this server's settings."""
+
+    kind = "policy"
+
+
+class OutsideRoots(PolicyRefusal):
     """A path that lies (or, at run time, has come to lie) outside the allowed roots."""
 
     def __init__(self, what: str, resolved: str, roots: str, fix: str) -> None:
@@ -27,11 +46,15 @@ class OutsideRoots(InvalidInput):
 
 
 class UnknownAgent(AgentMCPError):
+    kind = "unknown_agent"
+
     def __init__(self, name: str) -> None:
         super().__init__(f"no agent named {name!r}; call list_agents to see the agents, or create_agent first")
 
 
 class UnknownRun(AgentMCPError):
+    kind = "unknown_run"
+
     def __init__(self, run_id: str) -> None:
         super().__init__(
             f"no run with id {run_id!r}; use the run_id that start_message returned (finished runs are kept "
@@ -43,7 +66,7 @@ class RunFailed(AgentMCPError):
     """A run that produced no result event: nothing the CLI said can be returned as a reply."""
 
     def __init__(self, kind: ErrorKind, message: str, tail: str = "") -> None:
-        self.kind = kind
+        self.kind: ErrorKind = kind  # the text already starts with it
         detail = f"[{kind}] {message}"
         if tail.strip():
             detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"

@@ -22,7 +22,7 @@ import anyio
 from . import validation
 from .argv import build_argv, exec_problem
 from .config import Settings
-from .errors import InvalidInput, RunFailed, UnknownAgent, UnknownRun
+from .errors import Busy, DepthExceeded, InvalidInput, PolicyRefusal, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentListing, ListingCache, info_fields
 from .locks import file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
@@ -89,7 +89,7 @@ class AgentPool:
                 "file instead of the object)"
             )
         if self.store.agent_count() >= self.settings.max_agents:
-            raise InvalidInput(
+            raise PolicyRefusal(
                 f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
                 "--max-agents); delete_agent one you no longer need, or raise the limit"
             )
@@ -142,7 +142,7 @@ class AgentPool:
         self._refuse_if_busy_elsewhere(agent.name, "delete")
         queue = self._scheduler.queue(agent.name)
         if queue and not force:
-            raise InvalidInput(
+            raise Busy(
                 f"agent {agent.name!r} has {len(queue)} message(s) queued or running; wait for them, cancel them "
                 "with cancel_run, or call delete_agent with force=true to cancel them and delete"
             )
@@ -166,7 +166,7 @@ class AgentPool:
         agent = self.get(name)
         self._refuse_if_busy_elsewhere(agent.name, "reset")
         if self._scheduler.queue(agent.name):
-            raise InvalidInput(
+            raise Busy(
                 f"agent {agent.name!r} has a message queued or running; reset it once that is done (or cancel it)"
             )
         await self.store.reset_agent(agent.name)
@@ -176,7 +176,7 @@ class AgentPool:
         others = [o for o in self.store.active_owners(name) if o != self.store.owner and owner_alive(o)]
         if others:
             pid = others[0].partition(":")[0]
-            raise InvalidInput(
+            raise Busy(
                 f"agent {name!r} has a message in flight in another agent-mcp server (pid {pid}) on the same state "
                 f"directory; {action} it once that finishes"
             )
@@ -194,7 +194,7 @@ class AgentPool:
     def _check_depth(self) -> None:
         depth, limit = self.settings.depth, self.settings.max_depth
         if depth >= limit:
-            raise InvalidInput(
+            raise DepthExceeded(
                 f"this agent-mcp runs at depth {depth} (started by an agent that was itself run by agent-mcp), "
                 f"and the limit is {limit} (AGENT_MCP_MAX_DEPTH / --max-depth): nested agent pools stop here so "
                 "they cannot recurse without end; do this work directly instead"
@@ -206,7 +206,7 @@ class AgentPool:
         for agent in dict.fromkeys(agents):
             queued = len(self._scheduler.queue(agent))
             if queued + wanted[agent.casefold()] > self.settings.max_queued:
-                raise InvalidInput(
+                raise Busy(
                     f"agent {agent!r} has {queued} message(s) queued or running, and {self.settings.max_queued} is the "
                     "limit (AGENT_MCP_MAX_QUEUED / --max-queued); wait for some to finish (wait_runs) or cancel them, "
                     "then send again, or raise the limit"
@@ -318,7 +318,7 @@ class AgentPool:
         if run is None:
             stored = self.get_run(run_id)
             if stored.status in ("queued", "running"):
-                raise InvalidInput(
+                raise Busy(
                     f"run {run_id!r} belongs to another agent-mcp server on the same state directory; cancel it there"
                 )
             return stored

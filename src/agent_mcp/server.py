@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult, InputRequiredResult, ResourceLink, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
 
 from . import __version__, replies, validation
 from .config import Settings
@@ -81,11 +81,43 @@ def _tool_errors(tool: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corou
         try:
             return await tool(*args, **kwargs)
         except RunFailed as failure:
-            return CallToolResult(content=[TextContent(type="text", text=str(failure))], is_error=True)
+            return _refusal(str(failure))
         except AgentMCPError as exc:
-            raise ToolError(str(exc)) from exc
+            return _refusal(f"[{exc.kind}] {exc}")
 
     return translated
+
+
+def _refusal(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+class _Server(MCPServer[AgentPool]):
+    """The SDK's server, with arguments checked before its own validation: an unknown argument (a
+    misspelt option would otherwise be dropped without a word) and a value of the wrong type are
+    refused as `[invalid_input]`, naming the argument, like every other refusal."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AgentPool, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            accepted = list(tool.parameters.get("properties", {}))
+            unknown = [argument for argument in arguments if argument not in accepted]
+            if unknown:
+                return _refusal(
+                    f"[invalid_input] {name} has no argument {', '.join(map(repr, unknown))}; it takes "
+                    f"{', '.join(accepted)}"
+                )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if not isinstance(exc.__cause__, ValidationError):
+                raise
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.__cause__.errors()
+            )
+            return _refusal(f"[invalid_input] bad arguments for {name}: {problems}")
 
 
 def _pool(ctx: Context[AgentPool]) -> AgentPool:
@@ -290,14 +322,14 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
 )
 
 
-def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPServer[AgentPool]:
+def build_server(settings: Settings, env: dict[str, str] | None = None) -> _Server:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
         async with AgentPool(settings, env).running() as pool:
             yield pool
 
     protected = settings.transport == "http" and settings.token is not None
-    server: MCPServer[AgentPool] = MCPServer(
+    server = _Server(
         "agent-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -307,6 +339,9 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> MCPSe
     )
     for tool, hints in TOOLS:
         server.add_tool(_tool_errors(tool), annotations=hints)
+        registered = server._tool_manager.get_tool(tool.__name__)
+        assert registered is not None
+        registered.parameters["additionalProperties"] = False  # unknown arguments are refused (_Server)
     server.resource(
         replies.REPLY_URI,
         name="reply",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,34 @@ async def test_the_example_client_configuration_works(tmp_path, claude_env, no_l
         reply = await client.call_tool("send_message", {"agent": "dev", "message": "hello"})
     assert not created.is_error
     assert reply.structured_content["text"] == "Mock reply #1. Last user text tail: hello"
+
+
+INITIALIZE = (
+    b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},'
+    b'"clientInfo":{"name":"t","version":"1"}}}\n'
+)
+
+
+def test_a_client_that_goes_away_ends_the_server_quietly(tmp_path):
+    """Its stdin closed, or its end of stdout closed with a reply on its way: exit 0, no traceback."""
+    env = {**_base_env(), "AGENT_MCP_STATE_DIR": str(tmp_path / "state")}
+    closed_stdin = subprocess.run([AGENT_MCP], input=INITIALIZE, capture_output=True, timeout=60, env=env)
+    assert closed_stdin.returncode == 0 and b"Traceback" not in closed_stdin.stderr
+
+    server = subprocess.Popen(
+        [AGENT_MCP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert server.stdin and server.stdout and server.stderr
+    server.stdin.write(INITIALIZE)
+    server.stdin.flush()
+    server.stdout.readline()
+    server.stdout.close()  # the client is going: the next reply cannot be written
+    server.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    server.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"tools/list"}\n')
+    server.stdin.flush()
+    time.sleep(0.5)
+    server.stdin.close()  # and gone
+    assert server.wait(30) == 0
+    stderr = server.stderr.read()
+    server.stderr.close()
+    assert b"Traceback" not in stderr, stderr.decode()[-2000:]
