@@ -63,12 +63,13 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
     tools = {
         "create_agent": ["name", "role", "cwd", "model", "permission_mode", "allowed_tools", "disallowed_tools",
                          "max_turns", "max_budget_usd", "add_dirs", "mcp_config", "effort", "worktree"],
-        "list_agents": [],
+        "list_agents": ["status", "name_prefix", "limit", "cursor"],
+        "get_agent": ["name"],
         "send_message": ["agent", "message", "timeout_s"],
         "start_message": ["agent", "message", "timeout_s"],
-        "get_run": ["run_id", "wait_s"],
+        "get_run": ["run_id", "wait_s", "text_offset", "text_limit"],
         "cancel_run": ["run_id"],
-        "get_history": ["agent", "limit"],
+        "get_history": ["agent", "limit", "cursor", "full"],
         "delete_agent": ["name", "force"],
         "reset_agent": ["name"],
         "broadcast": ["agents", "message", "messages", "timeout_s"],
@@ -89,12 +90,16 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "timeout_s": st.floats(-1, 30),
         "wait_s": st.floats(-1, 0.5),
         "force": st.booleans(),
+        "full": st.booleans(),
+        "status": st.sampled_from(["idle", "running", "queued", "busy"]),
+        "text_offset": st.integers(-5, 100),
+        "text_limit": st.integers(-5, 30_000),
         "mode": st.sampled_from(["all", "any", "some"]),
         "permission_mode": st.sampled_from(["default", "plan", "yolo"]),
         "effort": st.sampled_from(["low", "max", "huge"]),
     }
 
-    required = {"create_agent": 3, "send_message": 2, "start_message": 2, "get_run": 1, "cancel_run": 1,
+    required = {"create_agent": 3, "get_agent": 1, "send_message": 2, "start_message": 2, "get_run": 1, "cancel_run": 1,
                 "get_history": 1, "delete_agent": 1, "reset_agent": 1, "wait_runs": 1}  # fmt: skip
 
     def argument(name: str) -> st.SearchStrategy[object]:

@@ -78,7 +78,7 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
     )
     assert agent.total_cache_read_input_tokens == 0
     assert store.sessions("old") == ["sid-1"]
-    [run] = store.history("old", 10)
+    [(run, _)] = store.history("old", 10)
     assert (run.run_id, run.message, run.status) == ("r1", "hello", "done")
 
 
@@ -110,7 +110,7 @@ async def test_finishing_a_run_records_session_and_totals_together(tmp_path):
     assert (agent.total_input_tokens, agent.total_output_tokens) == (20, 40)
     assert (agent.total_cache_creation_input_tokens, agent.total_cache_read_input_tokens) == (60, 80)
     assert store.sessions("dev") == ["s1", "s2"]
-    assert [r.run_id for r in store.history("dev", 10)] == ["r2", "r1"]
+    assert [r.run_id for r, _ in store.history("dev", 10)] == ["r2", "r1"]
     await store.reset_agent("dev")
     assert store.agent("dev").session_id is None
     assert store.sessions("dev") == ["s1", "s2"]  # earlier sessions are remembered

@@ -268,3 +268,24 @@ def test_files_changed_are_the_successful_file_edits():
 def test_denied_write_in_the_capture_changes_no_file():
     _, r = parse("12_apikey_write_denied.stdout")
     assert r.files_changed == []
+
+
+def test_denied_tool_uses_are_named_with_what_they_were_for():
+    _, r = parse("12_apikey_write_denied.stdout")
+    assert [(d.tool_name, d.summary) for d in r.permission_denials] == [("Write", "/scratch/mock_written.txt")]
+    assert r.model_dump(mode="json")["permission_denials"] == [
+        {"tool_name": "Write", "summary": "/scratch/mock_written.txt"}
+    ]
+
+
+def test_a_result_leaves_out_the_fields_that_say_nothing_but_keeps_the_contracts():
+    _, r = parse("10_apikey_text.stdout")
+    data = r.model_dump(mode="json")
+    for absent in ("permission_denials", "files_changed", "text_truncated", "text_chars", "error_kind",
+                   "api_error_status", "rate_limit_status", "rate_limit_resets_at"):  # fmt: skip
+        assert absent not in data, absent
+    for present in ("agent", "run_id", "text", "session_id", "model", "api_key_source", "rate_limit_type", "cost_usd",
+                    "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+                    "duration_ms", "num_turns", "is_error", "error", "subtype"):  # fmt: skip
+        assert present in data, present
+    assert type(r).model_validate(data) == r  # read back, the defaults fill in what was left out

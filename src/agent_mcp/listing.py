@@ -1,9 +1,9 @@
-"""What list_agents answers: every agent's AgentInfo fields, built once per change of the store.
+"""What list_agents answers: pages of the agents' entries, built once per change of the store.
 
-A client polling a pool of a thousand agents gets the same listing again without a rebuild: status
-and queue lengths are runs in the store too, so the store's change mark says when a listing is out
-of date. Entries are plain data (the SDK validates the result against AgentList once), so a
-listing needs no model per agent.
+A client polling a pool of a thousand agents gets its page from the same entries without a rebuild:
+status and queue lengths are runs in the store too, so the store's change mark says when the entries
+are out of date. Entries are plain data (the SDK validates the result against AgentList once), lean
+like every result, with the role's first ROLE_PREVIEW characters (get_agent gives the whole).
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from . import cursors
+from .errors import InvalidInput
+from .models import AgentInfo, lean
 from .store import ActiveCounts, AgentRecord, Store
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
+ROLE_PREVIEW = 200
+STATUSES = ("idle", "running", "queued")
 
 
 def info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
@@ -45,9 +50,21 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
 @dataclass(frozen=True)
 class AgentListing:
     mark: int
+    entries: list[dict[str, Any]]
+    """Every agent's entry, sorted by name."""
+
+
+@dataclass(frozen=True)
+class AgentPage:
     data: dict[str, Any]
     json: str
     """The same as compact JSON: the text copy of the result."""
+
+
+def entry(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
+    fields = info_fields(agent, activity)
+    fields["role"] = fields["role"][:ROLE_PREVIEW]
+    return lean(fields, AgentInfo.ALWAYS)
 
 
 class ListingCache:
@@ -58,10 +75,37 @@ class ListingCache:
         mark = store.change_mark()
         if self._listing is None or self._listing.mark != mark:
             activity = store.active_counts()
-            data = {
-                "agents": [
-                    info_fields(agent, activity.get(agent.name.casefold(), NO_ACTIVITY)) for agent in store.agents()
-                ]
-            }
-            self._listing = AgentListing(mark, data, to_json(data).decode())
+            entries = [entry(agent, activity.get(agent.name.casefold(), NO_ACTIVITY)) for agent in store.agents()]
+            self._listing = AgentListing(mark, entries)
         return self._listing
+
+
+def page(
+    listing: AgentListing, status: str | None, name_prefix: str | None, limit: int, cursor: str | None
+) -> AgentPage:
+    """The agents that match, after the cursor's, at most `limit`; total counts every match."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if not 1 <= limit <= 1000:
+        raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+    prefix = None if name_prefix is None else name_prefix.casefold()
+    matching = [
+        agent
+        for agent in listing.entries
+        if (prefix is None or agent["name"].casefold().startswith(prefix))
+        and (status is None or _has_status(agent, status))
+    ]
+    after = None if cursor is None else cursors.read_agents(cursor)
+    start = 0 if after is None else next((i for i, a in enumerate(matching) if a["name"] > after), len(matching))
+    agents = matching[start : start + limit]
+    more = start + limit < len(matching)
+    data = {
+        "agents": agents,
+        "next_cursor": cursors.agents(agents[-1]["name"]) if more else None,
+        "total": len(matching),
+    }
+    return AgentPage(data, to_json(data).decode())
+
+
+def _has_status(agent: dict[str, Any], status: str) -> bool:
+    return bool(agent["queued"] > 0 if status == "queued" else agent["status"] == status)

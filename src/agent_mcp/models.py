@@ -5,9 +5,9 @@ These models are the tools' outputSchema, so field descriptions are written for 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 ErrorKind = Literal[
     "cli_not_found",
@@ -24,11 +24,41 @@ ErrorKind = Literal[
     "policy",
 ]
 
+
+def informative(value: Any) -> bool:
+    """Whether a field's value says anything: null, false, zero and empty say nothing."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, list | dict | str):
+        return bool(value)
+    return True
+
+
+def lean(data: dict[str, Any], always: frozenset[str]) -> dict[str, Any]:
+    """A result's fields as the model reading it needs them: the contract's fields always (null
+    included), any other only when it carries information. The output schemas stay complete."""
+    return {key: value for key, value in data.items() if key in always or informative(value)}
+
+
+class Lean(BaseModel):
+    """Every byte of a result lands in the caller's context: fields outside ALWAYS are left out when
+    they say nothing. Read back (from the store, by a client), the defaults fill them in."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_the_uninformative(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return lean(data, self.ALWAYS) if isinstance(data, dict) else data
+
+
 PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan")
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
-class AgentOptions(BaseModel):
+class AgentOptions(Lean):
     """Per-agent claude options, repeated in AgentInfo under create_agent's argument names."""
 
     model_config = ConfigDict(frozen=True)
@@ -47,6 +77,11 @@ class AgentOptions(BaseModel):
 
 
 class AgentInfo(AgentOptions):
+    ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"name", "role", "cwd", "session_id", "status", "queued", "message_count", "model", "created_at",
+         "total_cost_usd", "total_input_tokens", "total_output_tokens"}
+    )  # fmt: skip
+
     name: str
     role: str
     cwd: str = Field(description="absolute, resolved working directory")
@@ -58,19 +93,34 @@ class AgentInfo(AgentOptions):
     total_cost_usd: float
     total_input_tokens: int
     total_output_tokens: int
-    total_cache_creation_input_tokens: int
-    total_cache_read_input_tokens: int
+    total_cache_creation_input_tokens: int = 0
+    total_cache_read_input_tokens: int = 0
     worktree: bool = Field(default=False, description="whether the agent works in its own git worktree")
     worktree_branch: str | None = Field(default=None, description="the branch of its worktree")
     worktree_repo: str | None = Field(default=None, description="the repository its worktree was made from")
 
 
 class AgentList(BaseModel):
-    agents: list[AgentInfo] = Field(description="sorted by name")
+    agents: list[AgentInfo] = Field(
+        description="one page, sorted by name; each role cut to its first 200 characters (get_agent gives all)"
+    )
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
+    total: int = Field(description="how many agents match, on every page together")
 
 
-class AgentResponse(BaseModel):
+class PermissionDenial(BaseModel):
+    tool_name: str
+    summary: str = Field(description="what it was denied for: the file path, the command, the pattern…")
+
+
+class AgentResponse(Lean):
     """One turn's outcome as the CLI reported it; is_error marks failures the CLI itself reported."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"agent", "run_id", "text", "session_id", "model", "api_key_source", "rate_limit_type", "cost_usd",
+         "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "duration_ms",
+         "num_turns", "is_error", "error", "subtype"}
+    )  # fmt: skip
 
     agent: str
     run_id: str | None = Field(default=None, description="the run this turn was; get_run(run_id) reads it again")
@@ -109,6 +159,11 @@ class AgentResponse(BaseModel):
     files_changed: list[str] = Field(
         default_factory=list, description="files that successful Edit / Write / NotebookEdit tool uses targeted"
     )
+    permission_denials: list[PermissionDenial] = Field(
+        default_factory=list,
+        description="tool uses the CLI denied (headless, it cannot ask): give the agent a permission_mode or "
+        "allowed_tools that lets them",
+    )
 
 
 RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "timed_out", "interrupted"]
@@ -135,6 +190,11 @@ class RunInfo(BaseModel):
 
 class RunList(BaseModel):
     runs: list[RunInfo]
+
+
+class HistoryPage(BaseModel):
+    runs: list[RunInfo] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
 
 
 class Deleted(BaseModel):

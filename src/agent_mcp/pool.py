@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 
 import anyio
 
-from . import validation
+from . import cursors, validation
 from .argv import build_argv, exec_problem
 from .config import Settings
 from .errors import Busy, DepthExceeded, InvalidInput, PolicyRefusal, RunFailed, UnknownAgent, UnknownRun
-from .listing import NO_ACTIVITY, AgentListing, ListingCache, info_fields
+from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
+from .listing import page as listing_page
 from .locks import file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .process import ProcessRegistry
@@ -131,10 +132,12 @@ class AgentPool:
         activity = self.store.active_counts().get(agent.name.casefold(), NO_ACTIVITY)
         return AgentInfo.model_validate(info_fields(agent, activity))
 
-    async def listing(self) -> AgentListing:
-        """Every agent's AgentInfo fields, sorted by name."""
+    async def listing(
+        self, status: str | None = None, name_prefix: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> AgentPage:
+        """A page of the agents' entries, sorted by name."""
         await self._sweep()  # may change the store, so it comes before the listing's mark is read
-        return self._listing.get(self.store)
+        return listing_page(self._listing.get(self.store), status, name_prefix, limit, cursor)
 
     async def delete(self, name: str, force: bool) -> str:
         """Refused while a message is in flight, unless force: then its runs are cancelled first."""
@@ -327,13 +330,22 @@ class AgentPool:
         return self.run_info(run)
 
     def history(self, name: str, limit: int) -> list[RunInfo]:
+        return self.history_page(name, limit, None)[0]
+
+    def history_page(self, name: str, limit: int, cursor: str | None) -> tuple[list[RunInfo], str | None]:
+        """A page of the agent's runs, newest first, and the cursor of the next page (None: the last)."""
         agent = self.get(name)
         validation.check_limit(limit)
+        before = None if cursor is None else cursors.read_history(cursor)
+        page = self.store.history(agent.name, limit + 1, before)
         infos = []
-        for record in self.store.history(agent.name, limit):
+        for record, _ in page[:limit]:
             run = self._scheduler.live(record.run_id)
             infos.append(record.info() if run is None else self.run_info(run))
-        return infos
+        if len(page) <= limit:
+            return infos, None
+        last, place = page[limit - 1]
+        return infos, cursors.history(last.queued_at, place)
 
     @property
     def live_processes(self) -> int:

@@ -30,6 +30,7 @@ from .models import (
     AgentOptions,
     AgentResponse,
     Deleted,
+    HistoryPage,
     RunInfo,
     RunList,
     RunWait,
@@ -38,6 +39,9 @@ from .pool import AgentPool
 from .stream import describe_event
 
 log = logging.getLogger(__name__)
+
+HISTORY_PREVIEW = 500
+"""get_history shows this much of each message and reply unless full=true."""
 
 INSTRUCTIONS = """\
 Runs a pool of Claude Code agents. create_agent gives an agent a name, a role and a working
@@ -180,11 +184,27 @@ async def create_agent(
     return await _pool(ctx).create(name, role, cwd, options, worktree)
 
 
-async def list_agents(ctx: Context[AgentPool]) -> Annotated[CallToolResult, AgentList]:
-    """List every agent, sorted by name, with its status (idle or running), queued messages,
-    session, message count and totals of cost and tokens."""
-    listing = await _pool(ctx).listing()
+async def list_agents(
+    ctx: Context[AgentPool],
+    status: Annotated[
+        Literal["idle", "running", "queued"] | None,
+        Field(description="only agents idle, running, or with messages queued"),
+    ] = None,
+    name_prefix: Annotated[str | None, Field(description="only agents whose name starts so (ignoring case)")] = None,
+    limit: Annotated[int, Field(description="agents per page, 1-1000")] = 50,
+    cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
+) -> Annotated[CallToolResult, AgentList]:
+    """List the agents, sorted by name, a page at a time: status (idle or running), queued
+    messages, session, message count, totals of cost and tokens, and the first 200 characters of
+    each role (get_agent gives one agent whole). total counts every match; next_cursor is null on
+    the last page."""
+    listing = await _pool(ctx).listing(status, name_prefix, limit, cursor)
     return _compact(listing.data, listing.json)
+
+
+async def get_agent(name: AgentName, ctx: Context[AgentPool]) -> AgentInfo:
+    """One agent whole: its role, options, state and totals."""
+    return await _pool(ctx).info(name)
 
 
 async def send_message(
@@ -279,12 +299,19 @@ async def wait_runs(
 async def get_history(
     agent: AgentName,
     ctx: Context[AgentPool],
-    limit: Annotated[int, Field(description="how many runs, 1-1000")] = 20,
-) -> Annotated[CallToolResult, RunList]:
-    """An agent's runs, newest first: message, status, reply and usage, error, times. Kept across
-    server restarts."""
-    runs = [replies.clip_run(info, _limit(ctx)) for info in _pool(ctx).history(agent, limit)]
-    return _with_replies(RunList(runs=runs), [info.response for info in runs])
+    limit: Annotated[int, Field(description="runs per page, 1-1000")] = 10,
+    cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
+    full: Annotated[
+        bool, Field(description="messages (up to 2000 characters) and replies as get_run gives them")
+    ] = False,
+) -> Annotated[CallToolResult, HistoryPage]:
+    """An agent's runs, newest first, a page at a time: message, status, reply and usage, error,
+    times; each message and reply cut to its first 500 characters unless full. Kept across server
+    restarts."""
+    infos, next_cursor = _pool(ctx).history_page(agent, limit, cursor)
+    chars = _limit(ctx) if full else HISTORY_PREVIEW
+    runs = [replies.clip_run(info.model_copy(update={"message": info.message[:chars]}), chars) for info in infos]
+    return _with_replies(HistoryPage(runs=runs, next_cursor=next_cursor), [info.response for info in runs])
 
 
 async def delete_agent(
@@ -310,6 +337,7 @@ async def reset_agent(
 TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ...] = (
     (create_agent, _hints("Create agent", read_only=False, destructive=False, idempotent=False, open_world=False)),
     (list_agents, _hints("List agents", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (get_agent, _hints("Get agent", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (send_message, _hints("Send message", read_only=False, destructive=True, idempotent=False, open_world=True)),
     (start_message, _hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)),
     (get_run, _hints("Get run", read_only=True, destructive=False, idempotent=True, open_world=False)),

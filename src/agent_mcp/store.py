@@ -371,12 +371,17 @@ class Store:
         row = self._reader.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else _run(row)
 
-    def history(self, name: str, limit: int) -> list[RunRecord]:
+    def history(self, name: str, limit: int, before: tuple[str, int] | None = None) -> list[tuple[RunRecord, int]]:
+        """The agent's runs, newest first, with each one's place (rowid): a page starts after `before`,
+        the (queued_at, rowid) of the last run of the page before it, so runs added meanwhile do not
+        shift the pages."""
+        after = "" if before is None else " AND (queued_at < ? OR (queued_at = ? AND rowid < ?))"
         rows = self._reader.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE agent = ? ORDER BY queued_at DESC, rowid DESC LIMIT ?",
-            (name, limit),
+            f"SELECT {_RUN_COLUMNS}, rowid AS place FROM runs WHERE agent = ?{after}"
+            " ORDER BY queued_at DESC, rowid DESC LIMIT ?",
+            (name, *(() if before is None else (before[0], before[0], before[1])), limit),
         ).fetchall()
-        return [_run(row) for row in rows]
+        return [(_run(row), row["place"]) for row in rows]
 
     def active_counts(self) -> dict[str, ActiveCounts]:
         """Running and queued runs per agent (casefolded), across every server on this store."""
@@ -442,4 +447,5 @@ def _agent(row: sqlite3.Row) -> AgentRecord:
 def _run(row: sqlite3.Row) -> RunRecord:
     """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
     response = row["response"]
-    return RunRecord(**{**dict(row), "response": AgentResponse.model_validate_json(response) if response else None})
+    fields = {key: row[key] for key in row.keys() if key != "place"}  # noqa: SIM118 (a Row iterates its values)
+    return RunRecord(**{**fields, "response": AgentResponse.model_validate_json(response) if response else None})

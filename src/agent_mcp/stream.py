@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import AgentResponse, ErrorKind
+from .models import AgentResponse, ErrorKind, PermissionDenial
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
 # sequences, and the C0 controls other than tab and newline (e.g. the SI in the CLI's exit trailer).
@@ -58,6 +58,26 @@ def decode_event(raw: bytes) -> dict[str, Any] | None:
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return None
     return event
+
+
+# What a denied tool use was for, by the first of these its input has (Write: file_path, Bash: command…).
+_DENIAL_SUBJECTS = ("file_path", "notebook_path", "command", "path", "pattern", "url", "query", "description")
+DENIAL_SUMMARY_CHARS = 200
+
+
+def _denials(raw: Any) -> list[PermissionDenial]:
+    """The result's permission_denials ([{tool_name, tool_use_id, tool_input}]) as the caller needs
+    them: which tool, and for what, in a line."""
+    denials = []
+    for denial in raw if isinstance(raw, list) else ():
+        if not isinstance(denial, dict) or not isinstance(denial.get("tool_name"), str):
+            continue
+        tool_input = denial.get("tool_input")
+        tool_input = tool_input if isinstance(tool_input, dict) else {}
+        subject = next((tool_input[key] for key in _DENIAL_SUBJECTS if isinstance(tool_input.get(key), str)), None)
+        summary = subject if subject is not None else json.dumps(tool_input, ensure_ascii=False)
+        denials.append(PermissionDenial(tool_name=denial["tool_name"], summary=summary[:DENIAL_SUMMARY_CHARS]))
+    return denials
 
 
 def _int(value: Any) -> int:
@@ -181,6 +201,7 @@ class StreamState:
             api_error_status=_opt_int(result.get("api_error_status")),
             error_kind=self._error_kind(result) if is_error else None,
             files_changed=list(self.files_changed),
+            permission_denials=_denials(result.get("permission_denials")),
         )
 
     def _error_kind(self, result: dict[str, Any]) -> ErrorKind:
