@@ -28,7 +28,7 @@ from .listing import page as listing_page
 from .locks import file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .process import ProcessRegistry
-from .runs import MESSAGE_PREVIEW, EventHandler, Run, now
+from .runs import MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run, now
 from .scheduler import Scheduler
 from .store import AgentRecord, Store, owner_alive, owner_of
 from .turn import TurnContext, child_environment, take_turn
@@ -121,6 +121,8 @@ class AgentPool:
         return await self.info(name)
 
     def get(self, name: str) -> AgentRecord:
+        if not validation.NAME_RE.fullmatch(name):  # not a name any agent can have (nor text SQLite takes)
+            raise UnknownAgent(name)
         agent = self.store.agent(name)
         if agent is None:
             raise UnknownAgent(name)
@@ -270,6 +272,8 @@ class AgentPool:
         return run.record().info(self._scheduler.position(run))
 
     def get_run(self, run_id: str) -> RunInfo:
+        if not RUN_ID_RE.fullmatch(run_id):  # not an id any run can have (nor text SQLite takes)
+            raise UnknownRun(run_id)
         run = self._scheduler.live(run_id)
         if run is not None:
             return self.run_info(run)

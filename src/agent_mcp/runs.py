@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 MESSAGE_PREVIEW = 2000
+RUN_ID_RE = re.compile(r"[0-9a-f]{16}")
 
 _STATUS_OF_KIND: dict[str, RunStatus] = {
     "timed_out": "timed_out",
