@@ -45,3 +45,12 @@ def clip_run(info: RunInfo, limit: int) -> RunInfo:
     if info.response is None:
         return info
     return info.model_copy(update={"response": clip(info.response, limit)})
+
+
+def head_of_run(info: RunInfo, chars: int) -> RunInfo:
+    """A run as a history page shows it: the first `chars` of its message and of its reply (the
+    reply's text_truncated and text_chars say when there is more)."""
+    response = info.response
+    if response is not None:
+        response = page(response, 0, chars) if len(response.text) > chars else response
+    return info.model_copy(update={"message": info.message[:chars], "response": response})

@@ -309,8 +309,10 @@ async def get_history(
     times; each message and reply cut to its first 500 characters unless full. Kept across server
     restarts."""
     infos, next_cursor = _pool(ctx).history_page(agent, limit, cursor)
-    chars = _limit(ctx) if full else HISTORY_PREVIEW
-    runs = [replies.clip_run(info.model_copy(update={"message": info.message[:chars]}), chars) for info in infos]
+    if full:
+        runs = [replies.clip_run(info, _limit(ctx)) for info in infos]
+    else:
+        runs = [replies.head_of_run(info, HISTORY_PREVIEW) for info in infos]
     return _with_replies(HistoryPage(runs=runs, next_cursor=next_cursor), [info.response for info in runs])
 
 
