@@ -40,6 +40,18 @@ def _text_of(content: Any) -> str:
     return " ".join(parts)
 
 
+def _newest_block(content: Any) -> Any:
+    """The last text or tool_result block of a user message (the CLI's context blocks left out)."""
+    if isinstance(content, str):
+        return content
+    blocks = [
+        b
+        for b in content or ()
+        if b.get("type") == "tool_result" or (b.get("type") == "text" and not b["text"].startswith("<system-reminder>"))
+    ]
+    return blocks[-1:]
+
+
 class MockAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -114,7 +126,9 @@ class MockAnthropic:
 
     def answer(self, handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
         users = [m for m in request.get("messages") or () if m.get("role") == "user"]
-        last = _text_of(users[-1]["content"]) if users else ""
+        # The newest words only: a CLI may send a failed turn's text again in the same user message
+        # as the next one (2.1.332 does, after an API error).
+        last = _text_of(_newest_block(users[-1]["content"])) if users else ""
         if "MOCK_500" in last:
             handler._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})  # type: ignore[attr-defined]
             return
