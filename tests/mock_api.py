@@ -6,7 +6,9 @@ the last user text choose the reply, as for the captures in tests/fixtures/:
   MOCK_TOOL    a Bash tool_use (echo hi-from-tool), then a text reply once the tool result is back
   MOCK_500     HTTP 500 (an api_error the CLI retries CLAUDE_CODE_MAX_RETRIES times)
   anything else: "Mock reply #<n>. Last user text tail: <last 60 characters>"
-Every request is recorded, so a test can check what the CLI sent.
+Every request is recorded, so a test can check what the CLI sent. A test can also script the model:
+each (tool name, input) in `script` is answered, in turn, to the next request of the main loop as a
+tool_use of that tool (a coordinator's model calling agent-mcp's tools, say).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class MockAnthropic:
         self.replies: list[str] = []
         """The text of every text reply, in order."""
         self._counter = itertools.count(1)
+        self.script: list[tuple[str, dict[str, Any]]] = []
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -132,8 +135,14 @@ class MockAnthropic:
         if "MOCK_500" in last:
             handler._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})  # type: ignore[attr-defined]
             return
-        if "MOCK_TOOL" in last and "TOOL_RESULT:" not in last:
+        if self.script and request.get("tools"):
+            name, tool_input = self.script.pop(0)
             blocks: list[dict[str, Any]] = [
+                {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": name, "input": tool_input}
+            ]
+            stop = "tool_use"
+        elif "MOCK_TOOL" in last and "TOOL_RESULT:" not in last:
+            blocks = [
                 {"type": "text", "text": "I will run a command."},
                 {
                     "type": "tool_use",
