@@ -376,13 +376,14 @@ def scale_figures(env: dict[str, str], work: Path, agents: int, rounds: int) -> 
     client = RawClient(env)
     for i in range(agents):
         client.call("create_agent", name=f"agent-{i:04d}", role="a role of some length " * 4, cwd=str(work))
-    line = client.call("list_agents")
+    line = client.call("list_agents", limit=agents)  # every agent in one page, as before pages
     assert line.count(b'"message_count"') >= agents
     listing = work / "listing.json"
     listing.write_text(json.loads(line)["result"]["content"][0]["text"])
     floor = RawClient(env, (sys.executable, str(ROOT / "bench" / "sdk_floor.py"), str(listing)))
     medians = interleaved_medians(
-        {"ours": lambda _: client.call("list_agents"), "floor": lambda _: floor.call("list_agents")}, rounds
+        {"ours": lambda _: client.call("list_agents", limit=agents), "floor": lambda _: floor.call("list_agents")},
+        rounds,
     )
     rss = memory_kib(client.process.pid, "VmRSS") / 1024
     client.close()
@@ -390,8 +391,8 @@ def scale_figures(env: dict[str, str], work: Path, agents: int, rounds: int) -> 
 
     async def with_sdk_client() -> float:
         async with agent_mcp(env) as sdk:
-            await call(sdk, "list_agents")
-            return statistics.median([await timed(lambda: call(sdk, "list_agents")) for _ in range(3)])
+            await call(sdk, "list_agents", limit=agents)
+            return statistics.median([await timed(lambda: call(sdk, "list_agents", limit=agents)) for _ in range(3)])
 
     return medians["ours"], medians["floor"], anyio.run(with_sdk_client) * 1000, rss
 
