@@ -102,36 +102,45 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _REAPER = str(Path(__file__).with_name("reaper.py"))
 
 
-def _child_setup(cwd_fd: int, stdin_fd: int) -> Callable[[], None]:
+def _child_setup(spec: ProcessSpec, executable: str, stdin_fd: int) -> Callable[[], None]:
     def setup() -> None:
-        # Runs in the forked child: a failure here is reported by ptyprocess as a spawn error.
-        # Both prctl settings outlive the exec of the reaper: orphans of the run come to it, and if
-        # the server is killed outright (SIGKILL), the kernel tells it to end the run.
+        # Runs in the forked child, which then becomes the reaper (a failure here is reported by
+        # ptyprocess as a spawn error). Both prctl settings outlive the exec of the reaper: orphans of
+        # the run come to it, and if the server is killed outright, the kernel tells it to end the run.
         _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
         _libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
-        os.fchdir(cwd_fd)  # the directory that was checked, not whatever its path names now
+        os.fchdir(spec.cwd_fd)  # the directory that was checked, not whatever its path names now
         os.dup2(stdin_fd, 0)
-        for fd in {cwd_fd, stdin_fd} - {0, 1, 2}:  # claude needs neither under its own number
+        for fd in {spec.cwd_fd, stdin_fd} - {0, 1, 2}:  # claude needs neither under its own number
             os.close(fd)
         # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so restore the defaults.
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
+        # claude is forked here and exec'd at once, so the reaper's own start (a Python interpreter)
+        # runs beside claude's rather than before it.
+        if os.fork() == 0:
+            try:
+                _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # it dies with its reaper
+                os.execve(executable, [executable, *spec.argv[1:]], spec.env)
+            except BaseException as exc:
+                os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
+            os._exit(127)
 
     return setup
 
 
 def _spawn(spec: ProcessSpec, stdin_read: int) -> Any:
-    """The child is reaper.py, which starts the command and ends whatever it leaves behind."""
+    """The child is reaper.py, the parent of claude: it ends whatever the run leaves behind."""
     executable = shutil.which(spec.argv[0], path=spec.env.get("PATH", os.defpath))
     if executable is None:
         raise ExecutableNotFound(spec.argv[0])
-    argv = [sys.executable, "-I", "-S", "-B", _REAPER, str(os.getpid()), executable, *spec.argv[1:]]
+    argv = [sys.executable, "-I", "-S", "-B", _REAPER, str(os.getpid())]
     _RememberingPty.last_pid = None
     try:
         return _RememberingPty.spawn(
             argv,
             env=spec.env,
-            preexec_fn=_child_setup(spec.cwd_fd, stdin_read),
+            preexec_fn=_child_setup(spec, executable, stdin_read),
             pass_fds=(stdin_read, spec.cwd_fd),
             dimensions=(50, 250),
         )

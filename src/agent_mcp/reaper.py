@@ -9,10 +9,12 @@ when claude exits, when the server asks (SIGUSR1), and when the server dies: the
 SIGUSR1 then too (PR_SET_PDEATHSIG), and the terminal's hangup (SIGHUP) means the same. It then
 exits as claude did (the same code, or the same signal).
 
-It runs as its own small Python program (`python -I -S reaper.py PARENT_PID CLAUDE ARGS...`), not a
-fork of the server: a fork of a process with threads may only exec. Every message pays for its start,
-so it imports only built-in modules (`_signal` rather than `signal`, which imports enum): the server
-sets its subreaper flag and its parent-death signal before the exec (both survive it).
+It runs as its own small Python program (`python -I -S reaper.py PARENT_PID`), not a fork of the
+server: a fork of a process with threads may only exec. The server's forked child sets the subreaper
+flag and the parent-death signal (both survive exec), forks claude, which execs at once, and then
+execs this program: its start (a Python interpreter) runs beside claude's, not before it. It imports
+only built-in modules (`_signal` rather than `signal`, which imports enum). claude is its first child
+(the earliest started: anything else that comes to it descends from claude).
 """
 
 from __future__ import annotations
@@ -61,6 +63,14 @@ def _children() -> list[int]:
     return found
 
 
+def _started(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
+
+
 def _reap(pids: dict[int, int]) -> None:
     """Collect every child that has ended; remember the status of those in pids."""
     while True:
@@ -98,35 +108,27 @@ def _exit_like(status: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    parent, command = int(argv[0]), argv[1:]
+    parent = int(argv[0])
     for sig in (KILL_ALL, signal.SIGHUP):
         signal.signal(sig, _end_all)
     # claude gets SIGTERM and SIGINT itself (they go to the whole group); this process waits for it.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
+    os.close(0)  # the prompt is claude's to read: when it stops reading, the server's writes must fail
     statuses: dict[int, int] = {}
-    claude = -1
+    children = _children()
+    claude = min(children, key=_started) if children else -1
     try:
         if os.getppid() != parent:  # the server died before the handlers were in place
             raise _EndAll
-        claude = os.fork()
-        if claude == 0:
-            try:
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, KILL_ALL):
-                    signal.signal(sig, signal.SIG_DFL)
-                os.execv(command[0], command)
-            except BaseException as exc:
-                os.write(2, f"agent-mcp could not start {command[0]}: {exc}\n".encode())
-            os._exit(127)
-        os.close(0)  # the prompt is claude's to read: when it stops reading, the server's writes must fail
-        while claude not in statuses:
+        while claude not in statuses and claude != -1:
             pid, status = os.waitpid(-1, 0)
             statuses[pid] = status
         _end_all(0, None)
     except _EndAll:
         pass
     _kill_everything(statuses)
-    _exit_like(statuses.get(claude, int(signal.SIGKILL)))  # never started, or ended here: "killed"
+    _exit_like(statuses.get(claude, int(signal.SIGKILL)))  # none, or ended here: "killed"
 
 
 if __name__ == "__main__":
