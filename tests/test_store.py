@@ -17,10 +17,10 @@ from agent_mcp.store import (
     SCHEMA_VERSION,
     AgentRecord,
     Store,
-    StoreUnusable,
     owner_alive,
     owner_of,
 )
+from agent_mcp.store_file import StoreUnusable
 
 pytestmark = pytest.mark.anyio
 

@@ -21,7 +21,8 @@ from . import __version__
 from .config import Settings, add_arguments, load_settings
 from .doctor import run_doctor
 from .server import build_server
-from .store import Store, StoreUnusable
+from .store import Store
+from .store_file import StoreUnusable
 
 log = logging.getLogger("agent_mcp")
 

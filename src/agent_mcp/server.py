@@ -5,21 +5,20 @@ The pool comes from the lifespan, so each server instance (and each in-memory te
 and its shutdown kills every claude process the pool started.
 """
 
-import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp.types import CallToolResult, InputRequiredResult, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
 
 from . import __version__, replies, validation
 from .config import Settings
-from .errors import AgentMCPError, InvalidInput, RunFailed, UnknownRun
+from .errors import InvalidInput, UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
@@ -36,6 +35,7 @@ from .models import (
     RunWait,
 )
 from .pool import AgentPool
+from .refusals import CheckingServer, translating_errors
 from .stream import describe_event
 
 log = logging.getLogger(__name__)
@@ -68,60 +68,6 @@ AgentName = Annotated[str, Field(description="the agent's name")]
 Message = Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")]
 TimeoutS = Annotated[float | None, Field(description="wall-clock limit for this message, seconds")]
 RunId = Annotated[str, Field(description="the run_id from start_message")]
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _tool_errors(tool: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R | CallToolResult]]:
-    """Our errors carry a message meant for the caller; the SDK would hide any other exception's.
-    A run that failed without a result is a tool error whose text starts with "[<error_kind>] " for
-    programs to branch on, which a ToolError cannot give (the SDK puts "Error executing tool …"
-    before its message)."""
-
-    @functools.wraps(tool)
-    async def translated(*args: P.args, **kwargs: P.kwargs) -> R | CallToolResult:
-        try:
-            return await tool(*args, **kwargs)
-        except RunFailed as failure:
-            return _refusal(str(failure))
-        except AgentMCPError as exc:
-            return _refusal(f"[{exc.kind}] {exc}")
-
-    return translated
-
-
-def _refusal(text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
-
-
-class _Server(MCPServer[AgentPool]):
-    """The SDK's server, with arguments checked before its own validation: an unknown argument (a
-    misspelt option would otherwise be dropped without a word) and a value of the wrong type are
-    refused as `[invalid_input]`, naming the argument, like every other refusal."""
-
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context[AgentPool, Any] | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        tool = self._tool_manager.get_tool(name)
-        if tool is not None:
-            accepted = list(tool.parameters.get("properties", {}))
-            unknown = [argument for argument in arguments if argument not in accepted]
-            if unknown:
-                return _refusal(
-                    f"[invalid_input] {name} has no argument {', '.join(map(repr, unknown))}; it takes "
-                    f"{', '.join(accepted)}"
-                )
-        try:
-            return await super().call_tool(name, arguments, context)
-        except ToolError as exc:
-            if not isinstance(exc.__cause__, ValidationError):
-                raise
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.__cause__.errors()
-            )
-            return _refusal(f"[invalid_input] bad arguments for {name}: {problems}")
 
 
 def _pool(ctx: Context[AgentPool]) -> AgentPool:
@@ -352,14 +298,14 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
 )
 
 
-def build_server(settings: Settings, env: dict[str, str] | None = None) -> _Server:
+def build_server(settings: Settings, env: dict[str, str] | None = None) -> CheckingServer:
     @asynccontextmanager
     async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
         async with AgentPool(settings, env).running() as pool:
             yield pool
 
     protected = settings.transport == "http" and settings.token is not None
-    server = _Server(
+    server = CheckingServer(
         "agent-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -368,7 +314,7 @@ def build_server(settings: Settings, env: dict[str, str] | None = None) -> _Serv
         auth=auth_settings(settings.host, settings.port) if protected else None,
     )
     for tool, hints in TOOLS:
-        server.add_tool(_tool_errors(tool), annotations=hints)
+        server.add_tool(translating_errors(tool), annotations=hints)
         registered = server._tool_manager.get_tool(tool.__name__)
         assert registered is not None
         registered.parameters["additionalProperties"] = False  # unknown arguments are refused (_Server)

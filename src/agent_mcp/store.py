@@ -29,7 +29,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -40,6 +40,7 @@ import anyio
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .models import AgentOptions, AgentResponse
 from .runs import MESSAGE_PREVIEW, RunRecord
+from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
 from .worktree import Worktree
 
 log = logging.getLogger(__name__)
@@ -109,69 +110,23 @@ def _write(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[S
     return off_the_loop
 
 
-def _create(path: Path) -> None:
-    """Build the store's file under a temporary name, then link it into place whole: a server killed
-    half-way leaves only the temporary file, and of two servers creating it at once one wins."""
-    building = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.new")
-    try:
-        db = _connect(building)
-        db.execute("PRAGMA user_version = 0")
-        db.execute("CREATE TABLE IF NOT EXISTS creating (x)")  # forces the header onto the disk
-        db.execute("DROP TABLE creating")
-        db.close()
-        with suppress(FileExistsError):  # another server linked its own a moment ago: use that one
-            os.link(building, path)
-    finally:
-        for leftover in (building, *(building.with_name(building.name + suffix) for suffix in ("-wal", "-shm"))):
-            leftover.unlink(missing_ok=True)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.row_factory = sqlite3.Row
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    return db
-
-
-class StoreUnusable(Exception):
-    """The server cannot start on this store; the message is one line: the problem, then the fix."""
-
-    def __init__(self, problem: str, fix: str) -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{problem}; {fix}")
-
-
-class StoreDamaged(StoreUnusable):
-    """The store cannot be trusted, and is never written to."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(
-            f"the store {path} {problem}",
-            f"agent-mcp left it as it is: move it aside to start with an empty store (mv {path} {path}.damaged), "
-            "or restore a backup of it",
-        )
-
-
 class Store:
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / DB_NAME
         self.owner = owner
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
-            _create(self.path)
+            create(self.path)
         if self.path.stat().st_size == 0:
             raise StoreDamaged(self.path, "is empty (0 bytes), so it was truncated: the agents it held are gone")
         self._write_limiter: anyio.CapacityLimiter | None = None
         try:
-            self._writer = _connect(self.path)
+            self._writer = connect(self.path)
         except sqlite3.DatabaseError as exc:
             raise StoreDamaged(self.path, f"is damaged ({exc})") from None
         try:
             self._migrate()
-            self._reader = _connect(self.path)
+            self._reader = connect(self.path)
         except sqlite3.DatabaseError as exc:
             self._writer.close()
             raise StoreDamaged(self.path, f"is damaged ({exc})") from None
@@ -185,12 +140,7 @@ class Store:
         self._check(self._reader, "integrity_check" if full else "quick_check")
 
     def _check(self, db: sqlite3.Connection, pragma: str) -> None:
-        try:
-            found = [row[0] for row in db.execute(f"PRAGMA {pragma}(5)")]
-        except sqlite3.DatabaseError as exc:
-            raise StoreDamaged(self.path, f"is damaged ({exc})") from None
-        if found != ["ok"]:
-            raise StoreDamaged(self.path, f"is damaged (SQLite's {pragma}: {'; '.join(found)})")
+        check_pages(db, self.path, pragma)
 
     def close(self) -> None:
         self._reader.close()
