@@ -19,8 +19,12 @@ def _decode(cursor: str, kind: str) -> str:
         text = ""
     prefix = kind + ":"
     if not text.startswith(prefix):
-        raise InvalidInput(f"cursor {cursor!r} is not one this tool gave; pass next_cursor from the page before")
+        raise _foreign(cursor)
     return text[len(prefix) :]
+
+
+def _foreign(cursor: str) -> InvalidInput:
+    return InvalidInput(f"cursor {cursor!r} is not one this tool gave; pass next_cursor from the page before")
 
 
 def history(queued_at: str, place: int) -> str:
@@ -30,7 +34,7 @@ def history(queued_at: str, place: int) -> str:
 def read_history(cursor: str) -> tuple[str, int]:
     queued_at, _, place = _decode(cursor, "history").rpartition("~")
     if not place.isdigit():
-        raise InvalidInput(f"cursor {cursor!r} is not one this tool gave; pass next_cursor from the page before")
+        raise _foreign(cursor)
     return queued_at, int(place)
 
 

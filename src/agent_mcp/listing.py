@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from . import cursors
+from . import cursors, validation
 from .errors import InvalidInput
 from .models import AgentInfo, lean
 from .store import ActiveCounts, AgentRecord, Store
@@ -86,8 +86,7 @@ def page(
     """The agents that match, after the cursor's, at most `limit`; total counts every match."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    if not 1 <= limit <= 1000:
-        raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+    validation.check_limit(limit)
     prefix = None if name_prefix is None else name_prefix.casefold()
     matching = [
         agent

@@ -6,8 +6,9 @@ Why this shape:
   argv's 128 KiB per-entry limit. The CLI reads stdin when -p has no prompt argument.
 - Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
   all awaited with anyio.
-- The child is reaper.py, which starts the CLI and, as a subreaper, ends every process the run
-  started, also those that left the process group, and also when the server is killed outright.
+- The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
+  ends every process the run started, also those that left the process group, and also when the
+  server is killed outright.
   It leads its own session and process group (the CLI shares them), so a SIGTERM to the group
   reaches the CLI and what stayed with it. Every way out of `supervise` (done, crash, timeout,
   cancellation, an output line over its cap) ends every process of the run and reaps the child.

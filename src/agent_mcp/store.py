@@ -137,10 +137,7 @@ class Store:
     def check(self, full: bool = False) -> None:
         """SQLite's own check of every page (quick_check; with full, integrity_check, which also
         checks the indexes against the tables). Raises StoreDamaged with what it found."""
-        self._check(self._reader, "integrity_check" if full else "quick_check")
-
-    def _check(self, db: sqlite3.Connection, pragma: str) -> None:
-        check_pages(db, self.path, pragma)
+        check_pages(self._reader, self.path, "integrity_check" if full else "quick_check")
 
     def close(self) -> None:
         self._reader.close()
@@ -184,7 +181,7 @@ class Store:
                 "upgrade agent-mcp or point AGENT_MCP_STATE_DIR elsewhere",
             )
         if version > 0:
-            self._check(self._writer, "quick_check")
+            check_pages(self._writer, self.path, "quick_check")
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]  # another server may have done it
             if version == 0:
