@@ -46,9 +46,10 @@ async def test_pages_cover_every_agent_once_in_order(client, tmp_path, no_leaks)
     entry = (await call(client, "list_agents", limit=1))["agents"][0]
     assert entry["role"] == "r" * 200  # get_agent gives the whole
     assert (await call(client, "get_agent", name="agent-000"))["role"] == "r" * 1000
-    for absent in ("permission_mode", "add_dirs", "worktree", "worktree_branch", "total_cache_read_input_tokens"):
-        assert absent not in entry, absent
-    assert entry["model"] is None and entry["session_id"] is None  # the contract's fields, null included
+    # a summary: what says nothing is left out, even the contract's fields (get_agent has them all)
+    assert set(entry) == {"name", "role", "cwd", "status", "queued", "session_id", "message_count", "created_at"}
+    whole = await call(client, "get_agent", name="agent-000")
+    assert whole["model"] is None and whole["session_id"] is None and whole["total_cost_usd"] == 0
 
     prefixed = await call(client, "list_agents", name_prefix="AGENT-01")
     assert [a["name"] for a in prefixed["agents"]] == [f"agent-01{i}" for i in range(10)] and prefixed["total"] == 10
@@ -65,7 +66,8 @@ async def test_status_filters(client, tmp_path, no_leaks):
         while (await call(client, "get_run", run_id=running["run_id"]))["status"] != "running":
             await anyio.sleep(0.02)
     assert [a["name"] for a in (await call(client, "list_agents", status="running"))["agents"]] == ["busy"]
-    assert [a["name"] for a in (await call(client, "list_agents", status="queued"))["agents"]] == ["busy"]
+    [busy] = (await call(client, "list_agents", status="queued"))["agents"]
+    assert busy["name"] == "busy" and busy["queued"] == 1 and busy["status"] == "running"
     assert [a["name"] for a in (await call(client, "list_agents", status="idle"))["agents"]] == ["idle-one", "waiting"]
     for run in (queued, running):
         await call(client, "cancel_run", run_id=run["run_id"])
@@ -82,6 +84,12 @@ async def test_history_comes_in_pages_with_heads_of_messages_and_replies(client,
     assert [r["message"].split(" ")[1] for r in runs] == ["6", "5", "4", "3", "2", "1", "0"]
     assert third["next_cursor"] is None
     assert all(len(r["message"]) == 500 for r in runs)
+    # a summary: what a reader deciding whether to look closer needs, nothing that says nothing
+    assert set(runs[0]) == {"run_id", "status", "message", "finished_at", "response"}, runs[0]
+    assert set(runs[0]["response"]) == {"text", "cost_usd"}, runs[0]["response"]
+    assert runs[0]["status"] == "done" and runs[0]["response"]["cost_usd"] > 0
+    [entry] = (await call(client, "list_agents"))["agents"]  # with replies, the state says something
+    assert entry["session_id"] and entry["message_count"] == 7 and entry["total_cost_usd"] > 0
     whole = await call(client, "get_history", agent="dev", limit=1, full=True)
     assert len(whole["runs"][0]["message"]) == len("message 6 ") + 1500
     assert len(json.dumps(first)) < 6000

@@ -57,3 +57,19 @@ async def test_a_nested_server_at_its_depth_limit_says_depth_exceeded(tmp_path, 
         assert (await refused(client, "send_message", agent="dev", message="hi")).startswith(
             "[depth_exceeded] this agent-mcp runs at depth 2"
         )
+
+
+async def test_a_bug_of_ours_is_refused_in_the_same_shape_and_the_server_keeps_serving(
+    tmp_path, claude_env, no_leaks, monkeypatch
+):
+    from agent_mcp.pool import AgentPool
+
+    async def broken(self: AgentPool, *args: object) -> None:
+        raise KeyError("queued")
+
+    async with Client(build_server(Settings(state_dir=tmp_path / "state"), claude_env), mode="legacy") as client:
+        monkeypatch.setattr(AgentPool, "listing", broken)
+        text = await refused(client, "list_agents")
+        assert text.startswith("[internal] list_agents failed: KeyError: 'queued'. This is a bug in agent-mcp")
+        monkeypatch.undo()
+        assert (await client.call_tool("list_agents", {})).structured_content["total"] == 0

@@ -15,7 +15,7 @@ from pydantic_core import to_json
 
 from . import cursors, validation
 from .errors import InvalidInput
-from .models import AgentInfo, lean
+from .models import AgentEntry, lean
 from .store import ActiveCounts, AgentRecord, Store
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
@@ -64,7 +64,7 @@ class AgentPage:
 def entry(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
     fields = info_fields(agent, activity)
     fields["role"] = fields["role"][:ROLE_PREVIEW]
-    return lean(fields, AgentInfo.ALWAYS)
+    return lean(fields, AgentEntry.ALWAYS)
 
 
 class ListingCache:

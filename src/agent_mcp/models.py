@@ -100,10 +100,21 @@ class AgentInfo(AgentOptions):
     worktree_repo: str | None = Field(default=None, description="the repository its worktree was made from")
 
 
+class AgentEntry(AgentInfo):
+    """An agent as a listing shows it: who it is and its state always (the role's first 200
+    characters); its model, totals and options only when they say something (get_agent gives all)."""
+
+    ALWAYS: ClassVar[frozenset[str]] = AgentInfo.ALWAYS - {
+        "model", "total_cost_usd", "total_input_tokens", "total_output_tokens"
+    }  # fmt: skip
+
+    total_cost_usd: float = 0.0
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+
+
 class AgentList(BaseModel):
-    agents: list[AgentInfo] = Field(
-        description="one page, sorted by name; each role cut to its first 200 characters (get_agent gives all)"
-    )
+    agents: list[AgentEntry] = Field(description="one page, sorted by name")
     next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
     total: int = Field(description="how many agents match, on every page together")
 
@@ -192,8 +203,44 @@ class RunList(BaseModel):
     runs: list[RunInfo]
 
 
+class ReplyHead(Lean):
+    """A reply as a history page shows it: its first characters and what it cost and changed; every
+    field but text only when it says something (get_run gives the whole AgentResponse)."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"text"})
+
+    text: str = Field(description="the reply's first 500 characters")
+    text_truncated: bool = Field(default=False, description="there is more: get_run(run_id) or the reply resource")
+    text_chars: int | None = Field(default=None, description="the whole reply's length in characters, when cut")
+    cost_usd: float = 0.0
+    is_error: bool = False
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    files_changed: list[str] = Field(default_factory=list)
+    permission_denials: list[PermissionDenial] = Field(default_factory=list)
+
+
+class RunEntry(Lean):
+    """A run as a history page shows it: run_id, status and the first 500 characters of its message
+    always; any other field only when it says something (get_run gives the whole RunInfo)."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"run_id", "status", "message"})
+
+    run_id: str
+    status: RunStatus
+    message: str = Field(description="the message's first 500 characters")
+    position: int = Field(default=0, description="messages ahead of it in its agent's queue")
+    finished_at: str | None = Field(default=None, description="ISO 8601, UTC")
+    response: ReplyHead | None = None
+    error: str | None = Field(default=None, description="why there is no response")
+    error_kind: ErrorKind | None = None
+
+
 class HistoryPage(BaseModel):
-    runs: list[RunInfo] = Field(description="newest first")
+    runs: list[RunEntry | RunInfo] = Field(
+        description="newest first: RunEntry (message and reply cut to their first 500 characters), or RunInfo "
+        "with full=true"
+    )
     next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
 
 

@@ -9,6 +9,7 @@ before the SDK validates them (CheckingServer).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from .errors import AgentMCPError, RunFailed
 from .pool import AgentPool
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -40,6 +42,13 @@ def translating_errors(
             return _refusal(str(failure))
         except AgentMCPError as exc:
             return _refusal(f"[{exc.kind}] {exc}")
+        except Exception as exc:  # a bug of ours: say so in the one shape, keep serving
+            log.exception("%s failed", tool.__name__)
+            return _refusal(
+                f"[internal] {tool.__name__} failed: {type(exc).__name__}: {exc}. This is a bug in agent-mcp "
+                "(the server's log on stderr has the traceback); the server keeps serving, so try again or "
+                "report it"
+            )
 
     return translated
 

@@ -9,7 +9,7 @@ get_run(text_offset, text_limit). Pure functions over the result models.
 
 from __future__ import annotations
 
-from .models import AgentResponse, RunInfo
+from .models import AgentResponse, ReplyHead, RunEntry, RunInfo
 
 REPLY_URI = "agent-mcp://runs/{run_id}/reply"
 
@@ -47,10 +47,31 @@ def clip_run(info: RunInfo, limit: int) -> RunInfo:
     return info.model_copy(update={"response": clip(info.response, limit)})
 
 
-def head_of_run(info: RunInfo, chars: int) -> RunInfo:
-    """A run as a history page shows it: the first `chars` of its message and of its reply (the
-    reply's text_truncated and text_chars say when there is more)."""
+def entry_of_run(info: RunInfo, chars: int) -> RunEntry:
+    """A run as a history page shows it: the first `chars` of its message and of its reply, and of
+    the rest what a reader deciding whether to look closer needs (get_run gives the whole)."""
     response = info.response
+    head = None
     if response is not None:
-        response = page(response, 0, chars) if len(response.text) > chars else response
-    return info.model_copy(update={"message": info.message[:chars], "response": response})
+        whole = response.text_chars or len(response.text)
+        head = ReplyHead(
+            text=response.text[:chars],
+            text_truncated=whole > chars,
+            text_chars=whole if whole > chars else None,
+            cost_usd=response.cost_usd,
+            is_error=response.is_error,
+            error=None if response.error is None else response.error[:chars],
+            error_kind=response.error_kind,
+            files_changed=response.files_changed,
+            permission_denials=response.permission_denials,
+        )
+    return RunEntry(
+        run_id=info.run_id,
+        status=info.status,
+        message=info.message[:chars],
+        position=info.position,
+        finished_at=info.finished_at,
+        response=head,
+        error=info.error,
+        error_kind=info.error_kind,
+    )

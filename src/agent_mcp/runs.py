@@ -11,10 +11,11 @@ on it right now.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +31,14 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 MESSAGE_PREVIEW = 2000
-RUN_ID_RE = re.compile(r"[0-9a-f]{16}")
+RUN_ID_RE = re.compile(r"[a-z2-7]{12}|[0-9a-f]{16}")
+"""12 characters of base32 (60 random bits: every result that names a run carries its id into the
+caller's context); stores from before hold 16 hex digits."""
+
+
+def new_run_id() -> str:
+    return base64.b32encode(secrets.token_bytes(8)).decode()[:12].lower()
+
 
 _STATUS_OF_KIND: dict[str, RunStatus] = {
     "timed_out": "timed_out",
@@ -69,7 +77,7 @@ class Run:
     """The message's first MESSAGE_PREVIEW characters: the whole message waits in the store until its
     turn, so a long queue of large messages costs the server no memory."""
     timeout_s: float | None
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    run_id: str = field(default_factory=new_run_id)
     status: RunStatus = "queued"
     queued_at: str = field(default_factory=now)
     started_at: str | None = None

@@ -30,6 +30,8 @@ from .models import (
     AgentResponse,
     Deleted,
     HistoryPage,
+    ReplyHead,
+    RunEntry,
     RunInfo,
     RunList,
     RunWait,
@@ -80,17 +82,18 @@ def _compact(data: dict[str, Any], text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def _with_replies(model: BaseModel, responses: list[AgentResponse | None]) -> CallToolResult:
-    """A result carrying replies: each cut one also as a resource_link to its whole text."""
+def _with_replies(model: BaseModel, cut: list[tuple[str | None, AgentResponse | ReplyHead | None]]) -> CallToolResult:
+    """A result carrying replies (each with its run's id): each cut one also as a resource_link to its
+    whole text."""
     data = model.model_dump(mode="json")
     result = _compact(data, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-    for response in responses:
-        if response is not None and response.text_truncated and response.run_id is not None:
+    for run_id, response in cut:
+        if response is not None and response.text_truncated and run_id is not None:
             result.content.append(
                 ResourceLink(
                     type="resource_link",
-                    uri=replies.reply_uri(response.run_id),
-                    name=f"reply of run {response.run_id}",
+                    uri=replies.reply_uri(run_id),
+                    name=f"reply of run {run_id}",
                     mime_type="text/plain",
                     size=response.text_chars,
                 )
@@ -140,10 +143,10 @@ async def list_agents(
     limit: Annotated[int, Field(description="agents per page, 1-1000")] = 50,
     cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
 ) -> Annotated[CallToolResult, AgentList]:
-    """List the agents, sorted by name, a page at a time: status (idle or running), queued
-    messages, session, message count, totals of cost and tokens, and the first 200 characters of
-    each role (get_agent gives one agent whole). total counts every match; next_cursor is null on
-    the last page."""
+    """List the agents, sorted by name, a page at a time, each in summary: status (idle or
+    running), queued messages, session, message count, the first 200 characters of its role, and
+    totals of cost and tokens once there are any (get_agent gives one agent whole). total counts
+    every match; next_cursor is null on the last page."""
     listing = await _pool(ctx).listing(status, name_prefix, limit, cursor)
     return _compact(listing.data, listing.json)
 
@@ -164,7 +167,7 @@ async def send_message(
     Messages to one agent queue in order; different agents run in parallel. Sends progress
     notifications while it works when the request carries a progress token."""
     response = replies.clip(await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx)), _limit(ctx))
-    return _with_replies(response, [response])
+    return _with_replies(response, [(response.run_id, response)])
 
 
 async def start_message(
@@ -201,7 +204,7 @@ async def get_run(
         info = info.model_copy(update={"response": replies.page(info.response, *window)})
     else:
         info = replies.clip_run(info, limit)
-    return _with_replies(info, [info.response])
+    return _with_replies(info, [(info.run_id, info.response)])
 
 
 async def cancel_run(
@@ -239,7 +242,7 @@ async def wait_runs(
     seconds = None if wait_s is None else validation.check_wait(wait_s)
     runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
     clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
-    return _with_replies(RunWait(runs=clipped, done=done), [info.response for info in clipped])
+    return _with_replies(RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
 
 
 async def get_history(
@@ -251,15 +254,18 @@ async def get_history(
         bool, Field(description="messages (up to 2000 characters) and replies as get_run gives them")
     ] = False,
 ) -> Annotated[CallToolResult, HistoryPage]:
-    """An agent's runs, newest first, a page at a time: message, status, reply and usage, error,
-    times; each message and reply cut to its first 500 characters unless full. Kept across server
-    restarts."""
+    """An agent's runs, newest first, a page at a time, each in summary: status, the first 500
+    characters of its message and reply, cost, error, when it finished (full=true: each run's
+    whole RunInfo, as get_run gives it). Kept across server restarts."""
     infos, next_cursor = _pool(ctx).history_page(agent, limit, cursor)
-    if full:
-        runs = [replies.clip_run(info, _limit(ctx)) for info in infos]
-    else:
-        runs = [replies.head_of_run(info, HISTORY_PREVIEW) for info in infos]
-    return _with_replies(HistoryPage(runs=runs, next_cursor=next_cursor), [info.response for info in runs])
+    runs: list[RunEntry | RunInfo] = (
+        [replies.clip_run(info, _limit(ctx)) for info in infos]
+        if full
+        else [replies.entry_of_run(info, HISTORY_PREVIEW) for info in infos]
+    )
+    return _with_replies(
+        HistoryPage(runs=runs, next_cursor=next_cursor), [(info.run_id, info.response) for info in runs]
+    )
 
 
 async def delete_agent(

@@ -84,7 +84,7 @@ async def test_two_servers_share_agents_and_take_turns_on_one(tmp_path, claude_e
                 while (await ok(b, "list_agents"))["agents"][0]["status"] != "running":
                     await anyio.sleep(0.05)
             tg.start_soon(send, b, "b", "from b")
-        history = (await ok(b, "get_history", agent="dev"))["runs"]
+        history = (await ok(b, "get_history", agent="dev", full=True))["runs"]
         [dev, _] = (await ok(a, "list_agents"))["agents"]
     assert replies["b"]["session_id"] == replies["a"]["session_id"]
     assert replies["b"]["text"].startswith("Mock reply #2")
