@@ -30,6 +30,13 @@ Faults a real process can have:
   MOCK_TRUNCATED       dies in the middle of writing an event line
   MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
   MOCK_BIGLINE=<n>     replies with n bytes of text: single lines of n bytes and more
+  MOCK_ECHO_PID        adds the pid of the process that answered to the reply
+With --input-format=stream-json (docs/claude-cli.md, "Observed with 2.1.332") it reads NDJSON from
+stdin: each user message is a turn (its own init, events and result) in one session, and the
+process waits for the next until stdin ends (exit 0). A control_request interrupt during a turn is
+answered, then the turn ends with "[Request interrupted by user]" and an error_during_execution
+result; the process lives on. FAKE_CLAUDE_STARTUP_S=<s> makes every start take that long (the real
+CLI takes ~0.6 s).
   MOCK_AFTER           writes another result and noise after its result
   MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
@@ -37,6 +44,7 @@ Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -286,6 +294,98 @@ class Session:
         }
         with self.file.open("a") as f:
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+class Interrupted(Exception):
+    """A control_request interrupt arrived during a turn."""
+
+
+class StreamInput:
+    """--input-format stream-json: NDJSON lines on stdin, read as they come, so a turn that waits can
+    still see an interrupt."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.pending: list[dict[str, object]] = []
+        self.eof = False
+
+    def _read(self, timeout: float | None) -> None:
+        ready, _, _ = select.select([0], [], [], timeout)
+        if not ready:
+            return
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            self.eof = True
+            return
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                self.pending.append(json.loads(line))
+            except ValueError:
+                word = line.decode("utf-8", "replace").split()[0]
+                raise fail(
+                    "Error parsing streaming input line: not json: SyntaxError: JSON Parse error: Unexpected "
+                    f'identifier "{word}"'
+                ) from None
+
+    def answer(self, request: dict[str, object], **response: object) -> None:
+        body = {"subtype": "success", "request_id": request.get("request_id"), "response": response}
+        sys.stdout.write(json.dumps({"type": "control_response", "response": body}, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    def next_message(self) -> str | None:
+        """The next user message's text; control requests between turns are answered on the way."""
+        while True:
+            while self.pending:
+                line = self.pending.pop(0)
+                if line.get("type") == "control_request":
+                    answer = {"still_queued": []} if _subtype(line) == "interrupt" else {"pid": os.getpid()}
+                    self.answer(line, **answer)
+                elif line.get("type") == "user":
+                    return _content_text(line)
+            if self.eof:
+                return None
+            self._read(None)
+
+    def pause(self, seconds: float) -> None:
+        """Wait, unless an interrupt comes first; user messages that arrive meanwhile stay queued."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self.eof:
+            self._read(left)
+            for line in list(self.pending):
+                if line.get("type") == "control_request" and _subtype(line) == "interrupt":
+                    self.pending.remove(line)
+                    queued = [_content_text(m) for m in self.pending if m.get("type") == "user"]
+                    self.answer(line, still_queued=queued)
+                    raise Interrupted
+        if self.eof:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def _subtype(line: dict[str, object]) -> object:
+    request = line.get("request")
+    return request.get("subtype") if isinstance(request, dict) else None
+
+
+def _content_text(line: dict[str, object]) -> str:
+    message = line.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(b.get("text", "")) for b in content or () if isinstance(b, dict))
+
+
+STREAM: StreamInput | None = None
+
+
+def pause(seconds: float) -> None:
+    if STREAM is not None:
+        STREAM.pause(seconds)
+    else:
+        time.sleep(seconds)
 
 
 class Turn:
@@ -612,6 +712,8 @@ class Turn:
             text += f"\n{name}={os.environ.get(name, '<unset>')}"
         if "MOCK_ECHO_ARGV" in self.prompt:
             text += "\nargv=" + json.dumps(sys.argv)
+        if "MOCK_ECHO_PID" in self.prompt:
+            text += f"\npid={os.getpid()}"
         return text
 
     def api_error(self, status: int, error: str, text: str, retried: bool = True) -> int:
@@ -662,7 +764,7 @@ class Turn:
             return self.result(is_error=True, stop_reason="stop_sequence")
         sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", self.prompt)
         if sleep:
-            time.sleep(float(sleep.group(1)))
+            pause(float(sleep.group(1)))
         for word, behaviour in BEHAVIOURS:
             if word in self.prompt:
                 code = behaviour(self)
@@ -799,6 +901,10 @@ class Turn:
         self.emit({"type": "rate_limit_event", "rate_limit_info": info, **self.base()})
 
     def on_sigint(self, *_: object) -> None:
+        self.interrupted()
+        raise Exit(0)  # the CLI exits 0 after an interrupt (docs/claude-cli.md#exit)
+
+    def interrupted(self) -> None:
         self.emit(
             {
                 "type": "user",
@@ -816,7 +922,6 @@ class Turn:
             errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
         )
         del code
-        raise Exit(0)  # the CLI exits 0 after an interrupt (docs/claude-cli.md#exit)
 
 
 def _api_error(status: int, error: str, text: str, retried: bool = True) -> Callable[[Turn], int]:
@@ -878,6 +983,7 @@ def resume_failure(opts: dict[str, object], value: str, cwd: str) -> int:
 
 
 def main(argv: list[str]) -> int:
+    global STREAM
     opts, positionals = parse_args(argv)
     if opts.get("--version"):
         print(f"{VERSION} (Claude Code)")
@@ -887,14 +993,22 @@ def main(argv: list[str]) -> int:
         return 0
     if opts.get("--output-format") == "stream-json" and not opts.get("--verbose"):
         raise fail("Error: When using --print, --output-format=stream-json requires --verbose")
+    streaming = opts.get("--input-format") == "stream-json"
+    if streaming and opts.get("--output-format") != "stream-json":
+        raise fail("Error: --input-format=stream-json requires output-format=stream-json.")
+    time.sleep(float(os.environ.get("FAKE_CLAUDE_STARTUP_S", "0")))
     cwd = os.getcwd()
     mcp_servers = load_mcp_configs(opts.get("--mcp-config", []), cwd)  # type: ignore[arg-type]
-    stdin = read_stdin()
-    prompt = "\n".join(part for part in (positionals[0] if positionals else None, stdin) if part)
-    if not prompt:
-        raise fail("Error: Input must be provided either through stdin or as a prompt argument when using --print")
-    if len(prompt) > 10_485_760:
-        raise fail("Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt instead.")
+    prompt = ""
+    if not streaming:
+        stdin = read_stdin()
+        prompt = "\n".join(part for part in (positionals[0] if positionals else None, stdin) if part)
+        if not prompt:
+            raise fail("Error: Input must be provided either through stdin or as a prompt argument when using --print")
+        if len(prompt) > 10_485_760:
+            raise fail(
+                "Error: piped stdin input exceeds 10MB. Pass large content as a file path in your prompt instead."
+            )
     resume = opts.get("--resume")
     persist = not opts.get("--no-session-persistence")
     if isinstance(resume, str):
@@ -908,10 +1022,22 @@ def main(argv: list[str]) -> int:
             session = fork
     else:
         session = Session(cwd, str(uuid.uuid4()), persist)
-    turn = Turn(opts, prompt, session, resumed=isinstance(resume, str))
+    if not streaming:
+        return take_turn(opts, prompt, session, isinstance(resume, str), mcp_servers)
+    STREAM = StreamInput()
+    first = True
+    while (message := STREAM.next_message()) is not None:
+        with contextlib.suppress(Interrupted):  # the process lives on after an interrupted turn
+            take_turn(opts, message, session, isinstance(resume, str) or not first, mcp_servers)
+        first = False
+    return 0  # the end of stdin ends the process, whatever its turns were
+
+
+def take_turn(opts: dict[str, object], prompt: str, session: Session, resumed: bool, mcp_servers: list[str]) -> int:
+    turn = Turn(opts, prompt, session, resumed=resumed)
     turn.mcp_servers = [{"name": name, "status": "pending"} for name in mcp_servers]
     signal.signal(signal.SIGINT, turn.on_sigint)
-    if not isinstance(resume, str) and turn.logged_in:
+    if not resumed and turn.logged_in:
         turn.charge("claude-haiku-4-5-20251001")  # the title-generation side call of a fresh session
     if "MOCK_IGNORE_TERM" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -932,7 +1058,11 @@ def main(argv: list[str]) -> int:
             ["sleep", "60"], preexec_fn=escape, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         Path("escaped.pid").write_text(str(child.pid))
-    code = turn.run()
+    try:
+        code = turn.run()
+    except Interrupted:
+        turn.interrupted()
+        raise
     if "MOCK_LINGER" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(60)

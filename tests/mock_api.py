@@ -5,6 +5,7 @@ events message_start, content_block_start/delta/stop, message_delta and message_
 the last user text choose the reply, as for the captures in tests/fixtures/:
   MOCK_TOOL    a Bash tool_use (echo hi-from-tool), then a text reply once the tool result is back
   MOCK_500     HTTP 500 (an api_error the CLI retries CLAUDE_CODE_MAX_RETRIES times)
+  MOCK_HANG    answers only after 30 s (a turn long enough to interrupt or cancel)
   anything else: "Mock reply #<n>. Last user text tail: <last 60 characters>"
 Every request is recorded, so a test can check what the CLI sent. A test can also script the model:
 each (tool name, input) in `script` is answered, in turn, to the next request of the main loop as a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -132,6 +134,8 @@ class MockAnthropic:
         # The newest words only: a CLI may send a failed turn's text again in the same user message
         # as the next one (2.1.332 does, after an API error).
         last = _text_of(_newest_block(users[-1]["content"])) if users else ""
+        if "MOCK_HANG" in last:
+            time.sleep(30)
         if "MOCK_500" in last:
             handler._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})  # type: ignore[attr-defined]
             return
