@@ -95,9 +95,18 @@ def no_leaks(claude_env: dict[str, str]):
     assert not left, f"processes left behind: {left}"
 
 
+def check_leaks_after(request: pytest.FixtureRequest) -> None:
+    """For a fixture that runs a pool or server: a test that checks for leaks checks once it is
+    closed (its warm processes end with it), not before."""
+    if "no_leaks" in request.fixturenames:
+        request.getfixturevalue("no_leaks")
+
+
 @pytest.fixture
-async def make_pool(tmp_path):
-    """Pools running for the length of the test (their runs execute in the pool's task group)."""
+async def make_pool(tmp_path, request):
+    """Pools running for the length of the test (their runs execute in the pool's task group).
+    A test that checks for leaks checks once its pools are closed (warm processes end with them)."""
+    check_leaks_after(request)
     async with AsyncExitStack() as stack:
 
         async def factory(env: dict[str, str], claude_bin: str = str(DOUBLE), **settings: object) -> AgentPool:

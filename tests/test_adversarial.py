@@ -169,7 +169,7 @@ async def test_faults_without_a_result_are_clear_and_leave_the_agent_usable(
         await pool.send("dev", word)
     assert caught.value.kind == kind and tail in str(caught.value)
     assert (await pool.send("dev", "still there?")).is_error is False
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     STATS["faults"] += 1
     STATS["scenarios"] += 1
 
@@ -193,7 +193,7 @@ async def test_faults_with_a_result_still_give_the_right_answer(make_pool, tmp_p
     assert reply.is_error is False and check(reply)
     follow_up = await pool.send("dev", "next")
     assert follow_up.session_id == reply.session_id and follow_up.text.startswith("Mock reply #2")
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     STATS["faults"] += 1
     STATS["scenarios"] += 1
 

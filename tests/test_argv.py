@@ -22,6 +22,7 @@ def test_minimal_argv():
     assert build_argv("claude", "dev", "tests", AgentOptions(), None) == [
         "claude",
         "-p",
+        "--input-format=stream-json",
         "--output-format=stream-json",
         "--verbose",
         "--append-system-prompt=You are agent 'dev' with role: tests. Work autonomously on the task given.",
@@ -42,6 +43,7 @@ def test_every_option_is_one_entry_in_the_equals_form():
     assert argv == [
         "/bin/claude",
         "-p",
+        "--input-format=stream-json",
         "--output-format=stream-json",
         "--verbose",
         "--resume=11111111-2222-3333-4444-555555555555",

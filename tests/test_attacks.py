@@ -20,7 +20,7 @@ from agent_mcp.config import load_settings
 from agent_mcp.doctor import check_leftovers
 from agent_mcp.errors import InvalidInput, RunFailed
 from agent_mcp.models import AgentOptions
-from agent_mcp.process import ProcessRegistry, ProcessSpec, supervise
+from agent_mcp.process import ClaudeProcess, ProcessRegistry, ProcessSpec
 from agent_mcp.worktree import create_worktree
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
@@ -56,7 +56,7 @@ async def test_a_cwd_swapped_for_a_symlink_out_of_the_roots_is_refused_at_run_ti
     assert str(refused.value).startswith("[policy] ")
     assert repr(str(outside)) in str(refused.value) and str(root) in str(refused.value)
     assert not (outside / "mock_written.txt").exists()
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
 
 
 @pytest.mark.parametrize("option", ["add_dirs", "mcp_config"])
@@ -97,19 +97,15 @@ async def test_the_process_starts_in_the_directory_that_was_checked_not_where_it
             lines.append(line)
             return False
 
-        async def on_spawned() -> None:
-            pass
-
         spec = ProcessSpec(
             argv=[sys.executable, "-c", "import os; print(os.getcwd())"],
             cwd_fd=fd,
             env=dict(os.environ),
-            stdin=b"",
-            timeout_s=20,
-            idle_timeout_s=20,
             max_line_bytes=1 << 20,
         )
-        await supervise(spec, on_line, ProcessRegistry(), on_spawned)
+        process = ClaudeProcess(spec, ProcessRegistry())
+        assert await process.run_turn(b"", on_line, 20, 20) is False  # it printed and exited
+        await process.end()
     finally:
         os.close(fd)
     assert [line.decode().strip() for line in lines if line.strip()] == [str(tmp_path / "checked.moved")]
@@ -332,6 +328,10 @@ async def test_a_grandchild_that_leaves_the_session_ends_with_its_run(make_pool,
             await anyio.sleep(0.02)
         await pool.cancel(run.run_id)
     escaped = int((tmp_path / "escaped.pid").read_text())
+    # The agent's process waits warm for its next message (and what it started lives with it) until
+    # it is ended: here by reset_agent.
+    assert (await pool.info("dev")).warm
+    await pool.reset("dev")
     with anyio.fail_after(5):
         while alive(escaped):
             await anyio.sleep(0.02)

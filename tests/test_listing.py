@@ -6,7 +6,7 @@ import json
 
 import anyio
 import pytest
-from conftest import DOUBLE
+from conftest import DOUBLE, check_leaks_after
 from mcp import Client
 
 from agent_mcp.config import Settings
@@ -22,7 +22,8 @@ async def call(client: Client, tool: str, **arguments: object) -> dict:
 
 
 @pytest.fixture
-async def client(tmp_path, claude_env):
+async def client(tmp_path, claude_env, request):
+    check_leaks_after(request)
     server = build_server(Settings(claude_bin=str(DOUBLE), state_dir=tmp_path / "state"), claude_env)
     async with Client(server, mode="legacy") as connected:
         yield connected

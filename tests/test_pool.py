@@ -69,7 +69,7 @@ async def test_first_message_starts_a_session_and_the_next_resumes_it(make_pool,
         e["message"]["content"] for e in transcript(claude_env, tmp_path, first.session_id) if e["type"] == "user"
     ]
     assert messages == ["hello MOCK_TEXT", "and again"]
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
 
 
 async def test_messages_to_one_agent_run_in_order_and_never_fork(make_pool, tmp_path, claude_env, no_leaks):
@@ -120,7 +120,7 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
     async def watch() -> None:
         nonlocal most_running
         while True:
-            most_running = max(most_running, pool.live_processes)
+            most_running = max(most_running, pool.running_processes)
             await anyio.sleep(0.01)
 
     async with anyio.create_task_group() as tg:
@@ -130,7 +130,7 @@ async def test_concurrency_cap_makes_other_agents_wait(make_pool, tmp_path, clau
             senders.start_soon(pool.send, "b", "x MOCK_SLEEP=0.5")
             # The store says running a moment after the process exists: wait for what a caller sees.
             await wait_until(lambda: _equals(_states(pool), [("idle", 1), ("running", 0)]))
-            assert pool.live_processes == 1
+            assert pool.running_processes == 1
         tg.cancel_scope.cancel()
     assert most_running == 1
     assert [a.message_count for a in (await listed(pool))] == [1, 1]
@@ -183,7 +183,7 @@ async def test_missing_cli_is_found_when_a_message_is_sent(make_pool, tmp_path, 
 
 
 async def test_unknown_session_on_resume_is_reported_by_the_cli(make_pool, tmp_path, claude_env, no_leaks):
-    pool = await make_pool(claude_env)
+    pool = await make_pool(claude_env, warm_ttl_s=0)  # a new process resumes from the session file
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     first = await pool.send("dev", "hello")
     (sessions_dir(claude_env, tmp_path) / f"{first.session_id}.jsonl").unlink()
@@ -213,7 +213,7 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, t
         await pool.send("dev", "slow MOCK_SLEEP=30", timeout_s=0.5)
     assert caught.value.kind == "timed_out"
     assert "timeout of 0.5 s" in str(caught.value)
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     agent = (await listed(pool))[0]
     assert agent.status == "idle" and agent.session_id is not None
     assert (await pool.send("dev", "quick")).session_id == agent.session_id
@@ -240,7 +240,7 @@ async def test_a_process_lingering_after_its_result_is_killed(make_pool, tmp_pat
     with anyio.fail_after(10):
         r = await pool.send("dev", "go MOCK_LINGER")
     assert r.is_error is False and r.text.startswith("Mock reply #1")
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
 
 
 async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_env, no_leaks):
@@ -248,7 +248,7 @@ async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_e
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.move_on_after(0.5):
         await pool.send("dev", "slow MOCK_SLEEP=30")
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     assert (await listed(pool))[0].status == "idle"
 
 
@@ -427,7 +427,7 @@ async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigter
     await anyio.sleep(0.3)
     with anyio.fail_after(2):
         await pool.cancel(run.run_id)
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     assert run.status == "cancelled" and "cancelled" in str(run.failure)
     assert (await listed(pool))[0].status == "idle"
     again = await pool.cancel(run.run_id)  # cancelling a finished run changes nothing
@@ -449,5 +449,5 @@ async def test_an_output_line_over_the_cap_fails_the_run_and_names_the_limit(mak
         await pool.send("dev", "big MOCK_BIGLINE=200000")
     assert failed.value.kind == "crashed"
     assert "longer than 65536 bytes" in str(failed.value) and "AGENT_MCP_MAX_LINE_BYTES" in str(failed.value)
-    assert pool.live_processes == 0
+    assert pool.running_processes == 0
     assert (await pool.send("dev", "small")).is_error is False  # the agent still works

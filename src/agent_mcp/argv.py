@@ -45,7 +45,8 @@ def exec_problem(argv: list[str], env: Mapping[str, str]) -> str | None:
 
 
 def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]:
-    argv = [claude_bin, "-p", "--output-format=stream-json", "--verbose"]
+    # Messages come as stream-json lines on stdin, one turn each, so the process can stay for the next.
+    argv = [claude_bin, "-p", "--input-format=stream-json", "--output-format=stream-json", "--verbose"]
     if resume is not None:
         argv.append(f"--resume={resume}")
     # The CLI does not keep an appended system prompt across --resume, so every run repeats it.

@@ -43,6 +43,8 @@ class Settings:
     max_queued: int = 100
     max_reply_chars: int = 20_000
     max_wait_runs: int = 1000
+    warm_ttl_s: float = 600.0
+    max_warm: int = 8
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -92,6 +94,13 @@ def _directory(text: str) -> Path:
     if not path.is_absolute():
         raise ValueError(f"{text!r} is not an absolute path")
     return path
+
+
+def _seconds_or_off(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"must be a number of seconds (0 turns it off), got {text!r}")
+    return value
 
 
 def _transport(text: str) -> str:
@@ -190,6 +199,21 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_LINE_BYTES",
         _positive_int,
         "longest output line read from claude, in bytes; a run that writes a longer one fails (default: 128 MiB)",
+    ),
+    Option(
+        "warm_ttl_s",
+        "--warm-ttl",
+        "AGENT_MCP_WARM_TTL",
+        _seconds_or_off,
+        "seconds an idle agent's claude process is kept for its next message; 0: a new process per message "
+        "(default: 600)",
+    ),
+    Option(
+        "max_warm",
+        "--max-warm",
+        "AGENT_MCP_MAX_WARM",
+        _positive_int,
+        "idle claude processes kept at once; the least recently used goes first (default: 8)",
     ),
     Option(
         "max_queued",

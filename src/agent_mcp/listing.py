@@ -17,13 +17,14 @@ from . import cursors, validation
 from .errors import InvalidInput
 from .models import AgentEntry, lean
 from .store import ActiveCounts, AgentRecord, Store
+from .warm import WarmProcesses
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 ROLE_PREVIEW = 200
 STATUSES = ("idle", "running", "queued")
 
 
-def info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
+def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[str, Any]:
     """AgentInfo's fields: the creation options under create_agent's names, then the agent's state."""
     worktree = agent.worktree
     return {
@@ -41,6 +42,7 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
         "total_cache_read_input_tokens": agent.total_cache_read_input_tokens,
         "status": "running" if activity.running else "idle",
         "queued": activity.queued,
+        "warm": warm,
         "worktree": worktree is not None,
         "worktree_branch": worktree.branch if worktree else None,
         "worktree_repo": worktree.repo if worktree else None,
@@ -49,7 +51,8 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AgentListing:
-    mark: int
+    mark: tuple[int, int]
+    """The store's change mark and the warm processes' generation it was built at."""
     entries: list[dict[str, Any]]
     """Every agent's entry, sorted by name."""
 
@@ -61,8 +64,8 @@ class AgentPage:
     """The same as compact JSON: the text copy of the result."""
 
 
-def entry(agent: AgentRecord, activity: ActiveCounts) -> dict[str, Any]:
-    fields = info_fields(agent, activity)
+def entry(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[str, Any]:
+    fields = info_fields(agent, activity, warm)
     fields["role"] = fields["role"][:ROLE_PREVIEW]
     return lean(fields, AgentEntry.ALWAYS)
 
@@ -71,11 +74,14 @@ class ListingCache:
     def __init__(self) -> None:
         self._listing: AgentListing | None = None
 
-    def get(self, store: Store) -> AgentListing:
-        mark = store.change_mark()
+    def get(self, store: Store, warm: WarmProcesses) -> AgentListing:
+        mark = (store.change_mark(), warm.generation)
         if self._listing is None or self._listing.mark != mark:
             activity = store.active_counts()
-            entries = [entry(agent, activity.get(agent.name.casefold(), NO_ACTIVITY)) for agent in store.agents()]
+            entries = [
+                entry(agent, activity.get(agent.name.casefold(), NO_ACTIVITY), warm.is_warm(agent.name))
+                for agent in store.agents()
+            ]
             self._listing = AgentListing(mark, entries)
         return self._listing
 

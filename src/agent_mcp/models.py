@@ -88,6 +88,9 @@ class AgentInfo(AgentOptions):
     session_id: str | None = Field(description="the session the next message resumes; null until a reply")
     status: Literal["idle", "running"] = Field(description="running while a claude process runs for it")
     queued: int = Field(description="messages waiting for their turn")
+    warm: bool = Field(
+        default=False, description="its claude process is alive, waiting for its next message (which starts at once)"
+    )
     message_count: int = Field(description="messages that got an AgentResponse, failed ones included")
     created_at: str = Field(description="ISO 8601, UTC")
     total_cost_usd: float

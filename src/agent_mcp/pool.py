@@ -25,7 +25,7 @@ from .config import Settings
 from .errors import Busy, DepthExceeded, InvalidInput, PolicyRefusal, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
-from .locks import file_lock
+from .locks import AgentLocks, file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .process import ProcessRegistry
 from .runs import MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run, now
@@ -33,6 +33,7 @@ from .scheduler import Scheduler
 from .store import AgentRecord, Store, owner_alive, owner_of
 from .turn import TurnContext, child_environment, take_turn
 from .waiting import wait_for_runs
+from .warm import WarmProcesses
 from .worktree import create_worktree, remove_worktree, uncommitted_changes
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ class AgentPool:
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._processes = ProcessRegistry()
-        self._scheduler = Scheduler(settings.state_dir / "locks", settings.max_concurrent)
+        locks = AgentLocks(settings.state_dir / "locks")
+        self._scheduler = Scheduler(locks, settings.max_concurrent)
+        self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, locks)
         self._listing = ListingCache()
         self._store: Store | None = None
         self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
@@ -53,7 +56,7 @@ class AgentPool:
         self._store = Store(self.settings.state_dir, owner_of(os.getpid()))
         try:
             await self._sweep()
-            async with self._scheduler.running():
+            async with self._warm.running(), self._scheduler.running():
                 try:
                     yield self
                 finally:
@@ -132,14 +135,14 @@ class AgentPool:
         agent = self.get(name)
         await self._sweep()
         activity = self.store.active_counts().get(agent.name.casefold(), NO_ACTIVITY)
-        return AgentInfo.model_validate(info_fields(agent, activity))
+        return AgentInfo.model_validate(info_fields(agent, activity, self._warm.is_warm(agent.name)))
 
     async def listing(
         self, status: str | None = None, name_prefix: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> AgentPage:
         """A page of the agents' entries, sorted by name."""
         await self._sweep()  # may change the store, so it comes before the listing's mark is read
-        return listing_page(self._listing.get(self.store), status, name_prefix, limit, cursor)
+        return listing_page(self._listing.get(self.store, self._warm), status, name_prefix, limit, cursor)
 
     async def delete(self, name: str, force: bool) -> str:
         """Refused while a message is in flight, unless force: then its runs are cancelled first."""
@@ -161,6 +164,7 @@ class AgentPool:
                 )
         for run in queue:
             await self.cancel(run.run_id)
+        await self._warm.end(agent.name)
         if agent.worktree is not None:
             await remove_worktree(agent.worktree, force)
         await self.store.delete_agent(agent.name)
@@ -174,6 +178,7 @@ class AgentPool:
             raise Busy(
                 f"agent {agent.name!r} has a message queued or running; reset it once that is done (or cancel it)"
             )
+        await self._warm.end(agent.name)
         await self.store.reset_agent(agent.name)
         return await self.info(agent.name)
 
@@ -245,7 +250,7 @@ class AgentPool:
         message = self.store.run_message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        context = TurnContext(self.settings, self._child_env, self._processes, self.store)
+        context = TurnContext(self.settings, self._child_env, self._processes, self.store, self._warm)
         run.succeed(await take_turn(context, agent, run, message))
 
     async def _finished(self, run: Run) -> None:
@@ -354,6 +359,11 @@ class AgentPool:
     @property
     def live_processes(self) -> int:
         return len(self._processes)
+
+    @property
+    def running_processes(self) -> int:
+        """Live processes less the warm ones waiting for their agent's next message."""
+        return len(self._processes) - self._warm.count
 
 
 def _name_taken(name: str) -> InvalidInput:

@@ -1,17 +1,17 @@
-"""One CLI process under a pseudo-terminal, and its whole lifetime.
+"""One CLI process under a pseudo-terminal, and its whole lifetime: one turn or many.
 
 Why this shape:
 - The CLI's stdout and stderr are a PTY (it behaves as it would for a person), but its stdin is a
-  pipe: the prompt goes there byte for byte, untouched by the terminal's line discipline and free of
-  argv's 128 KiB per-entry limit. The CLI reads stdin when -p has no prompt argument.
+  pipe: each turn's message goes there as a stream-json line, untouched by the terminal's line
+  discipline and free of argv's 128 KiB per-entry limit, and the process waits for the next one
+  while the pipe stays open. Between turns nobody listens: what it writes then is read and dropped.
 - Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
   all awaited with anyio.
 - The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
   ends every process the run started, also those that left the process group, and also when the
   server is killed outright.
   It leads its own session and process group (the CLI shares them), so a SIGTERM to the group
-  reaches the CLI and what stayed with it. Every way out of `supervise` (done, crash, timeout,
-  cancellation, an output line over its cap) ends every process of the run and reaps the child.
+  reaches the CLI and what stayed with it. `end` ends every process of it and reaps the child.
 
 This module knows nothing of claude's JSON: framing.py cuts the output into lines, each handed to
 a callback, which says when the output is complete.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import logging
 import os
 import shutil
@@ -46,7 +47,7 @@ TAIL_BYTES = 4096
 READ_CHUNK = 1 << 16
 
 LineHandler = Callable[[bytes], Awaitable[bool]]
-"""Called with each output line (without its newline); returns True once the output is complete."""
+"""Called with each output line (without its newline); returns True once the turn is complete."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,6 @@ class ProcessSpec:
     cwd_fd: int
     """An open descriptor of the directory to start in (see confinement.py); the caller closes it."""
     env: dict[str, str]
-    stdin: bytes
-    timeout_s: float
-    idle_timeout_s: float
     max_line_bytes: int
     exit_grace_s: float = 2.0
     kill_grace_s: float = 2.0
@@ -157,12 +155,13 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-class _Process:
-    """The live state of one spawned child. Used only inside supervise."""
+class ClaudeProcess:
+    """One spawned child: turns are run on it one at a time, then it is ended (`end`)."""
 
-    def __init__(self, spec: ProcessSpec, on_line: LineHandler) -> None:
+    def __init__(self, spec: ProcessSpec, registry: ProcessRegistry) -> None:
         self.spec = spec
-        self.on_line = on_line
+        self.registry = registry
+        self.on_line: LineHandler = _dropped
         stdin_read, self.stdin_write = os.pipe()
         try:
             self.pty = _spawn(spec, stdin_read)
@@ -186,11 +185,62 @@ class _Process:
         self._wait_scope = anyio.CancelScope()
         self.status: int | None = None
         self.last_output = time.monotonic()
+        self.idle_timeout_s = float("inf")
+        registry.add(self)
 
-    # --- stdin -------------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return not (self.exited or self.eof or self.overflow or self.poll())
 
-    async def feed_stdin(self) -> None:
-        view = memoryview(self.spec.stdin)
+    # --- turns -------------------------------------------------------------------------------
+
+    async def run_turn(self, frame: bytes, on_line: LineHandler, timeout_s: float, idle_timeout_s: float) -> bool:
+        """Write the turn's input line, pass each output line to on_line until it says the turn is
+        complete (True), or the output ends or the child exits first (False).
+
+        Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
+        process is then still running (the caller ends it)."""
+        self.on_line, self.complete, self.tail = on_line, False, b""
+        self.idle_timeout_s, self.last_output = idle_timeout_s, time.monotonic()
+        try:
+            with anyio.move_on_after(timeout_s) as deadline:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.write, frame)
+                    await self.pump()
+                    tg.cancel_scope.cancel()
+        finally:
+            self.on_line, self.idle_timeout_s = _dropped, float("inf")
+        if deadline.cancelled_caught:
+            raise ProcessTimedOut("timeout", timeout_s, self.tail)
+        if self.idle_timed_out:
+            raise ProcessTimedOut("idle timeout", idle_timeout_s, self.tail)
+        if self.overflow is not None:
+            raise self.overflow
+        return self.complete
+
+    async def interrupt(self, on_line: LineHandler, grace_s: float) -> bool:
+        """Ask the CLI to stop its turn (the control request the Agent SDK sends); True when the
+        turn ended within grace_s and the process can take the next one."""
+        self.on_line, self.complete = on_line, False
+        request = {"type": "control_request", "request_id": f"interrupt-{time.monotonic_ns()}",
+                   "request": {"subtype": "interrupt"}}  # fmt: skip
+        try:
+            with anyio.move_on_after(grace_s):
+                await self.write(json.dumps(request).encode() + b"\n")
+                await self.pump()
+        finally:
+            self.on_line = _dropped
+        return self.complete and self.alive
+
+    async def idle(self, seconds: float) -> None:
+        """Wait while the process idles between turns, dropping what it writes; returns after
+        `seconds`, or earlier once it is gone."""
+        self.complete = False
+        with anyio.move_on_after(seconds):
+            await self.pump()
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
         try:
             while view:
                 try:
@@ -199,10 +249,8 @@ class _Process:
                     await anyio.wait_writable(self.stdin_write)
                     continue
                 view = view[written:]
-        except BrokenPipeError:
-            log.debug("pid %d closed stdin before reading all of it", self.pid)
-        finally:
-            self.close_stdin()
+        except (BrokenPipeError, OSError) as exc:  # it went away: the output says how
+            log.debug("pid %d stopped reading its input: %s", self.pid, exc)
 
     def close_stdin(self) -> None:
         if self.stdin_write >= 0:
@@ -216,10 +264,11 @@ class _Process:
         stays silent longer than the idle limit (then `idle_timed_out` is set), or a line passes
         its cap (then `overflow` is set). Limits are flags, not exceptions: an exception here would
         reach the caller wrapped in the task groups' exception groups."""
+        self.idle_timed_out = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_exit)
             while not (self.complete or self.eof or self.exited or self.overflow):
-                idle_left = self.last_output + self.spec.idle_timeout_s - time.monotonic()
+                idle_left = self.last_output + self.idle_timeout_s - time.monotonic()
                 with anyio.move_on_after(idle_left) as self._wait_scope:
                     await anyio.wait_readable(self.fd)
                 if self._wait_scope.cancelled_caught and not self.exited:
@@ -318,11 +367,18 @@ class _Process:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, KILL_ALL)
 
-    def close(self) -> None:
-        os.close(self.pidfd)
-        self.pty.fileobj.close()
-        self.pty.closed = True
-        self.pty.terminated = True
+    async def end(self) -> ProcessExit:
+        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, the terminal closed."""
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.finish()
+        finally:
+            os.close(self.pidfd)
+            self.pty.fileobj.close()
+            self.pty.closed = True
+            self.pty.terminated = True
+            self.registry.remove(self)
+        return self.exit()
 
     def exit(self) -> ProcessExit:
         status = self.status
@@ -337,12 +393,12 @@ class ProcessRegistry:
     """The live children of one pool, so shutdown can kill them all at once from any state."""
 
     def __init__(self) -> None:
-        self._live: dict[int, _Process] = {}
+        self._live: dict[int, ClaudeProcess] = {}
 
-    def add(self, process: _Process) -> None:
+    def add(self, process: ClaudeProcess) -> None:
         self._live[process.pid] = process
 
-    def remove(self, process: _Process) -> None:
+    def remove(self, process: ClaudeProcess) -> None:
         self._live.pop(process.pid, None)
 
     def kill_all(self) -> None:
@@ -353,37 +409,7 @@ class ProcessRegistry:
         return len(self._live)
 
 
-async def supervise(
-    spec: ProcessSpec, on_line: LineHandler, registry: ProcessRegistry, on_spawned: Callable[[], Awaitable[None]]
-) -> ProcessExit:
-    """Spawn, feed stdin, pass lines to on_line, and return once the child is gone and reaped.
-    on_spawned is awaited once the child exists (its time limits count from then).
-
-    Raises ExecutableNotFound / SpawnFailed when nothing could start, ProcessTimedOut when a time
-    limit hit, LineTooLong when an output line passed its cap.
-    Cancellation is honoured at once: the group is killed before the cancellation propagates.
-    """
-    process = _Process(spec, on_line)
-    registry.add(process)
-    try:
-        await on_spawned()
-        with anyio.move_on_after(spec.timeout_s) as deadline:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(process.feed_stdin)
-                await process.pump()
-                tg.cancel_scope.cancel()
-        if deadline.cancelled_caught:
-            raise ProcessTimedOut("timeout", spec.timeout_s, process.tail)
-        if process.idle_timed_out:
-            raise ProcessTimedOut("idle timeout", spec.idle_timeout_s, process.tail)
-        if process.overflow is not None:
-            raise process.overflow
-    except BaseException:
-        process.kill_now()
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            await process.finish()
-        process.close()
-        registry.remove(process)
-    return process.exit()
+async def _dropped(line: bytes) -> bool:
+    """Output between turns (or after a turn's result) belongs to no turn."""
+    log.debug("dropped output between turns: %r", line[:200])
+    return False

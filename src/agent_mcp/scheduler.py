@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 from anyio.abc import TaskGroup
 
 from .errors import RunFailed
-from .locks import file_lock
+from .locks import AgentLocks
 from .runs import Run
 
 Work = Callable[[Run], Awaitable[None]]
@@ -27,8 +26,9 @@ Work = Callable[[Run], Awaitable[None]]
 
 
 class Scheduler:
-    def __init__(self, lock_dir: Path, max_concurrent: int) -> None:
-        self.lock_dir = lock_dir
+    def __init__(self, locks: AgentLocks, max_concurrent: int) -> None:
+        self.locks = locks
+        self.lock_dir = locks.lock_dir
         self._slots = anyio.Semaphore(max_concurrent)
         self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
         self._runs: dict[str, Run] = {}
@@ -79,8 +79,12 @@ class Scheduler:
                 await run.turn.wait()
                 # The lock file is shared with other servers on this state directory, so two editor
                 # windows never run one agent at once.
-                async with file_lock(self.lock_dir / f"{run.agent.casefold()}.lock"), self._slots:
-                    await work(run)
+                await self.locks.acquire(run.agent)
+                try:
+                    async with self._slots:
+                        await work(run)
+                finally:
+                    self.locks.release(run.agent)
         except RunFailed as failure:
             run.fail(failure)
         finally:

@@ -1,6 +1,7 @@
-"""One turn of an agent's conversation: its message through one claude process into a response.
+"""One turn of an agent's conversation: its message through a claude process into a response.
 
-The turn builds the process (argv, environment, working directory, limits), feeds each output line
+The turn takes the agent's warm process or starts one (argv, environment, working directory),
+writes the message to it as a stream-json line, feeds each output line
 to the parser, records the session the moment the CLI names it (so a server killed mid-turn still
 resumes it), and turns every way a process can end into either an AgentResponse or a RunFailed
 whose text tells the caller what happened and what to do.
@@ -8,9 +9,12 @@ whose text tells the caller what happened and what to do.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import anyio
 
 from .argv import build_argv
 from .config import Settings
@@ -19,17 +23,18 @@ from .errors import InvalidInput, OutsideRoots, RunFailed
 from .framing import LineTooLong
 from .models import AgentResponse
 from .process import (
+    ClaudeProcess,
     ExecutableNotFound,
     ProcessExit,
     ProcessRegistry,
     ProcessSpec,
     ProcessTimedOut,
     SpawnFailed,
-    supervise,
 )
 from .runs import Run, now
 from .store import AgentRecord, Store
 from .stream import StreamState, clean_text
+from .warm import WarmKey, WarmProcesses
 
 DEPTH_ENV = "AGENT_MCP_DEPTH"
 
@@ -51,6 +56,10 @@ def child_environment(env: Mapping[str, str], depth: int, max_depth: int) -> dic
     return child
 
 
+INTERRUPT_GRACE_S = 2.0
+"""How long a cancelled turn's CLI gets to stop after the interrupt request, before it is killed."""
+
+
 @dataclass(frozen=True)
 class TurnContext:
     """What every turn of this server shares."""
@@ -59,11 +68,23 @@ class TurnContext:
     env: dict[str, str]
     processes: ProcessRegistry
     store: Store
+    warm: WarmProcesses
+
+
+def user_frame(message: str) -> bytes:
+    """The message as the CLI's stream-json input takes it: one line, its text exactly as given."""
+    frame = {"type": "user", "message": {"role": "user", "content": message}, "parent_tool_use_id": None,
+             "session_id": ""}  # fmt: skip
+    return json.dumps(frame, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:
     """The agent's paths are checked again first: they may have moved since it was created."""
-    workplace = _open_workplace(agent, context.settings)
+    try:
+        workplace = _open_workplace(agent, context.settings)
+    except RunFailed:
+        await context.warm.end(agent.name)  # it works in a place that is no longer allowed
+        raise
     try:
         return await _run_process(context, agent, run, message, workplace)
     finally:
@@ -87,11 +108,32 @@ def _open_workplace(agent: AgentRecord, settings: Settings) -> Workplace:
         ) from None
 
 
+def _start(context: TurnContext, agent: AgentRecord, workplace: Workplace) -> ClaudeProcess:
+    settings = context.settings
+    spec = ProcessSpec(
+        argv=build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, agent.session_id),
+        cwd_fd=workplace.cwd_fd,
+        env=context.env,
+        max_line_bytes=settings.max_line_bytes,
+    )
+    try:
+        return ClaudeProcess(spec, context.processes)
+    except ExecutableNotFound:
+        raise RunFailed(
+            "cli_not_found",
+            f"the claude CLI {settings.claude_bin!r} was not found or is not executable; install it "
+            "(npm install -g @anthropic-ai/claude-code) or point AGENT_MCP_CLAUDE_BIN / --claude-bin at it",
+        ) from None
+    except SpawnFailed as exc:
+        raise RunFailed("crashed", f"could not start the claude CLI in {agent.cwd}: {exc}") from None
+
+
 async def _run_process(
     context: TurnContext, agent: AgentRecord, run: Run, message: str, workplace: Workplace
 ) -> AgentResponse:
     """The run is marked running (here and in the store) once its claude process exists: a caller
-    who sees `running` can count on the process."""
+    who sees `running` can count on the process. A process that ends its turn well is handed to
+    the warm processes for the agent's next message; any other is ended."""
     settings, store = context.settings, context.store
     state = StreamState()
     run.session_id = agent.session_id  # written again only when the CLI names another one
@@ -105,31 +147,25 @@ async def _run_process(
             await run.publish(event)
         return state.done
 
-    spec = ProcessSpec(
-        argv=build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, agent.session_id),
-        cwd_fd=workplace.cwd_fd,
-        env=context.env,
-        stdin=message.encode("utf-8"),
-        timeout_s=run.timeout_s or settings.timeout_s,
-        idle_timeout_s=settings.idle_timeout_s,
-        max_line_bytes=settings.max_line_bytes,
-    )
-
-    async def on_spawned() -> None:
-        run.start()
-        await store.run_started(run.run_id, run.started_at or now())
-
+    command = tuple(build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, None))
+    process = await context.warm.take(agent.name, WarmKey(command, workplace.cwd, agent.session_id))
+    if process is None:
+        process = _start(context, agent, workplace)
+    key = WarmKey(command, workplace.cwd, agent.session_id)
+    run.start()
     try:
-        outcome = await supervise(spec, on_line, context.processes, on_spawned)
-    except ExecutableNotFound:
-        raise RunFailed(
-            "cli_not_found",
-            f"the claude CLI {settings.claude_bin!r} was not found or is not executable; install it "
-            "(npm install -g @anthropic-ai/claude-code) or point AGENT_MCP_CLAUDE_BIN / --claude-bin at it",
-        ) from None
-    except SpawnFailed as exc:
-        raise RunFailed("crashed", f"could not start the claude CLI in {agent.cwd}: {exc}") from None
+        await store.run_started(run.run_id, run.started_at or now())
+    except BaseException:  # cancelled before anything was asked of it: it can wait for the next message
+        with anyio.CancelScope(shield=True):
+            await context.warm.keep(agent.name, key, process)
+        raise
+    try:
+        complete = await process.run_turn(
+            user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s
+        )
     except ProcessTimedOut as exc:
+        process.kill_now()
+        await process.end()
         raise RunFailed(
             "timed_out",
             f"agent {agent.name!r} hit its {exc.limit} of {exc.seconds:g} s; the claude process was killed. "
@@ -137,13 +173,30 @@ async def _run_process(
             clean_text(exc.tail),
         ) from None
     except LineTooLong as exc:
+        process.kill_now()
+        await process.end()
         raise RunFailed(
             "crashed",
             f"the claude CLI wrote an output line longer than {exc.limit} bytes, the limit (AGENT_MCP_MAX_LINE_BYTES "
             "/ --max-line-bytes); the process was killed. Ask for a shorter answer (e.g. written to a file), "
             "or raise the limit",
         ) from None
-    if not state.done:
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            if await process.interrupt(on_line, INTERRUPT_GRACE_S):
+                await context.warm.keep(agent.name, WarmKey(command, workplace.cwd, run.session_id), process)
+            else:
+                process.kill_now()
+                await process.end()
+        raise
+    except BaseException:
+        process.kill_now()
+        with anyio.CancelScope(shield=True):
+            await process.end()
+        raise
+    if not complete:
+        process.kill_now()
+        outcome = await process.end()
         raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
     response = state.response(agent.name).model_copy(update={"run_id": run.run_id})
     if response.error_kind == "resume_failed":
@@ -157,6 +210,7 @@ async def _run_process(
                 f"{agent.name!r} was reset: send the message again to start a new session",
             }
         )
+    await context.warm.keep(agent.name, WarmKey(command, workplace.cwd, run.session_id), process)
     return response
 
 
