@@ -15,6 +15,12 @@ import pytest
 from conftest import MARK, marked_processes
 from helpers import call, claude_processes, connect, ok, refused, server_pid, user_messages
 
+
+def cold(env: dict[str, str]) -> dict[str, str]:
+    """Warm agents off: the process of a run ends with it (tests/test_warm.py has the warm cases)."""
+    return {**env, "AGENT_MCP_WARM_TTL": "0"}
+
+
 pytestmark = pytest.mark.anyio
 
 
@@ -59,7 +65,7 @@ async def test_idle_limit_does_not_stop_a_run_that_keeps_talking(tmp_path, claud
 
 
 async def test_the_result_ends_the_run_even_while_a_grandchild_holds_the_terminal(tmp_path, claude_env, no_leaks):
-    async with connect(claude_env) as client:
+    async with connect(cold(claude_env)) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         with anyio.fail_after(5):
             reply = await ok(client, "send_message", agent="dev", message="go MOCK_GRANDCHILD")
@@ -68,7 +74,7 @@ async def test_the_result_ends_the_run_even_while_a_grandchild_holds_the_termina
 
 
 async def test_a_process_that_lingers_after_its_result_is_killed(tmp_path, claude_env, no_leaks):
-    async with connect(claude_env) as client:
+    async with connect(cold(claude_env)) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         reply = await ok(client, "send_message", agent="dev", message="go MOCK_LINGER")
         assert claude_processes(claude_env) == []
@@ -76,7 +82,7 @@ async def test_a_process_that_lingers_after_its_result_is_killed(tmp_path, claud
 
 
 async def test_a_cancelled_call_kills_the_process_group_within_two_seconds(tmp_path, claude_env, no_leaks):
-    async with connect(claude_env) as client:
+    async with connect(cold(claude_env)) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         with anyio.CancelScope() as scope:
 
@@ -145,7 +151,7 @@ async def test_run_handles_start_poll_wait_and_cancel(tmp_path, claude_env, no_l
     async def on_progress(_: float, __: float | None, message: str | None) -> None:
         progress.append(message or "")
 
-    async with connect(claude_env) as client:
+    async with connect(cold(claude_env)) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         started = await ok(client, "start_message", agent="dev", message="one MOCK_SLEEP=1 MOCK_TOOL")
         queued = await ok(client, "start_message", agent="dev", message="two MOCK_SLEEP=30")

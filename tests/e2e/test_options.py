@@ -23,7 +23,8 @@ async def test_every_option_reaches_the_cli_as_exactly_this_argv(tmp_path, claud
     extra.mkdir()
     config_file = tmp_path / "mcp.json"
     config_file.write_text('{"mcpServers": {"fs": {"command": "fs-server"}}}')
-    async with connect(claude_env) as client:
+    # Warm agents off, so the second message starts a process too and shows its --resume.
+    async with connect({**claude_env, "AGENT_MCP_WARM_TTL": "0"}) as client:
         info = await ok(
             client,
             "create_agent",
@@ -61,7 +62,8 @@ async def test_every_option_reaches_the_cli_as_exactly_this_argv(tmp_path, claud
         '--mcp-config={"mcpServers":{"git":{"command":"git-mcp","args":["--x"]}}}',
         "--effort=high",
     ]
-    head = [claude_env["AGENT_MCP_CLAUDE_BIN"], "-p", "--output-format=stream-json", "--verbose"]
+    head = [claude_env["AGENT_MCP_CLAUDE_BIN"], "-p", "--input-format=stream-json", "--output-format=stream-json",
+            "--verbose"]  # fmt: skip
     assert echoed_argv(first) == [*head, system, *options]
     assert echoed_argv(second) == [*head, f"--resume={first['session_id']}", system, *options]
     assert echoed_argv(third)[-1] == f"--mcp-config={config_file}"
@@ -172,7 +174,8 @@ async def test_rate_limited_kind_carries_the_reset_time(tmp_path, claude_env, no
 
 
 async def test_resume_failed_resets_the_agent_and_says_so(tmp_path, claude_env, no_leaks):
-    async with connect(claude_env) as client:
+    # Warm agents off: a warm process has the session in memory and never reads the file again.
+    async with connect({**claude_env, "AGENT_MCP_WARM_TTL": "0"}) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         first = await ok(client, "send_message", agent="dev", message="hello")
         (sessions_dir(claude_env, tmp_path) / f"{first['session_id']}.jsonl").unlink()

@@ -27,6 +27,7 @@ async def test_a_new_server_has_every_agent_and_resumes_its_session(tmp_path, cl
         after = (await ok(client, "list_agents"))["agents"]
         second = await ok(client, "send_message", agent="dev", message="after restart")
         history = (await ok(client, "get_history", agent="dev"))["runs"]
+    assert before[0].pop("warm") is True and "warm" not in after[0]  # its process ended with its server
     assert after == before
     assert after[0]["session_id"] == first["session_id"] and after[0]["message_count"] == 1
     assert second["session_id"] == first["session_id"] and second["text"].startswith("Mock reply #2")
