@@ -3,11 +3,14 @@ mock of the Messages API. Skipped with a reason where the CLI is not installed; 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 
+import anyio
 import pytest
 from conftest import sessions_dir
-from helpers import AGENT_MCP, REAL_CLIENTS, connect, free_port, ok, real_client, wait_for_port
+from helpers import AGENT_MCP, REAL_CLIENTS, claude_processes, connect, free_port, ok, real_client, wait_for_port
 from mock_api import MockAnthropic
 
 pytestmark = pytest.mark.anyio
@@ -138,3 +141,38 @@ def test_claude_code_registers_and_connects_over_stdio_and_http(tmp_path, real_e
     assert f"agent-mcp: {AGENT_MCP}  - ✔ Connected" in listed
     assert f"agent-http: {url} (HTTP) - ✔ Connected" in listed
     assert f"wrong-token: {url} (HTTP) - ✘ Failed to connect" in listed
+
+
+def real_claude_pids(env: dict[str, str]) -> set[int]:
+    """The live processes of the real CLI (a native executable) the server started for the test."""
+    pids = set()
+    for pid in claude_processes(env):
+        with contextlib.suppress(OSError):
+            if os.path.realpath(f"/proc/{pid}/exe").endswith(("claude", "claude.exe")):
+                pids.add(pid)
+    return pids
+
+
+async def test_a_warm_agent_keeps_one_process_across_turns_and_after_a_cancel(tmp_path, real_env, no_leaks):
+    env, api = real_env
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        replies = [await ok(client, "send_message", agent="dev", message=f"warm turn {i}") for i in range(3)]
+        processes = real_claude_pids(env)
+        assert len(processes) == 1, processes  # one claude answered all three
+        assert (await ok(client, "get_agent", name="dev"))["warm"] is True
+        *_, last = api.main_requests()
+        assert api.user_texts(last)[-3:] == ["warm turn 0", "warm turn 1", "warm turn 2"]  # one conversation
+        assert len({reply["session_id"] for reply in replies}) == 1
+
+        requests = len(api.requests)
+        run = await ok(client, "start_message", agent="dev", message="MOCK_HANG wait for me")
+        with anyio.fail_after(30):
+            while len(api.requests) == requests:  # the CLI has sent the turn to the API
+                await anyio.sleep(0.05)
+        cancelled = await ok(client, "cancel_run", run_id=run["run_id"])
+        assert cancelled["status"] == "cancelled"
+        after = await ok(client, "send_message", agent="dev", message="after the cancel")
+        assert real_claude_pids(env) == processes  # interrupted, not killed: it took the next message
+    assert after["is_error"] is False and after["session_id"] == replies[0]["session_id"]
+    assert after["text"] == api.replies[-1]

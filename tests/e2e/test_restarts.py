@@ -178,3 +178,20 @@ async def test_killing_the_server_inside_create_agent_never_blocks_the_name(tmp_
     branches = subprocess.run(["git", "branch", "--format=%(refname:short)"], cwd=repo, capture_output=True, text=True)
     assert branches.stdout.split() == ["agent-mcp/dev", "main"]
     assert "leftover" not in doctor.stdout
+
+
+@pytest.mark.attack
+async def test_sigkill_of_the_server_ends_its_warm_agents(tmp_path, claude_env, no_leaks):
+    """Idle warm processes (and what their turns started) are not left behind by a killed server."""
+    with contextlib.suppress(Exception):  # the server dies under the client
+        async with connect(claude_env) as client:
+            for name in ("a", "b"):
+                await ok(client, "create_agent", name=name, role="r", cwd=str(tmp_path))
+                await ok(client, "send_message", agent=name, message="MOCK_GRANDCHILD hello")
+            assert [agent["warm"] for agent in (await ok(client, "list_agents"))["agents"]] == [True, True]
+            assert len(claude_processes(claude_env)) == 6  # per agent: the reaper, the double, its child
+            os.kill(server_pid(claude_env), signal.SIGKILL)
+            killed_at = time.monotonic()
+            while claude_processes(claude_env) and time.monotonic() - killed_at < 5:
+                await anyio.sleep(0.05)
+    assert claude_processes(claude_env) == []
