@@ -124,7 +124,7 @@ async def listed(pool: AgentPool) -> list[AgentInfo]:
 
 def transcript(env: dict[str, str], cwd: Path, session_id: str) -> list[dict]:
     path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in path.read_text().split("\n") if line]  # JSON lines end at \n only
 
 
 def sessions_dir(env: dict[str, str], cwd: Path) -> Path:

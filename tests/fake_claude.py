@@ -277,7 +277,7 @@ class Session:
     def turns(self) -> int:
         if not self.file.exists():
             return 0
-        return sum(1 for line in self.file.read_text().splitlines() if _entry_type(line) == "user")
+        return sum(1 for line in self.file.read_text().split("\n") if _entry_type(line) == "user")
 
     def append(self, kind: str, content: object) -> None:
         if not self.persist:

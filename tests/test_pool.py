@@ -11,6 +11,7 @@ from conftest import listed, sessions_dir, transcript
 from agent_mcp.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.models import AgentOptions
 from agent_mcp.pool import AgentPool
+from agent_mcp.turn import user_frame
 
 pytestmark = pytest.mark.anyio
 
@@ -198,12 +199,14 @@ async def test_message_reaches_the_cli_byte_for_byte(make_pool, tmp_path, claude
     await pool.create(
         "dev", "r", str(tmp_path), AgentOptions(add_dirs=[str(tmp_path)], allowed_tools=["Read", "Bash(git *)"])
     )
-    big = "--help " + "é\u2603\n\r\t\x1b[31m" * 200_000 + " -x"  # > 2 MiB, multi-byte, control chars, dashes
+    # > 2 MiB, multi-byte, control characters, dashes, and what some readers take for a line's end
+    big = "--help " + "é\u2603\n\r\t\x1b[31m\u2028\u2029\x85" * 150_000 + " -x"
     assert len(big.encode()) > 2 * 1024 * 1024
     r = await pool.send("dev", big)
     assert r.is_error is False
     [user] = [e for e in transcript(claude_env, tmp_path, r.session_id) if e["type"] == "user"]
     assert user["message"]["content"] == big
+    assert b"\xe2\x80\xa8" not in user_frame(big) and user_frame(big).count(b"\n") == 1  # one line, escaped
 
 
 async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, tmp_path, claude_env, no_leaks):

@@ -71,11 +71,15 @@ class TurnContext:
     warm: WarmProcesses
 
 
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+"""Characters some line readers end a line at: JSON may hold them raw, the frame holds them escaped."""
+
+
 def user_frame(message: str) -> bytes:
     """The message as the CLI's stream-json input takes it: one line, its text exactly as given."""
     frame = {"type": "user", "message": {"role": "user", "content": message}, "parent_tool_use_id": None,
              "session_id": ""}  # fmt: skip
-    return json.dumps(frame, ensure_ascii=False).encode("utf-8") + b"\n"
+    return json.dumps(frame, ensure_ascii=False).translate(_LINE_BREAKS).encode("utf-8") + b"\n"
 
 
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:

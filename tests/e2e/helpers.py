@@ -48,7 +48,8 @@ async def names(client) -> list[str]:
 
 def user_messages(env: dict[str, str], cwd: Path, session_id: str) -> list[str]:
     path = sessions_dir(env, cwd) / f"{session_id}.jsonl"
-    return [e["message"]["content"] for e in map(json.loads, path.read_text().splitlines()) if e["type"] == "user"]
+    entries = [json.loads(line) for line in path.read_text().split("\n") if line]  # JSON lines end at \n only
+    return [e["message"]["content"] for e in entries if e["type"] == "user"]
 
 
 def _marked_commands(env: dict[str, str]) -> dict[int, bytes]:
