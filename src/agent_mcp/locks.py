@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,17 +22,28 @@ import anyio
 POLL_S = 0.1
 
 
-@asynccontextmanager
-async def file_lock(path: Path) -> AsyncIterator[None]:
-    """Polled rather than blocking, so a waiter stays cancellable and holds no thread."""
+async def _locked(path: Path, while_waiting: Callable[[], None] | None = None) -> int:
+    """An open descriptor of the file, holding its lock. Polled rather than blocking, so a waiter
+    stays cancellable and holds no thread; while_waiting is called on each poll that finds it held."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                return fd
             except BlockingIOError:
+                if while_waiting is not None:
+                    while_waiting()
                 await anyio.sleep(POLL_S)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@asynccontextmanager
+async def file_lock(path: Path) -> AsyncIterator[None]:
+    fd = await _locked(path)
+    try:
         yield
     finally:
         os.close(fd)
@@ -49,29 +60,21 @@ class AgentLocks:
     def _path(self, name: str) -> Path:
         return self.lock_dir / f"{name.casefold()}.lock"
 
+    def _marker(self, name: str) -> Path:
+        return self.lock_dir / f"{name.casefold()}.wanted"
+
     def wanted(self, name: str) -> bool:
         """Whether another server waits for this agent's lock."""
-        return self._path(name).with_suffix(".wanted").exists()
+        return self._marker(name).exists()
 
     async def acquire(self, name: str) -> None:
         held = self._held.get(name.casefold())
         if held is not None:
             held[1] += 1
             return
-        path = self._path(name)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        marker = path.with_suffix(".wanted")
+        marker = self._marker(name)
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    marker.touch(mode=0o600)
-                    await anyio.sleep(POLL_S)
-        except BaseException:
-            os.close(fd)
-            raise
+            fd = await _locked(self._path(name), lambda: marker.touch(mode=0o600))
         finally:
             marker.unlink(missing_ok=True)
         self._held[name.casefold()] = [fd, 1]
