@@ -43,9 +43,9 @@ class AgentPool:
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._processes = ProcessRegistry()
-        locks = AgentLocks(settings.state_dir / "locks")
-        self._scheduler = Scheduler(locks, settings.max_concurrent)
-        self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, locks)
+        self._locks = AgentLocks(settings.state_dir / "locks")
+        self._scheduler = Scheduler(self._locks, settings.max_concurrent)
+        self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, self._locks)
         self._listing = ListingCache()
         self._store: Store | None = None
         self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
@@ -99,7 +99,7 @@ class AgentPool:
             )
         # Held across the check and the insert, so a leftover of this name (a creation cut short) can
         # be cleared without clearing another server's creation in progress.
-        async with file_lock(self._scheduler.lock_dir / f"{name.casefold()}.create.lock"):
+        async with file_lock(self._locks.lock_dir / f"{name.casefold()}.create.lock"):
             existing = self.store.agent(name)
             if existing is not None:
                 raise _name_taken(existing.name)

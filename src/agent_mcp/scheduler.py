@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
-from anyio.abc import TaskGroup
 
+from .background import Background
 from .errors import RunFailed
 from .locks import AgentLocks
 from .runs import Run
@@ -28,37 +28,31 @@ Work = Callable[[Run], Awaitable[None]]
 class Scheduler:
     def __init__(self, locks: AgentLocks, max_concurrent: int) -> None:
         self.locks = locks
-        self.lock_dir = locks.lock_dir
         self._slots = anyio.Semaphore(max_concurrent)
         self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
         self._runs: dict[str, Run] = {}
         """Unfinished runs only: a finished one is in the store, and holding its reply here would let
         memory grow with every large reply."""
-        self._tasks: TaskGroup | None = None
+        self._background = Background("scheduler")
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Scheduler]:
         """Leaving it cancels every run still queued or running, and waits for each to end."""
-        self.lock_dir.mkdir(exist_ok=True, mode=0o700)
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            try:
-                yield self
-            finally:
-                tasks.cancel_scope.cancel()
-                self._tasks = None
+        self.locks.lock_dir.mkdir(exist_ok=True, mode=0o700)
+        async with self._background.running():
+            yield self
 
     def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> int:
         """Queue the run behind its agent's earlier ones; returns its position in that queue.
         on_finished(run) records its outcome before the next run of its agent may start."""
-        if self._tasks is None:
+        if not self._background.live:
             raise RuntimeError("the scheduler is not running; use `async with scheduler.running()`")
         queue = self._queues.setdefault(run.agent.casefold(), [])
         queue.append(run)
         if len(queue) == 1:
             run.turn.set()
         self._runs[run.run_id] = run
-        self._tasks.start_soon(self._execute, run, work, on_finished, name=f"run {run.run_id} of {run.agent}")
+        self._background.start_soon(self._execute, run, work, on_finished, name=f"run {run.run_id} of {run.agent}")
         return len(queue) - 1
 
     def live(self, run_id: str) -> Run | None:

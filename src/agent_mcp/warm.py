@@ -20,8 +20,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import anyio
-from anyio.abc import TaskGroup
 
+from .background import Background
 from .locks import AgentLocks
 from .process import ClaudeProcess
 
@@ -57,20 +57,15 @@ class WarmProcesses:
         self.max_warm = max_warm
         self.locks = locks
         self._idle: dict[str, _Idle] = {}  # casefolded name -> its waiting process
-        self._tasks: TaskGroup | None = None
+        self._background = Background("warm processes")
         self.generation = 0
         """Changes whenever an agent becomes warm or stops being so (the listing's cache reads it)."""
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[WarmProcesses]:
         """Leaving it ends every waiting process."""
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            try:
-                yield self
-            finally:
-                tasks.cancel_scope.cancel()
-                self._tasks = None
+        async with self._background.running():
+            yield self
 
     @property
     def count(self) -> int:
@@ -100,14 +95,14 @@ class WarmProcesses:
     async def keep(self, name: str, key: WarmKey, process: ClaudeProcess) -> None:
         """After a turn that ended well: the process waits for the agent's next message, unless warm
         agents are off, it is gone, or another server wants the agent; then it is ended now."""
-        if self._tasks is None or self.ttl_s <= 0 or not process.alive or self.locks.wanted(name):
+        if not self._background.live or self.ttl_s <= 0 or not process.alive or self.locks.wanted(name):
             await process.end()
             return
         self.locks.hold(name)
         idle = _Idle(name, key, process)
         self._idle[name.casefold()] = idle
         self.generation += 1
-        self._tasks.start_soon(self._wait, idle, name=f"warm claude of {name}")
+        self._background.start_soon(self._wait, idle, name=f"warm claude of {name}")
         while len(self._idle) > self.max_warm:
             oldest = min(self._idle.values(), key=lambda entry: entry.since)
             log.info("more than %d warm claude processes: ending %s's", self.max_warm, oldest.name)
