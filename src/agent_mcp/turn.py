@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import anyio
 
@@ -152,10 +152,10 @@ async def _run_process(
         return state.done
 
     command = tuple(build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, None))
-    process = await context.warm.take(agent.name, WarmKey(command, workplace.cwd, agent.session_id))
+    key = WarmKey(command, workplace.cwd, agent.session_id)
+    process = await context.warm.take(agent.name, key)
     if process is None:
         process = _start(context, agent, workplace)
-    key = WarmKey(command, workplace.cwd, agent.session_id)
     run.start()
     try:
         await store.run_started(run.run_id, run.started_at or now())
@@ -188,7 +188,7 @@ async def _run_process(
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
             if await process.interrupt(on_line, INTERRUPT_GRACE_S):
-                await context.warm.keep(agent.name, WarmKey(command, workplace.cwd, run.session_id), process)
+                await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
             else:
                 process.kill_now()
                 await process.end()
@@ -214,7 +214,7 @@ async def _run_process(
                 f"{agent.name!r} was reset: send the message again to start a new session",
             }
         )
-    await context.warm.keep(agent.name, WarmKey(command, workplace.cwd, run.session_id), process)
+    await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
     return response
 
 
