@@ -37,7 +37,7 @@ process waits for the next until stdin ends (exit 0). A control_request interrup
 answered, then the turn ends with "[Request interrupted by user]" and an error_during_execution
 result; the process lives on. FAKE_CLAUDE_STARTUP_S=<s> makes every start take that long (the real
 CLI takes ~0.6 s).
-  MOCK_AFTER           writes another result and noise after its result
+  MOCK_AFTER           writes another result and noise 0.2 s after its result
   MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
 """
@@ -782,6 +782,7 @@ class Turn:
         self.rate_limit("MOCK_RLWARN" in self.prompt)
         code = self.result()
         if "MOCK_AFTER" in self.prompt:  # output after the result must not change the answer
+            time.sleep(0.2)  # late: a warm process's next turn may have begun
             self.texts.append("a second answer")
             self.result()
             sys.stdout.write("trailing noise\n")

@@ -289,3 +289,13 @@ def test_a_result_leaves_out_the_fields_that_say_nothing_but_keeps_the_contracts
                     "duration_ms", "num_turns", "is_error", "error", "subtype"):  # fmt: skip
         assert present in data, present
     assert type(r).model_validate(data) == r  # read back, the defaults fill in what was left out
+
+
+def test_a_turn_on_a_warm_process_starts_at_its_own_init():
+    """What the last turn left behind (a late result) is dropped until this turn's system/init."""
+    state = StreamState(awaiting_init=True)
+    stale = {"type": "result", "subtype": "success", "is_error": False, "result": "left behind", "session_id": "s"}
+    assert state.feed(json.dumps(stale).encode()) is None and not state.done
+    state.feed(json.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}).encode())
+    state.feed(json.dumps({**stale, "result": "this turn's"}).encode())
+    assert state.done and state.response("a").text == "this turn's"

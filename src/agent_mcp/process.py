@@ -200,6 +200,7 @@ class ClaudeProcess:
 
         Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
         process is then still running (the caller ends it)."""
+        await self._read_available()  # what it wrote since its last turn is no part of this one: dropped
         self.on_line, self.complete, self.tail = on_line, False, b""
         self.idle_timeout_s, self.last_output = idle_timeout_s, time.monotonic()
         try:

@@ -106,6 +106,9 @@ class StreamState:
     files_changed: list[str] = field(default_factory=list)
     assistant_error: str | None = None
     result: dict[str, Any] | None = None
+    awaiting_init: bool = False
+    """For a turn on a process that answered before: its events start at the turn's own system/init
+    (the CLI writes one per turn), and anything earlier is what the last turn left behind."""
 
     @property
     def done(self) -> bool:
@@ -116,6 +119,10 @@ class StreamState:
         event = decode_event(raw)
         if event is None or self.done:
             return event
+        if self.awaiting_init:
+            if event["type"] != "system" or event.get("subtype") != "init":
+                return None
+            self.awaiting_init = False
         session_id = event.get("session_id")
         if isinstance(session_id, str) and session_id:
             self.session_id = session_id

@@ -139,7 +139,11 @@ async def _run_process(
     who sees `running` can count on the process. A process that ends its turn well is handed to
     the warm processes for the agent's next message; any other is ended."""
     settings, store = context.settings, context.store
-    state = StreamState()
+    command = tuple(build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, None))
+    key = WarmKey(command, workplace.cwd, agent.session_id)
+    warm = await context.warm.take(agent.name, key)
+    process = warm or _start(context, agent, workplace)
+    state = StreamState(awaiting_init=warm is not None)
     run.session_id = agent.session_id  # written again only when the CLI names another one
 
     async def on_line(line: bytes) -> bool:
@@ -151,11 +155,6 @@ async def _run_process(
             await run.publish(event)
         return state.done
 
-    command = tuple(build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, None))
-    key = WarmKey(command, workplace.cwd, agent.session_id)
-    process = await context.warm.take(agent.name, key)
-    if process is None:
-        process = _start(context, agent, workplace)
     run.start()
     try:
         await store.run_started(run.run_id, run.started_at or now())
