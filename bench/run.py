@@ -33,6 +33,7 @@ from ptyprocess import PtyProcess
 
 from agent_mcp.argv import build_argv
 from agent_mcp.models import AgentOptions
+from agent_mcp.turn import user_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLE = ROOT / "tests" / "fake_claude.py"
@@ -138,7 +139,8 @@ def run_under_pty(argv: list[str], cwd: str, env: dict[str, str], stdin: bytes) 
     process = PtyProcess.spawn(argv, cwd=cwd, env=env, preexec_fn=child, pass_fds=(read_end,))
     os.close(read_end)
     total = feed_and_drain(write_end, stdin, process.fd)
-    process.wait()
+    if process.wait() != 0:  # a baseline that failed would time its error, not the work
+        raise RuntimeError(f"{argv[0]} exited with {process.exitstatus} under the PTY")
     process.delayafterclose = 0  # ptyprocess sleeps 0.1 s in close() by default, which is no work
     process.close()
     return total
@@ -156,7 +158,8 @@ def run_posix_spawned(argv: list[str], cwd: str, env: dict[str, str], stdin: byt
     os.close(slave)
     os.close(read_end)
     total = feed_and_drain(write_end, stdin, master)
-    os.waitpid(pid, 0)
+    if os.waitpid(pid, 0)[1] != 0:
+        raise RuntimeError(f"{argv[0]} failed when spawned with posix_spawn")
     os.close(master)
     return total
 
@@ -180,7 +183,7 @@ def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str
     """Medians (ms) of one answered message, taken round by round so drift hits all alike: agent-mcp's
     send_message, the peer's claude_code (when installed), and the same argv spawned directly under
     a PTY by ptyprocess and by posix_spawn; then agent-mcp through the SDK's Python client."""
-    ours = RawClient(env)
+    ours = RawClient({**env, "AGENT_MCP_WARM_TTL": "0"})  # a process per message, as the baselines
     ours.call("create_agent", name="bench", role="answers", cwd=str(work))
     first = json.loads(ours.call("send_message", agent="bench", message="warm up"))
     argv = build_argv(
@@ -188,8 +191,8 @@ def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str
     )
     contenders: dict[str, Callable[[str], object]] = {
         "ours": lambda message: ours.call("send_message", agent="bench", message=message),
-        "ptyprocess": lambda message: run_under_pty(argv, str(work), env, message.encode()),
-        "posix_spawn": lambda message: run_posix_spawned(argv, str(work), env, message.encode()),
+        "ptyprocess": lambda message: run_under_pty(argv, str(work), env, user_frame(message)),
+        "posix_spawn": lambda message: run_posix_spawned(argv, str(work), env, user_frame(message)),
     }
     clients = [ours]
     if PEER.exists():
@@ -204,7 +207,7 @@ def round_trip_figures(env: dict[str, str], work: Path, rounds: int) -> dict[str
         client.close()
 
     async def with_sdk_client() -> float:
-        async with agent_mcp(env) as sdk:
+        async with agent_mcp({**env, "AGENT_MCP_WARM_TTL": "0"}) as sdk:
             await call(sdk, "send_message", agent="bench", message="warm up")
             return statistics.median([await timed(lambda: call(sdk, "send_message", agent="bench", message="m"))
                                       for _ in range(max(3, rounds // 3))])  # fmt: skip
@@ -228,7 +231,8 @@ async def round_trips(tmp: Path, rounds: int, quick: bool) -> list[Row]:
                  "peer not installed: run `npm ci --prefix bench/peer`")
     )  # fmt: skip
     return [
-        Row("send_message round trip (median)", ours, ms["ptyprocess"], "ms", "<= 1.10x direct PTY spawn",
+        Row("send_message round trip, warm agents off (median)", ours, ms["ptyprocess"], "ms",
+            "<= 1.10x direct PTY spawn",
             None if quick else ours / ms["ptyprocess"] <= 1.10,
             f"through the SDK's Python client: {ms['sdk_client']:.0f} ms"),
         peer,
@@ -258,7 +262,7 @@ async def parallelism(tmp: Path, agents: int, quick: bool) -> Row:
         async with anyio.create_task_group() as tasks:
             for _ in names:
                 tasks.start_soon(partial(anyio.to_thread.run_sync, run_under_pty, argv, str(work), env,
-                                         b"MOCK_SLEEP=1", limiter=anyio.CapacityLimiter(1)))  # fmt: skip
+                                         user_frame("MOCK_SLEEP=1"), limiter=anyio.CapacityLimiter(1)))  # fmt: skip
 
     floor = await timed(direct)
     return Row(f"{agents} agents x 1-second job, wall time", wall, floor, "s", "< 1.3 s",
@@ -323,7 +327,7 @@ async def throughput(tmp: Path, size: int, quick: bool) -> list[Row]:
     cat_s = await timed(lambda: anyio.to_thread.run_sync(run_under_pty, ["cat", str(blob)], str(work), env, b""))
     argv = build_argv(str(DOUBLE), "big", "r", AgentOptions(), None)
     double_s = await timed(lambda: anyio.to_thread.run_sync(run_under_pty, argv, str(work), env,
-                                                            f"MOCK_BIGLINE={size}".encode()))  # fmt: skip
+                                                            user_frame(f"MOCK_BIGLINE={size}")))  # fmt: skip
     ours_s, response_bytes, peak, before = await anyio.to_thread.run_sync(raw_big_reply, env, work, size)
     assert response_bytes < 100_000, "the reply came back whole, not cut to its head and tail"
     peak_mb = peak / 1024
@@ -427,20 +431,25 @@ def table(rows: list[Row]) -> str:
 
 async def main(quick: bool) -> int:
     sizes = (
-        {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50}
+        {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50, "printed": 5 * MB}
         if quick
-        else {"rounds": 60, "agents": 32, "bytes": 50 * MB, "scale": 1000}
+        else {"rounds": 60, "agents": 32, "bytes": 50 * MB, "scale": 1000, "printed": 50 * MB}
     )
+    import warm  # here, not above: it takes its helpers from this module
+
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="agent-mcp-bench-") as scratch:
         tmp = Path(scratch)
-        for name in ("round-trip", "parallel", "throughput", "cold", "scale"):
+        for name in ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "real-cli", "printing"):
             (tmp / name).mkdir()
         rows.extend(await round_trips(tmp / "round-trip", sizes["rounds"], quick))
         rows.append(await parallelism(tmp / "parallel", sizes["agents"], quick))
         rows.extend(await throughput(tmp / "throughput", sizes["bytes"], quick))
         rows.append(await cold_start(tmp / "cold", max(3, sizes["rounds"] // 3), quick))
         rows.extend(await scale(tmp / "scale", sizes["scale"], sizes["rounds"], quick))
+        rows.append(await warm.warm_vs_cold(tmp / "warm", max(3, sizes["rounds"] // 3), quick))
+        rows.append(await warm.real_cli(tmp / "real-cli", sizes["rounds"], quick))
+        rows.extend(await warm.printing(tmp / "printing", sizes["printed"], quick))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}{' (quick mode: goals not judged)' if quick else ''}")  # fmt: skip
     print(table(rows))

@@ -31,6 +31,8 @@ Faults a real process can have:
   MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
   MOCK_BIGLINE=<n>     replies with n bytes of text: single lines of n bytes and more
   MOCK_ECHO_PID        adds the pid of the process that answered to the reply
+  MOCK_PRINT=<n>       Bash tool uses that print n bytes in all, 1 MiB each at most, every result
+                       written twice (its content and tool_use_result.stdout, as the CLI does)
 With --input-format=stream-json (docs/claude-cli.md, "Observed with 2.1.332") it reads NDJSON from
 stdin: each user message is a turn (its own init, events and result) in one session, and the
 process waits for the next until stdin ends (exit 0). A control_request interrupt during a turn is
@@ -844,6 +846,14 @@ class Turn:
             {"stdout": "hi-from-tool", "stderr": "", "interrupted": False},
         )
 
+    def print_a_lot(self) -> None:
+        left = int(re.search(r"MOCK_PRINT=(\d+)", self.prompt).group(1))  # type: ignore[union-attr]
+        while left > 0:
+            out = "y" * min(left, 1 << 20)
+            left -= len(out)
+            self.use_tool("Bash", {"command": f"yes | head -c {len(out)}", "description": "Print a lot"}, out, False,
+                          {"stdout": out, "stderr": "", "interrupted": False})  # fmt: skip
+
     def write_file(self) -> None:
         """Written only in acceptEdits or bypassPermissions; otherwise denied, as headless -p does."""
         path = os.path.join(self.session.cwd, "mock_written.txt")
@@ -943,6 +953,7 @@ BEHAVIOURS: list[tuple[str, Callable[[Turn], int | None]]] = [
                                                  "usually temporary — try again in a moment.")),
     ("MOCK_400", _api_error(400, "invalid_request", "Prompt is too long · run /compact", retried=False)),
     ("MOCK_429", Turn.rate_limited),
+    ("MOCK_PRINT", Turn.print_a_lot),
     ("MOCK_TOOL", Turn.bash),
     ("MOCK_WRITE", Turn.write_file),
     ("MOCK_LOOP", Turn.loop),

@@ -17,6 +17,7 @@ def test_quick_benchmark_runs_every_figure():
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| benchmark")]
     names = " ".join(rows)
     for figure in ("round trip", "claude-code-mcp", "1-second job", "time to the result", "peak server memory",
-                   "cold start", "list_agents latency", "server memory"):  # fmt: skip
+                   "cold start", "list_agents latency", "server memory", "warm agent", "the real CLI",
+                   "tools printing"):  # fmt: skip
         assert figure in names, figure
-    assert len(rows) == 8
+    assert len(rows) == 14
