@@ -11,13 +11,26 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import anyio
-from run import DOUBLE, MB, ROOT, RawClient, Row, environment, interleaved_medians, memory_kib, run_under_pty
+from run import (
+    DOUBLE,
+    MB,
+    ROOT,
+    RawClient,
+    Row,
+    environment,
+    interleaved_medians,
+    memory_kib,
+    run_under_pty,
+    timed,
+)
 
 from agent_mcp.argv import build_argv
 from agent_mcp.models import AgentOptions
@@ -111,26 +124,29 @@ async def real_cli(tmp: Path, rounds: int, quick: bool) -> Row:
                None if quick else ms["ours"] <= 1.5 * ms["floor"], "claude against the loopback mock API")  # fmt: skip
 
 
-def print_through(env: dict[str, str], work: Path, size: int, warm: bool) -> tuple[float, float]:
-    """(seconds to the result, MiB the server grew at its peak) of one message whose tools print
+def print_through(env: dict[str, str], work: Path, size: int, warm: bool, rounds: int) -> tuple[float, float]:
+    """(median seconds to the result, most MiB the server grew at a peak) of messages whose tools print
     `size` bytes, to an agent that is warm (it answered before) or cold (warm agents off)."""
     client = RawClient(env if warm else {**env, "AGENT_MCP_WARM_TTL": "0"})
     client.call("create_agent", name="printer", role="r", cwd=str(work))
     client.call("send_message", agent="printer", message="warm up")
     pid = client.process.pid
-    before = memory_kib(pid, "VmRSS")
-    Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak from here on
-    start = time.perf_counter()
-    client.call("send_message", agent="printer", message=f"MOCK_PRINT={size}")
-    seconds = time.perf_counter() - start
-    grown = (memory_kib(pid, "VmHWM") - before) / 1024
+    times, growth = [], []
+    for _ in range(rounds):
+        before = memory_kib(pid, "VmRSS")
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak from here on
+        start = time.perf_counter()
+        client.call("send_message", agent="printer", message=f"MOCK_PRINT={size}")
+        times.append(time.perf_counter() - start)
+        growth.append((memory_kib(pid, "VmHWM") - before) / 1024)
     client.close()
-    return seconds, grown
+    return statistics.median(times), max(growth)
 
 
-async def printing(tmp: Path, size: int, quick: bool) -> list[Row]:
-    """The double alone writing the same output is the baseline of the time; of the memory, the
-    stream's largest line (each 1 MiB tool result is written twice: a line of about 2 MiB)."""
+async def printing(tmp: Path, size: int, rounds: int, quick: bool) -> list[Row]:
+    """The double alone writing the same output is the baseline of the time. Of the memory: the
+    growth the issue measured before warm agents (about 15 MiB); the stream's largest line here is
+    about 2 MiB (each 1 MiB tool result is written twice)."""
     argv = build_argv(str(DOUBLE), "printer", "r", AgentOptions(), None)
     rows = []
     for warm in (True, False):
@@ -138,14 +154,17 @@ async def printing(tmp: Path, size: int, quick: bool) -> list[Row]:
         (tmp / kind).mkdir()
         env, work = environment(tmp / kind), tmp / kind / "work"
         work.mkdir()
-        alone = time.perf_counter()
-        await anyio.to_thread.run_sync(run_under_pty, argv, str(work), env, user_frame(f"MOCK_PRINT={size}"))
-        alone = time.perf_counter() - alone
-        seconds, grown = await anyio.to_thread.run_sync(print_through, env, work, size, warm)
+        frame = user_frame(f"MOCK_PRINT={size}")
+        alone = statistics.median(
+            [await timed(partial(anyio.to_thread.run_sync, run_under_pty, argv, str(work), env, frame))
+             for _ in range(rounds)]
+        )  # fmt: skip
+        seconds, grown = await anyio.to_thread.run_sync(print_through, env, work, size, warm, rounds)
         rows += [
             Row(f"tools printing {size // MB} MiB, {kind} agent: time to the result (baseline: the double alone)",
                 seconds, alone, "s", "<= 1.25x the double alone", None if quick else seconds <= 1.25 * alone),
-            Row(f"tools printing {size // MB} MiB, {kind} agent: server memory growth (baseline: the largest line)",
-                grown, 2.0, "MiB", "a few of the largest lines (<= 4x)", None if quick else grown <= 8.0),
+            Row(f"tools printing {size // MB} MiB, {kind} agent: server memory growth (baseline: as measured "
+                "before warm agents)", grown, 15.0, "MiB", "kept so (<= 15 MiB)", None if quick else grown <= 15.0,
+                "its largest line is about 2 MiB"),
         ]  # fmt: skip
     return rows

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent_mcp.models import AgentResponse
-from agent_mcp.stream import StreamState, clean_text, decode_event, describe_event
+from agent_mcp.stream import TOOL_OUTPUT_BYTES, StreamState, clean_text, decode_event, describe_event
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -299,3 +299,20 @@ def test_a_turn_on_a_warm_process_starts_at_its_own_init():
     state.feed(json.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}).encode())
     state.feed(json.dumps({**stale, "result": "this turn's"}).encode())
     assert state.done and state.response("a").text == "this turn's"
+
+
+def test_a_large_tool_output_counts_only_while_a_file_edit_awaits_its_result():
+    """Megabytes of a tool's output are not parsed when nothing awaits them; a file edit's result is."""
+    output = "y" * (TOOL_OUTPUT_BYTES + 1)
+
+    def result_of(tool_use_id: str) -> bytes:
+        block = {"tool_use_id": tool_use_id, "type": "tool_result", "content": output, "is_error": False}
+        return json.dumps({"type": "user", "message": {"role": "user", "content": [block]}, "session_id": "s"},
+                          separators=(",", ":")).encode()  # fmt: skip
+
+    state = StreamState()
+    assert state.feed(result_of("toolu_1")) is None  # skipped: nothing awaits it
+    write = {"type": "tool_use", "id": "toolu_2", "name": "Write", "input": {"file_path": "/w/f.txt"}}
+    state.feed(json.dumps({"type": "assistant", "message": {"content": [write]}, "session_id": "s"}).encode())
+    assert state.feed(result_of("toolu_2")) is not None
+    assert state.files_changed == ["/w/f.txt"]

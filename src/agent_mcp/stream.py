@@ -92,6 +92,10 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+TOOL_OUTPUT_BYTES = 64 * 1024
+_USER_EVENT = b'{"type":"user",'
+
+
 @dataclass
 class StreamState:
     """What the events of one run have said so far. Feed it every line; it never does I/O."""
@@ -116,6 +120,10 @@ class StreamState:
         return self.result is not None
 
     def feed(self, raw: bytes) -> dict[str, Any] | None:
+        if len(raw) > TOOL_OUTPUT_BYTES and not self.edits and raw.startswith(_USER_EVENT):
+            # A tool's output (the CLI writes it twice in the line): with no file edit awaiting its
+            # result, nothing in it counts for the response, and parsing megabytes of it would.
+            return None
         event = decode_event(raw)
         if event is None or self.done:
             return event
