@@ -31,6 +31,7 @@ Faults a real process can have:
   MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
   MOCK_BIGLINE=<n>     replies with n bytes of text: single lines of n bytes and more
   MOCK_ECHO_PID        adds the pid of the process that answered to the reply
+  MOCK_DEAF            does not read its input while the turn waits (an interrupt goes unanswered)
   MOCK_PRINT=<n>       Bash tool uses that print n bytes in all, 1 MiB each at most, every result
                        written twice (its content and tool_use_result.stdout, as the CLI does)
 With --input-format=stream-json (docs/claude-cli.md, "Observed with 2.1.332") it reads NDJSON from
@@ -766,7 +767,10 @@ class Turn:
             return self.result(is_error=True, stop_reason="stop_sequence")
         sleep = re.search(r"MOCK_SLEEP=([0-9.]+)", self.prompt)
         if sleep:
-            pause(float(sleep.group(1)))
+            if "MOCK_DEAF" in self.prompt:
+                time.sleep(float(sleep.group(1)))
+            else:
+                pause(float(sleep.group(1)))
         for word, behaviour in BEHAVIOURS:
             if word in self.prompt:
                 code = behaviour(self)

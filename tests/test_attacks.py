@@ -56,7 +56,7 @@ async def test_a_cwd_swapped_for_a_symlink_out_of_the_roots_is_refused_at_run_ti
     assert str(refused.value).startswith("[policy] ")
     assert repr(str(outside)) in str(refused.value) and str(root) in str(refused.value)
     assert not (outside / "mock_written.txt").exists()
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
 
 
 @pytest.mark.parametrize("option", ["add_dirs", "mcp_config"])

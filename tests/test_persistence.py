@@ -134,7 +134,7 @@ async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, n
     assert await pool.delete("DEV", force=True) == "dev"
     assert run.status == "cancelled" and queued.status == "cancelled"
     assert (await listed(pool)) == []
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
     with pytest.raises(UnknownAgent):
         await pool.delete("dev", force=False)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())  # the name is free again, with no history

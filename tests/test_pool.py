@@ -216,7 +216,7 @@ async def test_timeout_kills_the_process_and_keeps_the_agent_usable(make_pool, t
         await pool.send("dev", "slow MOCK_SLEEP=30", timeout_s=0.5)
     assert caught.value.kind == "timed_out"
     assert "timeout of 0.5 s" in str(caught.value)
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
     agent = (await listed(pool))[0]
     assert agent.status == "idle" and agent.session_id is not None
     assert (await pool.send("dev", "quick")).session_id == agent.session_id
@@ -238,20 +238,20 @@ async def test_a_grandchild_holding_the_terminal_does_not_hang_the_run(make_pool
 
 
 async def test_a_process_lingering_after_its_result_is_killed(make_pool, tmp_path, claude_env, no_leaks):
-    pool = await make_pool(claude_env)
+    pool = await make_pool(claude_env, warm_ttl_s=0)  # so the process is ended after its turn
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.fail_after(10):
         r = await pool.send("dev", "go MOCK_LINGER")
     assert r.is_error is False and r.text.startswith("Mock reply #1")
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
 
 
 async def test_cancelling_a_send_kills_the_process(make_pool, tmp_path, claude_env, no_leaks):
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     with anyio.move_on_after(0.5):
-        await pool.send("dev", "slow MOCK_SLEEP=30")
-    assert pool.running_processes == 0
+        await pool.send("dev", "slow MOCK_SLEEP=30 MOCK_DEAF")  # the interrupt goes unanswered
+    assert pool.live_processes == 0
     assert (await listed(pool))[0].status == "idle"
 
 
@@ -425,12 +425,12 @@ async def test_cancelling_a_running_run_kills_even_a_process_that_ignores_sigter
 ):
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
-    run = await pool.start("dev", "MOCK_IGNORE_TERM MOCK_SLEEP=30")
+    run = await pool.start("dev", "MOCK_IGNORE_TERM MOCK_DEAF MOCK_SLEEP=30")  # nor is the interrupt answered
     await wait_until(lambda: _first_agent_is(pool, status="running", session_id=None))
     await anyio.sleep(0.3)
     with anyio.fail_after(2):
         await pool.cancel(run.run_id)
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
     assert run.status == "cancelled" and "cancelled" in str(run.failure)
     assert (await listed(pool))[0].status == "idle"
     again = await pool.cancel(run.run_id)  # cancelling a finished run changes nothing
@@ -452,5 +452,5 @@ async def test_an_output_line_over_the_cap_fails_the_run_and_names_the_limit(mak
         await pool.send("dev", "big MOCK_BIGLINE=200000")
     assert failed.value.kind == "crashed"
     assert "longer than 65536 bytes" in str(failed.value) and "AGENT_MCP_MAX_LINE_BYTES" in str(failed.value)
-    assert pool.running_processes == 0
+    assert pool.live_processes == 0
     assert (await pool.send("dev", "small")).is_error is False  # the agent still works

@@ -56,7 +56,7 @@ def child_environment(env: Mapping[str, str], depth: int, max_depth: int) -> dic
     return child
 
 
-INTERRUPT_GRACE_S = 2.0
+INTERRUPT_GRACE_S = 1.0
 """How long a cancelled turn's CLI gets to stop after the interrupt request, before it is killed."""
 
 
