@@ -58,3 +58,60 @@ def test_any_cut_of_the_bytes_gives_the_same_lines(lines, data):
     expected = [line.replace(b"\n", b"") for line in lines]
     assert out == [line[:-1] if line.endswith(b"\r") else line for line in expected]
     assert framer.flush() is None
+
+
+def dropping(long_line: int) -> tuple[LineFramer, list[bytes]]:
+    """A framer that drops long lines starting with D, and the heads it was asked about."""
+    framer, asked = LineFramer(1000, long_line=long_line), []
+
+    def droppable(head: bytes) -> bool:
+        asked.append(head)
+        return head.startswith(b"D")
+
+    framer.droppable = droppable
+    return framer, asked
+
+
+def test_a_long_unwanted_line_is_dropped_as_it_arrives_and_the_next_line_passes():
+    framer, asked = dropping(8)
+    assert framer.feed(b"short\nD" + b"x" * 20) == [b"short"]
+    assert asked == [b"Dxxxxxxx"]  # its first long_line bytes, once
+    assert framer.feed(b"y" * 50) == []  # not gathered
+    assert framer.feed(b"yy\r\nafter\nD") == [b"after"]
+    assert framer.flush() == b"D"
+    assert asked == [b"Dxxxxxxx"]
+
+
+def test_a_long_line_the_reader_wants_is_kept_whole():
+    framer, asked = dropping(8)
+    assert framer.feed(b"K" + b"x" * 20) == []
+    assert framer.feed(b"z\n") == [b"K" + b"x" * 20 + b"z"]
+    assert asked == [b"Kxxxxxxx"]
+
+
+def test_a_dropped_line_still_counts_against_the_cap():
+    framer, _ = dropping(8)
+    framer.feed(b"D" + b"x" * 600)
+    with pytest.raises(LineTooLong):
+        framer.feed(b"x" * 600)
+    assert framer.feed(b"fresh\n") == [b"fresh"]  # after the refusal, nothing of it is held
+
+
+@given(st.lists(st.sampled_from([b"D", b"K", b""]).flatmap(lambda p: st.binary(max_size=30).map(lambda b: p + b)),
+                max_size=15), st.data())  # fmt: skip
+def test_any_cut_keeps_every_wanted_line_in_order(lines, data):
+    """Only long lines starting with D may go missing, whatever the cuts; a short one never does."""
+    lines = [line.replace(b"\n", b"").replace(b"\r", b"") for line in lines]
+    raw = b"".join(line + b"\n" for line in lines)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=8)))
+    framer, _ = dropping(8)
+    out = []
+    for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+        out.extend(framer.feed(raw[start:end]))
+    assert framer.flush() is None
+
+    def wanted(line: bytes) -> bool:
+        return not (line.startswith(b"D") and len(line) > 8)
+
+    assert [line for line in out if wanted(line)] == [line for line in lines if wanted(line)]
+    assert all(line in lines for line in out)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agent_mcp.framing import LONG_LINE_BYTES
 from agent_mcp.models import AgentResponse
-from agent_mcp.stream import TOOL_OUTPUT_BYTES, StreamState, clean_text, decode_event, describe_event
+from agent_mcp.stream import StreamState, clean_text, decode_event, describe_event
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -303,7 +304,7 @@ def test_a_turn_on_a_warm_process_starts_at_its_own_init():
 
 def test_a_large_tool_output_counts_only_while_a_file_edit_awaits_its_result():
     """Megabytes of a tool's output are not parsed when nothing awaits them; a file edit's result is."""
-    output = "y" * (TOOL_OUTPUT_BYTES + 1)
+    output = "y" * (LONG_LINE_BYTES + 1)
 
     def result_of(tool_use_id: str) -> bytes:
         block = {"tool_use_id": tool_use_id, "type": "tool_result", "content": output, "is_error": False}

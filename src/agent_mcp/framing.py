@@ -1,14 +1,22 @@
 """Bytes from a terminal into lines: pure, so its edge cases are tested without a process.
 
-A PTY turns each `\\n` into `\\r\\n` and hands over whatever it holds, so a line can arrive in many
-pieces and a read can end inside one. A child that never writes a newline must not make the server
-hold its output without bound: a line longer than the cap is an error, raised as soon as the
-buffered part passes it rather than once the whole line has arrived.
+A PTY hands over whatever it holds, so a line can arrive in many pieces and a read can end inside
+one. A child that never writes a newline must not make the server hold its output without bound: a
+line longer than the cap is an error, raised as soon as the buffered part passes it rather than once
+the whole line has arrived.
+
+A line the reader does not want (`droppable`, asked once a line's unfinished part passes
+`long_line` bytes: a tool's megabytes of output, which the CLI writes twice) is dropped as it
+arrives rather than gathered, copied and thrown away at its end; it still counts against the cap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import ProcessError
+
+LONG_LINE_BYTES = 64 * 1024
 
 
 class LineTooLong(ProcessError):
@@ -17,18 +25,44 @@ class LineTooLong(ProcessError):
         super().__init__(f"an output line longer than {limit} bytes")
 
 
+def keep_all(head: bytes) -> bool:
+    return False
+
+
 class LineFramer:
-    def __init__(self, max_line_bytes: int) -> None:
+    def __init__(self, max_line_bytes: int, long_line: int = LONG_LINE_BYTES) -> None:
         self.max_line_bytes = max_line_bytes
+        self.long_line = long_line
+        self.droppable: Callable[[bytes], bool] = keep_all
+        """Asked with the first `long_line` bytes of a longer line: True drops the line."""
         self._buffer = bytearray()
+        self._dropping: int | None = None
+        """Bytes of the line being dropped so far, while one is."""
 
     def feed(self, data: bytes) -> list[bytes]:
         """The lines that `data` completes, without their `\\n` or `\\r\\n`, in order."""
-        start = len(self._buffer)
-        self._buffer += data
+        start = 0
+        if self._dropping is not None:
+            start = data.find(b"\n")
+            dropped = self._dropping + (len(data) if start < 0 else start)
+            if dropped > self.max_line_bytes + 1:  # + 1: the line's \r
+                raise self._overflow()
+            if start < 0:
+                self._dropping = dropped
+                return []
+            self._dropping, start = None, start + 1
+        lines = self._split(data, start)
+        if len(self._buffer) > self.long_line and self.droppable(bytes(self._buffer[: self.long_line])):
+            self._dropping, self._buffer = len(self._buffer), bytearray()
+        return lines
+
+    def _split(self, data: bytes, start: int) -> list[bytes]:
+        held = len(self._buffer)
+        with memoryview(data) as new:
+            self._buffer += new[start:]
         lines = []
         begin = 0
-        newline = self._buffer.find(b"\n", start)
+        newline = self._buffer.find(b"\n", held)
         with memoryview(self._buffer) as view:  # one copy per line: a long reply is held no more than twice
             while newline >= 0:
                 end = newline - 1 if newline > begin and self._buffer[newline - 1] == 0x0D else newline
@@ -46,11 +80,12 @@ class LineFramer:
 
     def _overflow(self) -> LineTooLong:
         """The output is given up: what was buffered goes now, not when the framer does."""
-        self._buffer = bytearray()
+        self._buffer, self._dropping = bytearray(), None
         return LineTooLong(self.max_line_bytes)
 
     def flush(self) -> bytes | None:
         """The unterminated tail once the output has ended (a child that died mid-line), if any."""
+        self._dropping = None
         if not self._buffer:
             return None
         tail, self._buffer = bytes(self._buffer), bytearray()

@@ -5,8 +5,8 @@ Why this shape:
   pipe: each turn's message goes there as a stream-json line, untouched by the terminal's line
   discipline and free of argv's 128 KiB per-entry limit, and the process waits for the next one
   while the pipe stays open. Between turns nobody listens: what it writes then is read and dropped.
-- Nothing here needs a thread: the PTY master, the stdin pipe and a pidfd for the child's exit are
-  all awaited with anyio.
+- The PTY master is read by a thread of its own (terminal_output.py says why); the stdin pipe and a
+  pidfd for the child's exit are awaited with anyio.
 - The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
   ends every process the run started, also those that left the process group, and also when the
   server is killed outright.
@@ -20,45 +20,33 @@ a callback, which says when the output is complete.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import json
 import logging
 import os
-import shutil
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import anyio
-from ptyprocess import PtyProcess
 
 from .errors import ProcessError
-from .framing import LineFramer, LineTooLong
+from .framing import LineFramer, LineTooLong, keep_all
 from .reaper import KILL_ALL
+from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
+from .terminal_output import READ_CHUNK, TerminalOutput
+
+__all__ = ["ClaudeProcess", "ExecutableNotFound", "ProcessExit", "ProcessRegistry", "ProcessSpec",
+           "ProcessTimedOut", "SpawnFailed"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 4096
-READ_CHUNK = 1 << 16
+UNREAD_BYTES = 1 << 20
+"""Output read but not yet taken at which reading pauses: a batch is this size at most."""
 
 LineHandler = Callable[[bytes], Awaitable[bool]]
 """Called with each output line (without its newline); returns True once the turn is complete."""
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    argv: list[str]
-    cwd_fd: int
-    """An open descriptor of the directory to start in (see confinement.py); the caller closes it."""
-    env: dict[str, str]
-    max_line_bytes: int
-    exit_grace_s: float = 2.0
-    kill_grace_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,86 +56,12 @@ class ProcessExit:
     tail: bytes
 
 
-class ExecutableNotFound(ProcessError):
-    pass
-
-
-class SpawnFailed(ProcessError):
-    pass
-
-
 class ProcessTimedOut(ProcessError):
     def __init__(self, limit: str, seconds: float, tail: bytes) -> None:
         self.limit = limit
         self.seconds = seconds
         self.tail = tail
         super().__init__(f"{limit} of {seconds:g} s reached")
-
-
-class _RememberingPty(PtyProcess):  # type: ignore[misc]
-    """PtyProcess.spawn raises after fork when exec fails, without returning the child; the child
-    is recorded here so it can still be reaped rather than left a zombie."""
-
-    last_pid: int | None = None
-
-    def __init__(self, pid: int, fd: int) -> None:
-        super().__init__(pid, fd)
-        _RememberingPty.last_pid = pid
-
-
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
-_libc = ctypes.CDLL(None, use_errno=True)
-_REAPER = str(Path(__file__).with_name("reaper.py"))
-
-
-def _child_setup(spec: ProcessSpec, executable: str, stdin_fd: int) -> Callable[[], None]:
-    def setup() -> None:
-        # Runs in the forked child, which then becomes the reaper (a failure here is reported by
-        # ptyprocess as a spawn error). Both prctl settings outlive the exec of the reaper: orphans of
-        # the run come to it, and if the server is killed outright, the kernel tells it to end the run.
-        _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        _libc.prctl(_PR_SET_PDEATHSIG, KILL_ALL)
-        os.fchdir(spec.cwd_fd)  # the directory that was checked, not whatever its path names now
-        os.dup2(stdin_fd, 0)
-        for fd in {spec.cwd_fd, stdin_fd} - {0, 1, 2}:  # claude needs neither under its own number
-            os.close(fd)
-        # Python ignores SIGPIPE and SIGXFSZ; exec keeps "ignored", so restore the defaults.
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-            signal.signal(sig, signal.SIG_DFL)
-        # claude is forked here and exec'd at once, so the reaper's own start (a Python interpreter)
-        # runs beside claude's rather than before it.
-        if os.fork() == 0:
-            try:
-                _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # it dies with its reaper
-                os.execve(executable, [executable, *spec.argv[1:]], spec.env)
-            except BaseException as exc:
-                os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
-            os._exit(127)
-
-    return setup
-
-
-def _spawn(spec: ProcessSpec, stdin_read: int) -> Any:
-    """The child is reaper.py, the parent of claude: it ends whatever the run leaves behind."""
-    executable = shutil.which(spec.argv[0], path=spec.env.get("PATH", os.defpath))
-    if executable is None:
-        raise ExecutableNotFound(spec.argv[0])
-    argv = [sys.executable, "-I", "-S", "-B", _REAPER, str(os.getpid())]
-    _RememberingPty.last_pid = None
-    try:
-        return _RememberingPty.spawn(
-            argv,
-            env=spec.env,
-            preexec_fn=_child_setup(spec, executable, stdin_read),
-            pass_fds=(stdin_read, spec.cwd_fd),
-            dimensions=(50, 250),
-        )
-    except Exception as exc:
-        if _RememberingPty.last_pid is not None:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(_RememberingPty.last_pid, 0)
-        raise SpawnFailed(f"{type(exc).__name__}: {exc}") from None
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -164,7 +78,7 @@ class ClaudeProcess:
         self.on_line: LineHandler = _dropped
         stdin_read, self.stdin_write = os.pipe()
         try:
-            self.pty = _spawn(spec, stdin_read)
+            self.pty = spawn(spec, stdin_read)
         except BaseException:
             os.close(self.stdin_write)
             raise
@@ -175,18 +89,21 @@ class ClaudeProcess:
         self.pidfd = os.pidfd_open(self.pid)
         os.set_blocking(self.fd, False)
         os.set_blocking(self.stdin_write, False)
+        self.output = TerminalOutput(self.fd, UNREAD_BYTES)
         self.framer = LineFramer(spec.max_line_bytes)
         self.tail = b""
         self.complete = False
-        self.eof = False
         self.exited = False
         self.idle_timed_out = False
         self.overflow: LineTooLong | None = None
-        self._wait_scope = anyio.CancelScope()
         self.status: int | None = None
-        self.last_output = time.monotonic()
+        self.turn_started = time.monotonic()
         self.idle_timeout_s = float("inf")
         registry.add(self)
+
+    @property
+    def eof(self) -> bool:
+        return self.output.ended
 
     @property
     def alive(self) -> bool:
@@ -194,15 +111,25 @@ class ClaudeProcess:
 
     # --- turns -------------------------------------------------------------------------------
 
-    async def run_turn(self, frame: bytes, on_line: LineHandler, timeout_s: float, idle_timeout_s: float) -> bool:
+    async def run_turn(
+        self,
+        frame: bytes,
+        on_line: LineHandler,
+        timeout_s: float,
+        idle_timeout_s: float,
+        droppable: Callable[[bytes], bool] = keep_all,
+    ) -> bool:
         """Write the turn's input line, pass each output line to on_line until it says the turn is
-        complete (True), or the output ends or the child exits first (False).
+        complete (True), or the output ends or the child exits first (False). A long line whose start
+        is `droppable` is dropped as it arrives (see framing.py).
 
         Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
         process is then still running (the caller ends it)."""
-        await self._read_available()  # what it wrote since its last turn is no part of this one: dropped
+        self.output.read_now()  # what it wrote since its last turn is no part of this one: dropped
+        await self._handle(self.output.take())
         self.on_line, self.complete, self.tail = on_line, False, b""
-        self.idle_timeout_s, self.last_output = idle_timeout_s, time.monotonic()
+        self.idle_timeout_s, self.turn_started = idle_timeout_s, time.monotonic()
+        self.framer.droppable = droppable
         try:
             with anyio.move_on_after(timeout_s) as deadline:
                 async with anyio.create_task_group() as tg:
@@ -210,7 +137,7 @@ class ClaudeProcess:
                     await self.pump()
                     tg.cancel_scope.cancel()
         finally:
-            self.on_line, self.idle_timeout_s = _dropped, float("inf")
+            self.on_line, self.idle_timeout_s, self.framer.droppable = _dropped, float("inf"), keep_all
         if deadline.cancelled_caught:
             raise ProcessTimedOut("timeout", timeout_s, self.tail)
         if self.idle_timed_out:
@@ -264,50 +191,44 @@ class ClaudeProcess:
         """Read until the handler says complete, the terminal closes, the child exits, the output
         stays silent longer than the idle limit (then `idle_timed_out` is set), or a line passes
         its cap (then `overflow` is set). Limits are flags, not exceptions: an exception here would
-        reach the caller wrapped in the task groups' exception groups."""
+        reach the caller wrapped in the task groups' exception groups. The watchers only raise a
+        flag and wake the loop, so a line is never cut off halfway through its handling."""
         self.idle_timed_out = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._watch_exit)
-            while not (self.complete or self.eof or self.exited or self.overflow):
-                idle_left = self.last_output + self.idle_timeout_s - time.monotonic()
-                with anyio.move_on_after(idle_left) as self._wait_scope:
-                    await anyio.wait_readable(self.fd)
-                if self._wait_scope.cancelled_caught and not self.exited:
-                    self.idle_timed_out = True
-                    break
-                await self._read_available()
+            if self.idle_timeout_s != float("inf"):
+                tg.start_soon(self._watch_idle)
+            while not (self.complete or self.eof or self.exited or self.overflow or self.idle_timed_out):
+                await self.output.wait()
+                await self._handle(self.output.take())
             tg.cancel_scope.cancel()
         if self.exited and not (self.complete or self.eof or self.overflow):
             # The child exited while the terminal stays open (a grandchild holds it): take what
-            # the child wrote before it went, without waiting for the grandchild.
-            await self._read_available()
+            # the child wrote before it went, without waiting for the grandchild (which may go on
+            # writing: a few batches at most).
+            for _ in range(4):
+                self.output.read_now()
+                data = self.output.take()
+                await self._handle(data)
+                if not data or self.complete or self.overflow:
+                    break
             await self._flush_partial()
 
     async def _watch_exit(self) -> None:
         await anyio.wait_readable(self.pidfd)
         self.exited = True
-        self._wait_scope.cancel()
+        self.output.wake()
 
-    async def _read_available(self) -> None:
-        """Drain what the terminal holds, then split it into lines in one pass: a terminal hands
-        over at most a few KiB per read, and per-chunk work would dominate a large reply."""
-        chunks: list[bytes] = []
-        while True:
-            try:
-                data = os.read(self.fd, READ_CHUNK)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
-                    raise
-                data = b""
-            if not data:
-                self.eof = True
-                break
-            chunks.append(data)
-        if chunks:
-            data = b"".join(chunks)
-            self.last_output = time.monotonic()
+    async def _watch_idle(self) -> None:
+        while (left := max(self.turn_started, self.output.last_data) + self.idle_timeout_s - time.monotonic()) > 0:
+            await anyio.sleep(left)
+        if not self.exited:
+            self.idle_timed_out = True
+            self.output.wake()
+
+    async def _handle(self, data: bytes) -> None:
+        """Split a batch into lines in one pass: per-chunk work would dominate a large reply."""
+        if data:
             self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
             await self._split_lines(data)
         if self.eof:
@@ -375,6 +296,7 @@ class ClaudeProcess:
                 await self.finish()
         finally:
             os.close(self.pidfd)
+            self.output.close()
             self.pty.fileobj.close()
             self.pty.closed = True
             self.pty.terminated = True

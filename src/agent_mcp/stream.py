@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .framing import LONG_LINE_BYTES
 from .models import AgentResponse, ErrorKind, PermissionDenial
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
@@ -92,7 +93,6 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-TOOL_OUTPUT_BYTES = 64 * 1024
 _USER_EVENT = b'{"type":"user",'
 
 
@@ -119,10 +119,14 @@ class StreamState:
         """The result event is the CLI's completion signal; nothing after it matters."""
         return self.result is not None
 
+    def droppable(self, head: bytes) -> bool:
+        """Whether a long line that starts with `head` can go unread: a tool's output (the CLI writes
+        it twice in the line) while no file edit awaits its result; nothing in it counts for the
+        response, and parsing megabytes of it would."""
+        return not self.edits and head.startswith(_USER_EVENT)
+
     def feed(self, raw: bytes) -> dict[str, Any] | None:
-        if len(raw) > TOOL_OUTPUT_BYTES and not self.edits and raw.startswith(_USER_EVENT):
-            # A tool's output (the CLI writes it twice in the line): with no file edit awaiting its
-            # result, nothing in it counts for the response, and parsing megabytes of it would.
+        if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
             return None
         event = decode_event(raw)
         if event is None or self.done:

@@ -164,7 +164,7 @@ async def _run_process(
         raise
     try:
         complete = await process.run_turn(
-            user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s
+            user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s, state.droppable
         )
     except ProcessTimedOut as exc:
         process.kill_now()
