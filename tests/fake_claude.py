@@ -10,7 +10,8 @@ an unknown id fails as in 04_resume_unknown), and the terminal-reset trailer whe
 
 Behaviour is chosen by words in the prompt, as with the mock API:
   MOCK_TEXT (default)  one text reply           MOCK_TOOL    Bash tool use, then a reply
-  MOCK_WRITE           Write tool use (denied unless acceptEdits/bypassPermissions)
+  MOCK_WRITE[=<path>]  Write tool use of mock_written.txt in the cwd (or of the path): denied unless
+                       acceptEdits/bypassPermissions, or asked for with --permission-prompt-tool stdio
   MOCK_LOOP            tool loop until --max-turns or --max-budget-usd stops it
   MOCK_THINK           a thinking block before the reply
   MOCK_401 MOCK_404 MOCK_429 MOCK_500 MOCK_529 MOCK_400   API errors (retried like the CLI)
@@ -40,6 +41,13 @@ process waits for the next until stdin ends (exit 0). A control_request interrup
 answered, then the turn ends with "[Request interrupted by user]" and an error_during_execution
 result; the process lives on. FAKE_CLAUDE_STARTUP_S=<s> makes every start take that long (the real
 CLI takes ~0.6 s).
+With --permission-prompt-tool stdio (stream-json input only), a tool use that needs approval is
+asked for as the CLI asks (observed with 2.1.332 against the mock API): a control_request
+can_use_tool on stdout, then the process waits for the control_response with its request_id; allow
+(with updatedInput) runs the tool, deny puts the answer's message in an error tool_result and the
+use in permission_denials. An interrupt meanwhile sends control_cancel_request for it first and ends
+the turn (aborted_tools); stdin closing meanwhile fails the request ("Tool permission stream closed
+before response received") and the turn goes on.
   MOCK_AFTER           writes another result and noise 0.2 s after its result
   MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
@@ -302,6 +310,15 @@ class Session:
 class Interrupted(Exception):
     """A control_request interrupt arrived during a turn."""
 
+    def __init__(self, tool_use: dict[str, object] | None = None) -> None:
+        super().__init__()
+        self.tool_use = tool_use
+        """The tool use whose permission request it cancelled, if any."""
+
+
+class PermissionStreamClosed(Exception):
+    """Stdin ended while a permission request waited for its answer."""
+
 
 class StreamInput:
     """--input-format stream-json: NDJSON lines on stdin, read as they come, so a turn that waits can
@@ -351,6 +368,43 @@ class StreamInput:
                     return _content_text(line)
             if self.eof:
                 return None
+            self._read(None)
+
+    def ask_permission(self, tool_use: dict[str, object]) -> dict[str, object]:
+        """A can_use_tool control request for the tool use, and the response it gets."""
+        request_id = str(uuid.uuid4())
+        tool_input = tool_use["input"]
+        name = str(tool_use["name"])
+        request = {
+            "subtype": "can_use_tool",
+            "tool_name": name,
+            "display_name": name,
+            "input": tool_input,
+            "description": os.path.basename(str(tool_input.get("file_path", "")))
+            if isinstance(tool_input, dict)
+            else "",
+            "permission_suggestions": [{"type": "setMode", "mode": "acceptEdits", "destination": "session"}],
+            "tool_use_id": tool_use["id"],
+        }
+        line = {"type": "control_request", "request_id": request_id, "request": request}
+        sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+        while True:
+            for line in list(self.pending):
+                response = line.get("response")
+                if (line.get("type") == "control_response" and isinstance(response, dict)
+                        and response.get("request_id") == request_id):  # fmt: skip
+                    self.pending.remove(line)
+                    answer = response.get("response")
+                    return answer if isinstance(answer, dict) else {}
+                if line.get("type") == "control_request" and _subtype(line) == "interrupt":
+                    self.pending.remove(line)
+                    cancel = {"type": "control_cancel_request", "request_id": request_id}
+                    sys.stdout.write(json.dumps(cancel, separators=(",", ":")) + "\n")
+                    self.answer(line, still_queued=[])
+                    raise Interrupted(tool_use)
+            if self.eof:
+                raise PermissionStreamClosed
             self._read(None)
 
     def pause(self, seconds: float) -> None:
@@ -859,22 +913,55 @@ class Turn:
                           {"stdout": out, "stderr": "", "interrupted": False})  # fmt: skip
 
     def write_file(self) -> None:
-        """Written only in acceptEdits or bypassPermissions; otherwise denied, as headless -p does."""
-        path = os.path.join(self.session.cwd, "mock_written.txt")
-        tool_input = {"file_path": path, "content": "hello\n"}
+        """Written only in acceptEdits or bypassPermissions, or when the permission prompt allows it;
+        otherwise denied, as headless -p does."""
+        named = re.search(r"MOCK_WRITE=(\S+)", self.prompt)
+        path = named.group(1) if named else os.path.join(self.session.cwd, "mock_written.txt")
+        tool_input: dict[str, object] = {"file_path": path, "content": "hello\n"}
         if self.opts.get("--permission-mode") in ("acceptEdits", "bypassPermissions"):
-            Path(path).write_text("hello\n")
-            self.use_tool(
-                "Write",
-                tool_input,
-                f"File created successfully at: {path}",
-                False,
-                {"type": "create", "filePath": path, "content": "hello\n"},
-            )
+            self.write(path, "hello\n")
+            return
+        if self.opts.get("--permission-prompt-tool") == "stdio" and STREAM is not None:
+            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": "Write", "input": tool_input}
+            self.api_call([block], self.ask_to_write)
             return
         message = f"Claude requested permissions to write to {path}, but you haven't granted it yet."
         self.use_tool("Write", tool_input, message, True, "Error: " + message)
         self.denials = [{"tool_name": "Write", "tool_use_id": "toolu_denied", "tool_input": tool_input}]
+
+    def write(self, path: str, content: str) -> None:
+        Path(path).write_text(content)
+        self.use_tool(
+            "Write",
+            {"file_path": path, "content": content},
+            f"File created successfully at: {path}",
+            False,
+            {"type": "create", "filePath": path, "content": content},
+        )
+
+    def ask_to_write(self, tool_use: dict[str, object]) -> None:
+        assert STREAM is not None
+        tool_id, tool_input = str(tool_use["id"]), tool_use["input"]
+        assert isinstance(tool_input, dict)
+        try:
+            answer = STREAM.ask_permission(tool_use)
+        except PermissionStreamClosed:
+            answer = {"behavior": "deny", "message": "Tool permission request failed: AbortError: Tool permission "
+                      "stream closed before response received", "closed": True}  # fmt: skip
+        except Interrupted:
+            self.denials.append({"tool_name": "Write", "tool_use_id": tool_id, "tool_input": tool_input})
+            raise
+        if answer.get("behavior") == "allow":
+            updated = answer.get("updatedInput")
+            used = updated if isinstance(updated, dict) and updated else tool_input
+            path, content = str(used["file_path"]), str(used.get("content", ""))
+            Path(path).write_text(content)
+            raw = {"type": "create", "filePath": path, "content": content}
+            self.tool_result(tool_id, f"File created successfully at: {path}", False, raw)
+            return
+        message = str(answer.get("message") or "denied")
+        self.denials.append({"tool_name": "Write", "tool_use_id": tool_id, "tool_input": tool_input})
+        self.tool_result(tool_id, message, True, message if answer.get("closed") else "Error: " + message)
 
     def loop(self) -> int | None:
         """Tool uses until --max-turns or --max-budget-usd stops them (or five have run)."""
@@ -919,22 +1006,32 @@ class Turn:
         self.interrupted()
         raise Exit(0)  # the CLI exits 0 after an interrupt (docs/claude-cli.md#exit)
 
-    def interrupted(self) -> None:
+    def interrupted(self, tool_use: dict[str, object] | None = None) -> None:
+        """The turn's end after an interrupt; one that cancelled a permission request rejects its tool
+        use first, and the turn ends as aborted_tools (observed with 2.1.332)."""
+        note = "[Request interrupted by user]"
+        if tool_use is not None:
+            rejected = ("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was "
+                        "a file edit, the new_string was NOT written to the file). STOP what you are doing and wait "
+                        "for the user to tell you how to proceed.")  # fmt: skip
+            self.tool_result(str(tool_use["id"]), rejected, True, "Error: " + rejected)
+            note += " for tool use"
         self.emit(
             {
                 "type": "user",
-                "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]},
+                "message": {"role": "user", "content": [{"type": "text", "text": note}]},
                 "parent_tool_use_id": None,
                 **self.base(),
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             }
         )
+        stop = "tool_use" if tool_use is not None else None
         code = self.result(
             "error_during_execution",
             True,
-            terminal_reason="aborted_streaming",
-            stop_reason=None,
-            errors=["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"],
+            terminal_reason="aborted_tools" if tool_use is not None else "aborted_streaming",
+            stop_reason=stop,
+            errors=[f"[ede_diagnostic] result_type=user last_content_type=n/a stop_reason={stop or 'null'}"],
         )
         del code
 
@@ -1076,8 +1173,8 @@ def take_turn(opts: dict[str, object], prompt: str, session: Session, resumed: b
         Path("escaped.pid").write_text(str(child.pid))
     try:
         code = turn.run()
-    except Interrupted:
-        turn.interrupted()
+    except Interrupted as interrupt:
+        turn.interrupted(interrupt.tool_use)
         raise
     if "MOCK_LINGER" in prompt:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

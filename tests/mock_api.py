@@ -6,6 +6,7 @@ the last user text choose the reply, as for the captures in tests/fixtures/:
   MOCK_TOOL    a Bash tool_use (echo hi-from-tool), then a text reply once the tool result is back
   MOCK_500     HTTP 500 (an api_error the CLI retries CLAUDE_CODE_MAX_RETRIES times)
   MOCK_HANG    answers only after 30 s (a turn long enough to interrupt or cancel)
+  MOCK_WRITE=<absolute path>   a Write tool_use of that file ("written by the mock"), then a text reply
   anything else: "Mock reply #<n>. Last user text tail: <last 60 characters>"
 Every request is recorded, so a test can check what the CLI sent. A test can also script the model:
 each (tool name, input) in `script` is answered, in turn, to the next request of the main loop as a
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 import uuid
@@ -143,6 +145,16 @@ class MockAnthropic:
             name, tool_input = self.script.pop(0)
             blocks: list[dict[str, Any]] = [
                 {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24], "name": name, "input": tool_input}
+            ]
+            stop = "tool_use"
+        elif (write := re.search(r"MOCK_WRITE=(\S+)", last)) and "TOOL_RESULT:" not in last:
+            blocks = [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_" + uuid.uuid4().hex[:24],
+                    "name": "Write",
+                    "input": {"file_path": write.group(1), "content": "written by the mock\n"},
+                }
             ]
             stop = "tool_use"
         elif "MOCK_TOOL" in last and "TOOL_RESULT:" not in last:
