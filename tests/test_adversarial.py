@@ -69,6 +69,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "start_message": ["agent", "message", "timeout_s"],
         "get_run": ["run_id", "wait_s", "text_offset", "text_limit"],
         "cancel_run": ["run_id"],
+        "answer_permission": ["run_id", "request_id", "decision", "message"],
         "get_history": ["agent", "limit", "cursor", "full"],
         "delete_agent": ["name", "force"],
         "reset_agent": ["name"],
@@ -91,16 +92,17 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "wait_s": st.floats(-1, 0.5),
         "force": st.booleans(),
         "full": st.booleans(),
-        "status": st.sampled_from(["idle", "running", "queued", "busy"]),
+        "status": st.sampled_from(["idle", "running", "waiting_permission", "queued", "busy"]),
+        "decision": st.sampled_from(["allow", "allow_always", "deny", "maybe"]),
         "text_offset": st.integers(-5, 100),
         "text_limit": st.integers(-5, 30_000),
         "mode": st.sampled_from(["all", "any", "some"]),
-        "permission_mode": st.sampled_from(["default", "plan", "yolo"]),
+        "permission_mode": st.sampled_from(["default", "plan", "ask", "yolo"]),
         "effort": st.sampled_from(["low", "max", "huge"]),
     }
 
     required = {"create_agent": 3, "get_agent": 1, "send_message": 2, "start_message": 2, "get_run": 1, "cancel_run": 1,
-                "get_history": 1, "delete_agent": 1, "reset_agent": 1, "wait_runs": 1}  # fmt: skip
+                "answer_permission": 3, "get_history": 1, "delete_agent": 1, "reset_agent": 1, "wait_runs": 1}  # fmt: skip
 
     def argument(name: str) -> st.SearchStrategy[object]:
         if name not in plausible:

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from .models import AgentOptions
+from .models import ASK, AgentOptions
 
 MAX_ARG_BYTES = 32 * 4096 - 1
 """The most one argv entry can carry on Linux (MAX_ARG_STRLEN, less its NUL): a longer one makes
@@ -53,7 +53,10 @@ def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, res
     argv.append(_SYSTEM_PROMPT_FLAG + system_prompt(name, role))
     if options.model is not None:
         argv.append(f"--model={options.model}")
-    if options.permission_mode is not None:
+    if options.permission_mode == ASK:
+        # The CLI's own mode stays its default; its prompts come to agent-mcp as control requests.
+        argv.append("--permission-prompt-tool=stdio")
+    elif options.permission_mode is not None:
         argv.append(f"--permission-mode={options.permission_mode}")
     if options.allowed_tools:
         argv.append(f"--allowedTools={','.join(options.allowed_tools)}")

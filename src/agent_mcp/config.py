@@ -45,6 +45,7 @@ class Settings:
     max_wait_runs: int = 1000
     warm_ttl_s: float = 600.0
     max_warm: int = 8
+    permission_timeout_s: float = 300.0
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -214,6 +215,13 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_WARM",
         _positive_int,
         "idle claude processes kept at once; the least recently used goes first (default: 8)",
+    ),
+    Option(
+        "permission_timeout_s",
+        "--permission-timeout",
+        "AGENT_MCP_PERMISSION_TIMEOUT",
+        _positive_float,
+        "seconds a permission request of an ask-mode agent waits for an answer before it is denied (default: 300)",
     ),
     Option(
         "max_queued",

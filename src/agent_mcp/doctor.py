@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import Settings
-from .store import Store, owner_of
+from .owners import owner_of
+from .store import Store
 from .store_file import StoreUnusable
 from .worktree import leftover_worktrees
 

@@ -21,7 +21,7 @@ from .warm import WarmProcesses
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)
 ROLE_PREVIEW = 200
-STATUSES = ("idle", "running", "queued")
+STATUSES = ("idle", "running", "waiting_permission", "queued")
 
 
 def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[str, Any]:
@@ -40,7 +40,8 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[
         "total_output_tokens": agent.total_output_tokens,
         "total_cache_creation_input_tokens": agent.total_cache_creation_input_tokens,
         "total_cache_read_input_tokens": agent.total_cache_read_input_tokens,
-        "status": "running" if activity.running else "idle",
+        "status": "waiting_permission" if activity.waiting else "running" if activity.running else "idle",
+        "always_allowed": agent.always_allowed,
         "queued": activity.queued,
         "warm": warm,
         "worktree": worktree is not None,

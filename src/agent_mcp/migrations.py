@@ -54,5 +54,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE agents ADD COLUMN worktree TEXT;
     """,
+    # 3 -> 4: the tools an ask-mode agent was allowed for good (JSON list)
+    """
+    ALTER TABLE agents ADD COLUMN always_allowed TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -54,7 +54,9 @@ class Lean(BaseModel):
         return lean(data, self.ALWAYS) if isinstance(data, dict) else data
 
 
-PERMISSION_MODES = ("acceptEdits", "auto", "bypassPermissions", "default", "dontAsk", "plan")
+PERMISSION_MODES = ("acceptEdits", "ask", "auto", "bypassPermissions", "default", "dontAsk", "plan")
+ASK = "ask"
+"""agent-mcp's own mode: the CLI's permission prompts come to agent-mcp, which asks a person."""
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
@@ -64,7 +66,11 @@ class AgentOptions(Lean):
     model_config = ConfigDict(frozen=True)
 
     model: str | None = Field(default=None, description="claude --model (passed through unchecked)")
-    permission_mode: str | None = Field(default=None, description="claude --permission-mode")
+    permission_mode: str | None = Field(
+        default=None,
+        description="claude --permission-mode, or ask: each tool use that needs approval waits for an answer "
+        "(elicitation, or answer_permission)",
+    )
     allowed_tools: list[str] | None = Field(default=None, description="claude --allowedTools")
     disallowed_tools: list[str] | None = Field(default=None, description="claude --disallowedTools")
     max_turns: int | None = Field(default=None, description="claude --max-turns")
@@ -86,7 +92,10 @@ class AgentInfo(AgentOptions):
     role: str
     cwd: str = Field(description="absolute, resolved working directory")
     session_id: str | None = Field(description="the session the next message resumes; null until a reply")
-    status: Literal["idle", "running"] = Field(description="running while a claude process runs for it")
+    status: Literal["idle", "running", "waiting_permission"] = Field(
+        description="running while a claude process runs for it; waiting_permission while its run waits for an "
+        "answer to a permission request"
+    )
     queued: int = Field(description="messages waiting for their turn")
     warm: bool = Field(
         default=False, description="its claude process is alive, waiting for its next message (which starts at once)"
@@ -98,6 +107,9 @@ class AgentInfo(AgentOptions):
     total_output_tokens: int
     total_cache_creation_input_tokens: int = 0
     total_cache_read_input_tokens: int = 0
+    always_allowed: list[str] = Field(
+        default_factory=list, description="tools answered allow_always: allowed without asking (ask mode)"
+    )
     worktree: bool = Field(default=False, description="whether the agent works in its own git worktree")
     worktree_branch: str | None = Field(default=None, description="the branch of its worktree")
     worktree_repo: str | None = Field(default=None, description="the repository its worktree was made from")
@@ -125,6 +137,38 @@ class AgentList(BaseModel):
 class PermissionDenial(BaseModel):
     tool_name: str
     summary: str = Field(description="what it was denied for: the file path, the command, the pattern…")
+
+
+Decision = Literal["allow", "allow_always", "deny"]
+AnsweredBy = Literal["elicitation", "answer_permission", "rule", "timeout", "withdrawn"]
+
+
+class PendingPermission(BaseModel):
+    """A tool use an ask-mode agent waits to be allowed: answer it with answer_permission."""
+
+    request_id: str
+    tool_name: str
+    summary: str = Field(description="what the tool would do, in one line")
+    input: dict[str, Any] = Field(description="the tool's input (strings over 2000 characters cut)")
+    asked_at: str = Field(description="ISO 8601, UTC")
+
+
+class PermissionRequest(Lean):
+    """A permission request of the run and how it was answered."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"request_id", "tool_name", "summary", "decision", "answered_by"})
+
+    request_id: str
+    tool_name: str
+    summary: str
+    decision: Decision = Field(description="deny also when nobody answered or the request was withdrawn")
+    answered_by: AnsweredBy = Field(
+        description="elicitation (a person, through the client), answer_permission, rule (an earlier allow_always), "
+        "timeout (nobody answered in time), withdrawn (the turn ended first: cancelled, timed out, interrupted)"
+    )
+    message: str | None = Field(default=None, description="what the agent was told with a denial")
+    asked_at: str | None = None
+    answered_at: str | None = None
 
 
 class AgentResponse(Lean):
@@ -178,9 +222,14 @@ class AgentResponse(Lean):
         description="tool uses the CLI denied (headless, it cannot ask): give the agent a permission_mode or "
         "allowed_tools that lets them",
     )
+    permission_requests: list[PermissionRequest] = Field(
+        default_factory=list, description="ask mode: what the agent asked to do during the turn, and the answers"
+    )
 
 
-RunStatus = Literal["queued", "running", "done", "failed", "cancelled", "timed_out", "interrupted"]
+RunStatus = Literal[
+    "queued", "running", "waiting_permission", "done", "failed", "cancelled", "timed_out", "interrupted"
+]
 
 
 class RunInfo(BaseModel):
@@ -199,6 +248,10 @@ class RunInfo(BaseModel):
     error_kind: ErrorKind | None = Field(
         description="why it failed, when it did: the response's error_kind, or cli_not_found, crashed, timed_out, "
         "cancelled, interrupted when there is no response"
+    )
+    pending_permission: PendingPermission | None = Field(
+        default=None,
+        description="while status is waiting_permission: the tool use waiting to be allowed (answer_permission)",
     )
 
 

@@ -21,22 +21,29 @@ import anyio
 
 from . import cursors, validation
 from .argv import build_argv, exec_problem
+from .clock import now
 from .config import Settings
 from .errors import Busy, DepthExceeded, InvalidInput, PolicyRefusal, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
 from .locks import AgentLocks, file_lock
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
+from .owners import owner_alive, owner_of
+from .permissions import Answer, Asker
 from .process import ProcessRegistry
-from .runs import MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run, now
+from .runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
 from .scheduler import Scheduler
-from .store import AgentRecord, Store, owner_alive, owner_of
+from .store import AgentRecord, Store
 from .turn import TurnContext, child_environment, take_turn
 from .waiting import wait_for_runs
 from .warm import WarmProcesses
 from .worktree import create_worktree, remove_worktree, uncommitted_changes
 
 log = logging.getLogger(__name__)
+
+DECISIONS = ("allow", "allow_always", "deny")
+ANSWER_TAKEN_S = 2.0
+"""How long answer_permission waits for the run to take the answer before it returns."""
 
 
 class AgentPool:
@@ -257,12 +264,17 @@ class AgentPool:
         await self.store.run_finished(run.record(), run.session_id)
 
     async def send(
-        self, name: str, message: str, timeout_s: float | None = None, on_event: EventHandler | None = None
+        self,
+        name: str,
+        message: str,
+        timeout_s: float | None = None,
+        on_event: EventHandler | None = None,
+        asker: Asker | None = None,
     ) -> AgentResponse:
         """start + wait: the run belongs to this call, so cancelling the call cancels the run."""
         run = await self.start(name, message, timeout_s)
         try:
-            await run.wait(None, on_event)
+            await run.wait(None, on_event, asker)
         finally:
             if run.active:
                 run.scope.cancel()
@@ -274,7 +286,7 @@ class AgentPool:
         return run.response
 
     def run_info(self, run: Run) -> RunInfo:
-        return run.record().info(self._scheduler.position(run))
+        return run.info(self._scheduler.position(run))
 
     def get_run(self, run_id: str) -> RunInfo:
         if not RUN_ID_RE.fullmatch(run_id):  # not an id any run can have (nor text SQLite takes)
@@ -287,10 +299,13 @@ class AgentPool:
             raise UnknownRun(run_id)
         return stored.info()
 
-    async def wait_run(self, run_id: str, seconds: float, on_event: EventHandler | None = None) -> RunInfo:
+    async def wait_run(
+        self, run_id: str, seconds: float, on_event: EventHandler | None = None, asker: Asker | None = None
+    ) -> RunInfo:
+        """Until it finishes, or `seconds` pass, or (no asker) it waits for a permission answer."""
         run = self._scheduler.live(run_id)
         if run is not None:
-            await run.wait(seconds, on_event)
+            await run.wait(seconds, on_event, asker, until_asked=True)
         return self.get_run(run_id)
 
     async def wait_runs(
@@ -299,6 +314,7 @@ class AgentPool:
         mode: str,
         seconds: float | None,
         listener_for: Callable[[str], EventHandler] | None = None,
+        asker: Asker | None = None,
     ) -> tuple[list[RunInfo], bool]:
         """Wait for all (or the first) of the runs; (their infos, whether that happened in time).
         A run named twice is waited for and answered once."""
@@ -315,27 +331,49 @@ class AgentPool:
         if mode not in ("all", "any"):
             raise InvalidInput(f"mode must be 'all' or 'any', got {mode!r}")
         done = await wait_for_runs(
-            run_ids, mode == "any", seconds, self._scheduler.live, self._stored_finished, listener_for
+            run_ids, mode == "any", seconds, self._scheduler.live, self._stored_finished, listener_for, asker
         )
         return [self.get_run(run_id) for run_id in run_ids], done
 
     async def _stored_finished(self, run_id: str) -> bool:
         """Whether a run of another server (or one this server has forgotten) has finished."""
         await self._sweep()
-        return self.get_run(run_id).status not in ("queued", "running")
+        return self.get_run(run_id).status not in ACTIVE_STATUSES
 
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a queued or running run and wait until its process group is gone."""
         run = self._scheduler.live(run_id)
         if run is None:
             stored = self.get_run(run_id)
-            if stored.status in ("queued", "running"):
+            if stored.status in ACTIVE_STATUSES:
                 raise Busy(
                     f"run {run_id!r} belongs to another agent-mcp server on the same state directory; cancel it there"
                 )
             return stored
         run.scope.cancel()
         await run.finished.wait()
+        return self.run_info(run)
+
+    async def answer_permission(self, run_id: str, request_id: str, decision: str, message: str | None) -> RunInfo:
+        """A caller's answer to a run's permission request; the run goes on with it."""
+        if decision not in DECISIONS:
+            raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        if message is not None:
+            validation.check_text("message", message, self.settings.max_message_bytes)
+        run = self._scheduler.live(run_id)
+        if run is None:
+            stored = self.get_run(run_id)
+            if stored.status == "waiting_permission":
+                raise Busy(
+                    f"run {run_id!r} belongs to another agent-mcp server on the same state directory; answer it there"
+                )
+            raise InvalidInput(
+                f"run {run_id!r} is {stored.status}, not waiting for a permission answer; nothing changed"
+            )
+        answer = Answer(decision, "answer_permission", message if decision == "deny" else None)  # type: ignore[arg-type]
+        request = run.permissions.answer(request_id, answer, now())
+        with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
+            await request.closed.wait()
         return self.run_info(run)
 
     def history(self, name: str, limit: int) -> list[RunInfo]:

@@ -25,7 +25,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import anyio
@@ -36,7 +36,7 @@ from .reaper import KILL_ALL
 from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
 from .terminal_output import READ_CHUNK, TerminalOutput
 
-__all__ = ["ClaudeProcess", "ExecutableNotFound", "ProcessExit", "ProcessRegistry", "ProcessSpec",
+__all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
            "ProcessTimedOut", "SpawnFailed"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class ClaudeProcess:
         self.status: int | None = None
         self.turn_started = time.monotonic()
         self.idle_timeout_s = float("inf")
+        self._idle_holds = 0
+        self._write_lock = anyio.Lock()
         registry.add(self)
 
     @property
@@ -167,7 +169,23 @@ class ClaudeProcess:
         with anyio.move_on_after(seconds):
             await self.pump()
 
+    @contextlib.contextmanager
+    def idle_held(self) -> Iterator[None]:
+        """The turn waits for someone (a permission answer): silence is no sign of a stuck CLI. The
+        idle timeout counts again from when the hold ends."""
+        self._idle_holds += 1
+        try:
+            yield
+        finally:
+            self._idle_holds -= 1
+            self.turn_started = max(self.turn_started, time.monotonic())
+
     async def write(self, data: bytes) -> None:
+        """One frame whole: frames written at once (an answer, an interrupt) never interleave."""
+        async with self._write_lock:
+            await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         view = memoryview(data)
         try:
             while view:
@@ -220,8 +238,10 @@ class ClaudeProcess:
         self.output.wake()
 
     async def _watch_idle(self) -> None:
-        while (left := max(self.turn_started, self.output.last_data) + self.idle_timeout_s - time.monotonic()) > 0:
-            await anyio.sleep(left)
+        while (left := max(self.turn_started, self.output.last_data) + self.idle_timeout_s - time.monotonic()) > 0 or (
+            self._idle_holds
+        ):
+            await anyio.sleep(left if left > 0 else self.idle_timeout_s)
         if not self.exited:
             self.idle_timed_out = True
             self.output.wake()

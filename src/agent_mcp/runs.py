@@ -18,13 +18,14 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
+from .clock import now
 from .errors import RunFailed
 from .models import AgentResponse, ErrorKind, RunInfo, RunStatus
+from .permissions import Asker, RunPermissions
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ def new_run_id() -> str:
     return base64.b32encode(secrets.token_bytes(8)).decode()[:12].lower()
 
 
+ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "waiting_permission")
+"""A run in one of these has not finished."""
+
 _STATUS_OF_KIND: dict[str, RunStatus] = {
     "timed_out": "timed_out",
     "cancelled": "cancelled",
@@ -47,8 +51,16 @@ _STATUS_OF_KIND: dict[str, RunStatus] = {
 }
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
+    """Until the first of them returns."""
+    async with anyio.create_task_group() as tasks:
+
+        async def one(wait: Callable[[], Awaitable[object]]) -> None:
+            await wait()
+            tasks.cancel_scope.cancel()
+
+        for wait in waits:
+            tasks.start_soon(one, wait)
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,10 @@ class Run:
     finished: anyio.Event = field(default_factory=anyio.Event)
     """Set once its outcome is in the store, so whoever it wakes reads the store up to date."""
     listeners: list[EventHandler] = field(default_factory=list)
+    permissions: RunPermissions = field(default_factory=RunPermissions)
+
+    def __post_init__(self) -> None:
+        self.permissions.agent = self.agent
 
     @property
     def active(self) -> bool:
@@ -130,17 +146,31 @@ class Run:
                 with contextlib.suppress(ValueError):
                     self.listeners.remove(listener)
 
-    async def wait(self, seconds: float | None, on_event: EventHandler | None = None) -> bool:
-        """Wait up to `seconds` (None: without limit) for the run to finish; True if it has."""
+    async def wait(
+        self,
+        seconds: float | None,
+        on_event: EventHandler | None = None,
+        asker: Asker | None = None,
+        until_asked: bool = False,
+    ) -> bool:
+        """Wait up to `seconds` (None: without limit) for the run to finish; True if it has. With
+        an asker, the caller's person is asked about its permission requests meanwhile; until_asked
+        (a caller that cannot ask) also returns as soon as a request waits for an answer."""
         if on_event is not None:
             self.listeners.append(on_event)
         try:
-            with anyio.move_on_after(seconds):
-                await self.finished.wait()
+            with anyio.move_on_after(seconds), self.permissions.asker(asker):
+                if until_asked and asker is None:
+                    await first_of(self.finished.wait, lambda: self.permissions.asked.wait())
+                else:
+                    await self.finished.wait()
         finally:
             if on_event is not None:
                 self.listeners.remove(on_event)
         return self.finished.is_set()
+
+    def info(self, position: int) -> RunInfo:
+        return self.record().info(position).model_copy(update={"pending_permission": self.permissions.pending})
 
     def record(self) -> RunRecord:
         failure, response = self.failure, self.response

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__, replies, validation
+from . import __version__, asking, replies, validation
 from .config import Settings
 from .errors import InvalidInput, UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
@@ -136,8 +136,8 @@ async def create_agent(
 async def list_agents(
     ctx: Context[AgentPool],
     status: Annotated[
-        Literal["idle", "running", "queued"] | None,
-        Field(description="only agents idle, running, or with messages queued"),
+        Literal["idle", "running", "waiting_permission", "queued"] | None,
+        Field(description="only agents idle, running, waiting for a permission answer, or with messages queued"),
     ] = None,
     name_prefix: Annotated[str | None, Field(description="only agents whose name starts so (ignoring case)")] = None,
     limit: Annotated[int, Field(description="agents per page, 1-1000")] = 50,
@@ -166,7 +166,9 @@ async def send_message(
     the reply text, session id, model, token usage, cost and any error the CLI reported.
     Messages to one agent queue in order; different agents run in parallel. Sends progress
     notifications while it works when the request carries a progress token."""
-    response = replies.clip(await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx)), _limit(ctx))
+    response = replies.clip(
+        await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx), asking.asker(ctx)), _limit(ctx)
+    )
     return _with_replies(response, [(response.run_id, response)])
 
 
@@ -199,7 +201,7 @@ async def get_run(
     to its head and tail; text_offset and text_limit read any part of it."""
     limit = _limit(ctx)
     window = validation.check_text_window(text_offset, text_limit, limit)
-    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx))
+    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx), asking.asker(ctx))
     if window is not None and info.response is not None:
         info = info.model_copy(update={"response": replies.page(info.response, *window)})
     else:
@@ -240,9 +242,25 @@ async def wait_runs(
     """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
     run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
     seconds = None if wait_s is None else validation.check_wait(wait_s)
-    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent)
+    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent, asking.asker(ctx))
     clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
     return _with_replies(RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
+
+
+async def answer_permission(
+    run_id: RunId,
+    request_id: Annotated[str, Field(description="pending_permission.request_id of the run")],
+    decision: Annotated[
+        Literal["allow", "allow_always", "deny"],
+        Field(description="allow once; allow_always: this tool for this agent from now on; deny"),
+    ],
+    ctx: Context[AgentPool],
+    message: Annotated[str | None, Field(description="with deny: what to tell the agent")] = None,
+) -> RunInfo:
+    """Answer a permission request of an agent created with permission_mode="ask": its run is
+    waiting_permission and its pending_permission says what the agent wants to do. The run goes on
+    with the answer; an unanswered request is denied after the permission timeout."""
+    return await _pool(ctx).answer_permission(run_id, request_id, decision, message)
 
 
 async def get_history(
@@ -296,6 +314,10 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
     (start_message, _hints("Start message", read_only=False, destructive=True, idempotent=False, open_world=True)),
     (get_run, _hints("Get run", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (cancel_run, _hints("Cancel run", read_only=False, destructive=True, idempotent=True, open_world=False)),
+    (
+        answer_permission,
+        _hints("Answer permission", read_only=False, destructive=True, idempotent=False, open_world=False),
+    ),
     (broadcast, _hints("Broadcast", read_only=False, destructive=True, idempotent=False, open_world=True)),
     (wait_runs, _hints("Wait for runs", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (get_history, _hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)),

@@ -27,10 +27,9 @@ import json
 import logging
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -39,6 +38,7 @@ import anyio
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .models import AgentOptions, AgentResponse
+from .owners import owner_alive, owner_of
 from .runs import MESSAGE_PREVIEW, RunRecord
 from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
 from .worktree import Worktree
@@ -46,26 +46,6 @@ from .worktree import Worktree
 log = logging.getLogger(__name__)
 
 DB_NAME = "agent-mcp.sqlite3"
-
-
-def process_start_time(pid: int) -> str | None:
-    """The start time (clock ticks since boot) of a live process, or None when there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]
-
-
-def owner_of(pid: int) -> str:
-    """pid, its start time, and a token that tells apart two pools in one process."""
-    return f"{pid}:{process_start_time(pid)}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_alive(owner: str) -> bool:
-    pid, _, rest = owner.partition(":")
-    return pid.isdigit() and process_start_time(int(pid)) == rest.partition(":")[0]
 
 
 @dataclass
@@ -85,12 +65,17 @@ class AgentRecord:
     total_cache_creation_input_tokens: int = 0
     total_cache_read_input_tokens: int = 0
     worktree: Worktree | None = None
+    always_allowed: list[str] = field(default_factory=list)
+    """Tools a person allowed for good (ask mode): allowed without asking."""
 
 
 @dataclass(frozen=True)
 class ActiveCounts:
     running: int
+    """Running runs, those waiting for a permission answer included."""
     queued: int
+    waiting: int = 0
+    """Runs waiting for a permission answer."""
 
 
 P = ParamSpec("P")
@@ -247,6 +232,13 @@ class Store:
             db.execute("UPDATE agents SET session_id = NULL WHERE name = ?", (name,))
 
     @_write
+    def allow_always(self, name: str, tool: str) -> None:
+        with self._transaction() as db:
+            row = db.execute("SELECT always_allowed FROM agents WHERE name = ?", (name,)).fetchone()
+            if row is not None and tool not in (allowed := json.loads(row[0])):
+                db.execute("UPDATE agents SET always_allowed = ? WHERE name = ?", (json.dumps([*allowed, tool]), name))
+
+    @_write
     def set_session(self, name: str, session_id: str, seen_at: str) -> None:
         """Recorded as soon as the CLI names it: a server killed mid-run still resumes it later."""
         with self._transaction() as db:
@@ -272,6 +264,15 @@ class Store:
     def run_started(self, run_id: str, started_at: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE runs SET status = 'running', started_at = ? WHERE run_id = ?", (started_at, run_id))
+
+    @_write
+    def set_waiting(self, run_id: str, waiting: bool) -> None:
+        """A running run waits for a permission answer, or has got it: other servers see it too."""
+        with self._transaction() as db:
+            db.execute(
+                f"UPDATE runs SET status = ? WHERE run_id = ? AND status IN ({_RUNNING})",
+                ("waiting_permission" if waiting else "running", run_id),
+            )
 
     @_write
     def run_finished(self, run: RunRecord, session_id: str | None) -> None:
@@ -333,14 +334,14 @@ class Store:
     def active_counts(self) -> dict[str, ActiveCounts]:
         """Running and queued runs per agent (casefolded), across every server on this store."""
         rows = self._reader.execute(
-            "SELECT agent, sum(status = 'running'), sum(status = 'queued') FROM runs"
-            " WHERE status IN ('queued', 'running') GROUP BY agent COLLATE NOCASE"
+            f"SELECT agent, sum(status IN ({_RUNNING})), sum(status = 'queued'), sum(status = 'waiting_permission')"
+            f" FROM runs WHERE status IN ({_ACTIVE}) GROUP BY agent COLLATE NOCASE"
         ).fetchall()
-        return {row[0].casefold(): ActiveCounts(row[1], row[2]) for row in rows}
+        return {row[0].casefold(): ActiveCounts(row[1], row[2], row[3]) for row in rows}
 
     def active_owners(self, name: str | None = None) -> set[str]:
         """The owners of queued or running runs (of one agent, or of all)."""
-        query = "SELECT DISTINCT owner FROM runs WHERE status IN ('queued', 'running')"
+        query = f"SELECT DISTINCT owner FROM runs WHERE status IN ({_ACTIVE})"
         rows = (
             self._reader.execute(query, ()) if name is None else self._reader.execute(query + " AND agent = ?", (name,))
         )
@@ -357,12 +358,16 @@ class Store:
             cursor = db.executemany(
                 "UPDATE runs SET status = 'interrupted', finished_at = ?, error_kind = 'interrupted',"
                 " error = '[interrupted] the agent-mcp server running this message stopped before it finished'"
-                " WHERE owner = ? AND status IN ('queued', 'running')",
+                f" WHERE owner = ? AND status IN ({_ACTIVE})",
                 [(finished_at, owner) for owner in dead],
             )
         log.info("marked %d runs of stopped servers as interrupted", cursor.rowcount)
         return cursor.rowcount
 
+
+_RUNNING = "'running', 'waiting_permission'"
+_ACTIVE = f"'queued', {_RUNNING}"
+"""The statuses of a run that has not finished."""
 
 # A stored message can be 4 MiB: only its preview is read back.
 _RUN_COLUMNS = (
@@ -387,6 +392,7 @@ def _agent(row: sqlite3.Row) -> AgentRecord:
             # Written by add_agent from a checked AgentOptions: read back without checking it again.
             "options": AgentOptions.model_construct(**json.loads(row["options"])),
             "worktree": Worktree(**json.loads(worktree)) if worktree else None,
+            "always_allowed": json.loads(row["always_allowed"]),
         }
     )
 

@@ -73,12 +73,16 @@ def _denials(raw: Any) -> list[PermissionDenial]:
     for denial in raw if isinstance(raw, list) else ():
         if not isinstance(denial, dict) or not isinstance(denial.get("tool_name"), str):
             continue
-        tool_input = denial.get("tool_input")
-        tool_input = tool_input if isinstance(tool_input, dict) else {}
-        subject = next((tool_input[key] for key in _DENIAL_SUBJECTS if isinstance(tool_input.get(key), str)), None)
-        summary = subject if subject is not None else json.dumps(tool_input, ensure_ascii=False)
-        denials.append(PermissionDenial(tool_name=denial["tool_name"], summary=summary[:DENIAL_SUMMARY_CHARS]))
+        denials.append(PermissionDenial(tool_name=denial["tool_name"], summary=tool_subject(denial.get("tool_input"))))
     return denials
+
+
+def tool_subject(tool_input: Any) -> str:
+    """What a tool use is for, in a line: the first of _DENIAL_SUBJECTS its input has, or the input."""
+    given = tool_input if isinstance(tool_input, dict) else {}
+    subject = next((given[key] for key in _DENIAL_SUBJECTS if isinstance(given.get(key), str)), None)
+    summary = subject if subject is not None else json.dumps(given, ensure_ascii=False)
+    return summary[:DENIAL_SUMMARY_CHARS]
 
 
 def _int(value: Any) -> int:
@@ -264,6 +268,9 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return f"session started ({event.get('model')})"
     if kind == "result":
         return "finished" if event.get("is_error") is not True else "finished with an error"
+    request = event.get("request")
+    if kind == "control_request" and isinstance(request, dict) and request.get("subtype") == "can_use_tool":
+        return _first_line(f"asks to use {request.get('tool_name')}: {tool_subject(request.get('input'))}")
     if kind != "assistant" or not isinstance(event.get("message"), dict):
         return None
     for block in event["message"].get("content") or ():

@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import anyio
 
 from .argv import build_argv
+from .clock import now
 from .config import Settings
 from .confinement import Workplace, open_workplace
 from .errors import InvalidInput, OutsideRoots, RunFailed
 from .framing import LineTooLong
 from .models import AgentResponse
+from .permission_desk import PermissionDesk
 from .process import (
     ClaudeProcess,
     ExecutableNotFound,
+    LineHandler,
     ProcessExit,
     ProcessRegistry,
     ProcessSpec,
     ProcessTimedOut,
     SpawnFailed,
 )
-from .runs import Run, now
+from .runs import Run
 from .store import AgentRecord, Store
 from .stream import StreamState, clean_text
 from .warm import WarmKey, WarmProcesses
@@ -146,12 +149,22 @@ async def _run_process(
     state = StreamState(awaiting_init=warm is not None)
     run.session_id = agent.session_id  # written again only when the CLI names another one
 
+    async def set_waiting(waiting: bool) -> None:
+        run.status = "waiting_permission" if waiting else "running"
+        await store.set_waiting(run.run_id, waiting)
+
+    desk = PermissionDesk(
+        run.permissions, agent.always_allowed, settings.permission_timeout_s, process.write, set_waiting,
+        lambda tool: store.allow_always(agent.name, tool), process.idle_held,
+    )  # fmt: skip
+
     async def on_line(line: bytes) -> bool:
         event = state.feed(line)
         if state.session_id is not None and state.session_id != run.session_id:
             run.session_id = state.session_id
             await store.set_session(agent.name, state.session_id, now())
         if event is not None:
+            desk.take(event)
             await run.publish(event)
         return state.done
 
@@ -163,9 +176,10 @@ async def _run_process(
             await context.warm.keep(agent.name, key, process)
         raise
     try:
-        complete = await process.run_turn(
-            user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s, state.droppable
-        )
+        complete = await _serve_turn(
+            desk, process, user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s,
+            state.droppable,
+        )  # fmt: skip
     except ProcessTimedOut as exc:
         process.kill_now()
         await process.end()
@@ -201,7 +215,9 @@ async def _run_process(
         process.kill_now()
         outcome = await process.end()
         raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
-    response = state.response(agent.name).model_copy(update={"run_id": run.run_id})
+    response = state.response(agent.name).model_copy(
+        update={"run_id": run.run_id, "permission_requests": run.permissions.records}
+    )
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
         run.session_id = None
@@ -215,6 +231,26 @@ async def _run_process(
         )
     await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
     return response
+
+
+async def _serve_turn(
+    desk: PermissionDesk,
+    process: ClaudeProcess,
+    frame: bytes,
+    on_line: LineHandler,
+    timeout_s: float,
+    idle_timeout_s: float,
+    droppable: Callable[[bytes], bool],
+) -> bool:
+    """The turn, with its permission requests served meanwhile; its exceptions come out as they are
+    (not wrapped in the desk's task group's exception group)."""
+    failure: Exception
+    async with desk.serving():
+        try:
+            return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable)
+        except Exception as exc:
+            failure = exc
+    raise failure
 
 
 def _describe_exit(outcome: ProcessExit) -> str:

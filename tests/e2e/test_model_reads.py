@@ -15,7 +15,8 @@ from helpers import AGENT_MCP
 from test_real_cli import QUIET, REAL_CLAUDE, real_env  # noqa: F401  (the fixture)
 
 from agent_mcp.models import AgentOptions
-from agent_mcp.store import AgentRecord, Store, owner_of
+from agent_mcp.owners import owner_of
+from agent_mcp.store import AgentRecord, Store
 
 pytestmark = pytest.mark.anyio
 
