@@ -102,7 +102,8 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
     }
 
     required = {"create_agent": 3, "get_agent": 1, "send_message": 2, "start_message": 2, "get_run": 1, "cancel_run": 1,
-                "answer_permission": 3, "get_history": 1, "delete_agent": 1, "reset_agent": 1, "wait_runs": 1}  # fmt: skip
+                "answer_permission": 3, "get_history": 1, "delete_agent": 1, "reset_agent": 1,
+                "wait_runs": 1}  # fmt: skip
 
     def argument(name: str) -> st.SearchStrategy[object]:
         if name not in plausible:

@@ -45,13 +45,17 @@ async def test_a_write_waits_for_answer_permission_then_happens(make_pool, tmp_p
     assert response is not None and target.read_text() == "hello\n"
     assert response.permission_denials == [] and response.files_changed == [str(target)]
     [record] = response.permission_requests
-    assert (record.decision, record.answered_by, record.request_id) == ("allow", "answer_permission", pending.request_id)
+    assert (record.decision, record.answered_by, record.request_id) == (
+        "allow",
+        "answer_permission",
+        pending.request_id,
+    )
     assert record.asked_at and record.answered_at and record.asked_at <= record.answered_at
     assert pool.get_run(run.run_id).status == "done"
     assert (await pool.info("dev")).status == "idle"
 
 
-def AgentListOf(page):  # noqa: N802 - reads like the model it validates into
+def AgentListOf(page):
     from agent_mcp.models import AgentList
 
     return AgentList.model_validate(page.data).agents

@@ -20,9 +20,9 @@ MIB = 1024 * 1024
 
 
 @asynccontextmanager
-async def connect(env: dict[str, str], *args: str, mode: str = "auto"):
+async def connect(env: dict[str, str], *args: str, mode: str = "auto", **client_options):
     params = StdioServerParameters(command=AGENT_MCP, args=list(args), env=env)
-    async with Client(params, read_timeout_seconds=60, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(params, read_timeout_seconds=60, mode=mode, **client_options) as client:  # type: ignore[arg-type]
         yield client
 
 

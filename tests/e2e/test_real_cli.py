@@ -11,6 +11,7 @@ import anyio
 import pytest
 from conftest import sessions_dir
 from helpers import AGENT_MCP, REAL_CLIENTS, claude_processes, connect, free_port, ok, real_client, wait_for_port
+from mcp import types
 from mock_api import MockAnthropic
 
 pytestmark = pytest.mark.anyio
@@ -176,3 +177,28 @@ async def test_a_warm_agent_keeps_one_process_across_turns_and_after_a_cancel(tm
         assert real_claude_pids(env) == processes  # interrupted, not killed: it took the next message
     assert after["is_error"] is False and after["session_id"] == replies[0]["session_id"]
     assert after["text"] == api.replies[-1]
+
+
+@pytest.mark.parametrize("decision", ["allow", "deny"])
+async def test_ask_mode_with_the_real_cli(decision, tmp_path, real_env, no_leaks):
+    """The real CLI's permission prompt (--permission-prompt-tool stdio) answered through elicitation."""
+    env, _ = real_env
+    target = tmp_path / "f.txt"
+    asked = []
+
+    async def person(context, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"decision": decision, "message": "no, thanks"})
+
+    async with connect(env, mode="legacy", elicitation_callback=person) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path), permission_mode="ask")
+        response = await ok(client, "send_message", agent="dev", message=f"please MOCK_WRITE={target}")
+    assert asked and asked[0].startswith(f"Agent 'dev' asks to use Write: {target}")
+    [request] = response["permission_requests"]
+    assert (request["decision"], request["answered_by"]) == (decision, "elicitation")
+    if decision == "allow":
+        assert target.read_text() == "written by the mock\n" and "permission_denials" not in response
+        assert response["files_changed"] == [str(target)]
+    else:
+        assert not target.exists() and [d["tool_name"] for d in response["permission_denials"]] == ["Write"]
+        assert response["text"].endswith("TOOL_RESULT:no, thanks")
