@@ -39,7 +39,8 @@ With --input-format=stream-json (docs/claude-cli.md, "Observed with 2.1.332") it
 stdin: each user message is a turn (its own init, events and result) in one session, and the
 process waits for the next until stdin ends (exit 0). A control_request interrupt during a turn is
 answered, then the turn ends with "[Request interrupted by user]" and an error_during_execution
-result; the process lives on. FAKE_CLAUDE_STARTUP_S=<s> makes every start take that long (the real
+result; the process lives on. The end of stdin ends it: exit 1 when its last turn's result was an
+error, else 0. FAKE_CLAUDE_STARTUP_S=<s> makes every start take that long (the real
 CLI takes ~0.6 s).
 With --permission-prompt-tool stdio (stream-json input only), a tool use that needs approval is
 asked for as the CLI asks (observed with 2.1.332 against the mock API): a control_request
@@ -1139,11 +1140,13 @@ def main(argv: list[str]) -> int:
         return take_turn(opts, prompt, session, isinstance(resume, str), mcp_servers)
     STREAM = StreamInput()
     first = True
+    code = 0
     while (message := STREAM.next_message()) is not None:
-        with contextlib.suppress(Interrupted):  # the process lives on after an interrupted turn
-            take_turn(opts, message, session, isinstance(resume, str) or not first, mcp_servers)
+        code = 1  # an interrupted turn ends in an error result; the process lives on after it
+        with contextlib.suppress(Interrupted):
+            code = take_turn(opts, message, session, isinstance(resume, str) or not first, mcp_servers)
         first = False
-    return 0  # the end of stdin ends the process, whatever its turns were
+    return code  # the end of stdin ends the process: 1 when its last turn ended in an error (2.1.332)
 
 
 def take_turn(opts: dict[str, object], prompt: str, session: Session, resumed: bool, mcp_servers: list[str]) -> int:
