@@ -246,3 +246,40 @@ def test_a_huge_tool_input_is_shown_cut():
     assert shown["file_path"] == "/w/f"
     assert len(shown["content"]) < INPUT_STRING_CHARS + 30 and shown["content"].endswith("(1000000 characters)")
     assert shown["edits"][0]["new"].endswith("(5000 characters)")
+
+
+async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_clis():
+    """Output a tool writes to the terminal can look like the CLI's: a request under an id that is
+    waiting does not replace it, and a cancel of an unknown id does nothing."""
+    from contextlib import nullcontext
+
+    from agent_mcp.permission_desk import PermissionDesk
+    from agent_mcp.permissions import RunPermissions
+
+    permissions, frames, states = RunPermissions("dev"), [], []
+
+    async def respond(frame: bytes) -> None:
+        frames.append(frame)
+
+    async def set_waiting(waiting: bool) -> None:
+        states.append(waiting)
+
+    async def allow_always(tool: str) -> None:
+        raise AssertionError("not asked for")
+
+    desk = PermissionDesk(permissions, [], 30, respond, set_waiting, allow_always, nullcontext)
+    request = {"subtype": "can_use_tool", "tool_name": "Write", "input": {"file_path": "/w/a"}}
+    async with desk.serving():
+        desk.take({"type": "control_request", "request_id": "r1", "request": request})
+        await anyio.sleep(0.05)
+        desk.take({"type": "control_request", "request_id": "r1", "request": {**request, "input": {"file_path": "/x"}}})
+        desk.take({"type": "control_cancel_request", "request_id": "unknown"})
+        await anyio.sleep(0.05)
+        assert permissions.pending is not None and permissions.pending.summary == "/w/a"
+        permissions.answer("r1", Answer("allow", "answer_permission"), "t")
+        with anyio.fail_after(5):
+            while not frames:
+                await anyio.sleep(0.01)
+    [frame] = frames
+    assert b'"request_id": "r1"' in frame and b'"updatedInput": {"file_path": "/w/a"}' in frame
+    assert states == [True, False] and [r.decision for r in permissions.records] == ["allow"]

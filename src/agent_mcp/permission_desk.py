@@ -63,7 +63,9 @@ class PermissionDesk:
             return
         body = event.get("request")
         if kind == "control_request" and isinstance(body, dict) and body.get("subtype") == "can_use_tool":
-            if self._spawn is not None:
+            # A second request under an id that waits is not the CLI's (a tool can write to the
+            # terminal): it is dropped, so it cannot take the place of the real one.
+            if self._spawn is not None and request_id not in self.permissions.waiting:
                 self._spawn(self._serve, request_id, body)
         elif kind == "control_cancel_request" and (request := self.permissions.waiting.get(request_id)):
             self.permissions.settle(request, Answer("deny", "withdrawn"), now())

@@ -10,34 +10,32 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import anyio
 
 from . import cursors, validation
-from .argv import build_argv, exec_problem
 from .clock import now
 from .config import Settings
-from .errors import Busy, DepthExceeded, InvalidInput, PolicyRefusal, RunFailed, UnknownAgent, UnknownRun
+from .errors import Busy, DepthExceeded, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
-from .locks import AgentLocks, file_lock
+from .locks import AgentLocks
 from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .owners import owner_alive, owner_of
 from .permissions import Answer, Asker
 from .process import ProcessRegistry
+from .registration import Registration, register_agent
 from .runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
 from .scheduler import Scheduler
 from .store import AgentRecord, Store
 from .turn import TurnContext, child_environment, take_turn
 from .waiting import wait_for_runs
 from .warm import WarmProcesses
-from .worktree import create_worktree, remove_worktree, uncommitted_changes
+from .worktree import remove_worktree, uncommitted_changes
 
 log = logging.getLogger(__name__)
 
@@ -87,47 +85,8 @@ class AgentPool:
     # --- agents ------------------------------------------------------------------------------
 
     async def create(self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False) -> AgentInfo:
-        validation.check_name(name)
-        validation.check_text("role", role, self.settings.max_role_bytes)
-        resolved_cwd = validation.check_directory("cwd", cwd, self.settings.allowed_roots)
-        checked = validation.check_options(options, self.settings.allowed_roots)
-        too_big = exec_problem(
-            build_argv(self.settings.claude_bin, name, role, checked, str(uuid.uuid4())), self._child_env
-        )
-        if too_big is not None:
-            raise InvalidInput(
-                f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "
-                "file instead of the object)"
-            )
-        if self.store.agent_count() >= self.settings.max_agents:
-            raise PolicyRefusal(
-                f"this server already has {self.settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
-                "--max-agents); delete_agent one you no longer need, or raise the limit"
-            )
-        # Held across the check and the insert, so a leftover of this name (a creation cut short) can
-        # be cleared without clearing another server's creation in progress.
-        async with file_lock(self._locks.lock_dir / f"{name.casefold()}.create.lock"):
-            existing = self.store.agent(name)
-            if existing is not None:
-                raise _name_taken(existing.name)
-            tree = None
-            if worktree:
-                tree, resolved_cwd = await create_worktree(
-                    resolved_cwd, self.settings.state_dir / "worktrees", name, self.settings.allowed_roots
-                )
-            agent = AgentRecord(
-                name=name,
-                role=role,
-                cwd=str(resolved_cwd),
-                options=checked,
-                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                worktree=tree,
-            )
-            if not await self.store.add_agent(agent):  # another server took the name a moment ago
-                if tree is not None:
-                    await remove_worktree(tree, force=True)
-                raise _name_taken(name)
-        log.info("created agent %s in %s", name, agent.cwd)
+        await register_agent(self.store, self.settings, self._child_env, self._locks.lock_dir,
+                             Registration(name, role, cwd, options, worktree))  # fmt: skip
         return await self.info(name)
 
     def get(self, name: str) -> AgentRecord:
@@ -402,7 +361,3 @@ class AgentPool:
     def running_processes(self) -> int:
         """Live processes less the warm ones waiting for their agent's next message."""
         return len(self._processes) - self._warm.count
-
-
-def _name_taken(name: str) -> InvalidInput:
-    return InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")

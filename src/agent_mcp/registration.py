@@ -1,0 +1,83 @@
+"""Registering an agent: every check of what it is given, its worktree, and the name's race.
+
+Everything a creation is refused for is checked before anything is made, and nothing is left behind
+when it is refused late: a name another server took a moment ago removes the worktree made for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import validation
+from .argv import build_argv, exec_problem
+from .config import Settings
+from .errors import InvalidInput, PolicyRefusal
+from .locks import file_lock
+from .models import AgentOptions
+from .store import AgentRecord, Store
+from .worktree import create_worktree, remove_worktree
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    role: str
+    cwd: str
+    options: AgentOptions
+    worktree: bool = False
+
+
+async def register_agent(
+    store: Store, settings: Settings, child_env: dict[str, str], lock_dir: Path, wanted: Registration
+) -> AgentRecord:
+    name, role = wanted.name, wanted.role
+    validation.check_name(name)
+    validation.check_text("role", role, settings.max_role_bytes)
+    resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
+    checked = validation.check_options(wanted.options, settings.allowed_roots)
+    too_big = exec_problem(build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4())), child_env)
+    if too_big is not None:
+        raise InvalidInput(
+            f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "
+            "file instead of the object)"
+        )
+    if store.agent_count() >= settings.max_agents:
+        raise PolicyRefusal(
+            f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
+            "--max-agents); delete_agent one you no longer need, or raise the limit"
+        )
+    # Held across the check and the insert, so a leftover of this name (a creation cut short) can
+    # be cleared without clearing another server's creation in progress.
+    async with file_lock(lock_dir / f"{name.casefold()}.create.lock"):
+        existing = store.agent(name)
+        if existing is not None:
+            raise name_taken(existing.name)
+        tree = None
+        if wanted.worktree:
+            tree, resolved_cwd = await create_worktree(
+                resolved_cwd, settings.state_dir / "worktrees", name, settings.allowed_roots
+            )
+        agent = AgentRecord(
+            name=name,
+            role=role,
+            cwd=str(resolved_cwd),
+            options=checked,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            worktree=tree,
+        )
+        if not await store.add_agent(agent):  # another server took the name a moment ago
+            if tree is not None:
+                await remove_worktree(tree, force=True)
+            raise name_taken(name)
+    log.info("created agent %s in %s", name, agent.cwd)
+    return agent
+
+
+def name_taken(name: str) -> InvalidInput:
+    return InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
