@@ -283,3 +283,25 @@ async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_cl
     [frame] = frames
     assert b'"request_id": "r1"' in frame and b'"updatedInput": {"file_path": "/w/a"}' in frame
     assert states == [True, False] and [r.decision for r in permissions.records] == ["allow"]
+
+
+async def test_a_run_that_times_out_while_it_waits_keeps_the_withdrawn_request_in_its_history(
+    make_pool, tmp_path, claude_env, no_leaks
+):
+    """The wall-clock limit still holds while a request waits; the request is part of the run's record,
+    also after a restart of the server."""
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), ASK)
+    run = await pool.start("dev", "MOCK_WRITE", timeout_s=1)
+    with anyio.fail_after(10):
+        await run.wait(None)
+    info = pool.get_run(run.run_id)
+    assert info.status == "timed_out" and info.response is None and info.pending_permission is None
+    assert [(r.tool_name, r.decision, r.answered_by) for r in info.permission_requests] == [
+        ("Write", "deny", "withdrawn")
+    ]  # fmt: skip
+    [entry] = (await make_pool(claude_env, state_dir=tmp_path / "state")).history("dev", 1)  # a second server
+    assert [r.answered_by for r in entry.permission_requests] == ["withdrawn"]
+    assert "permission_requests" in entry.model_dump() and "permission_requests" not in (
+        pool.get_run((await pool.start("dev", "plain")).run_id).model_dump()
+    )

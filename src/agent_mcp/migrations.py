@@ -54,9 +54,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE agents ADD COLUMN worktree TEXT;
     """,
-    # 3 -> 4: the tools an ask-mode agent was allowed for good (JSON list)
+    # 3 -> 4: ask mode: the tools an agent was allowed for good, and the permission requests of a
+    # run that ended without a response (JSON lists)
     """
     ALTER TABLE agents ADD COLUMN always_allowed TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE runs ADD COLUMN permission_requests TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

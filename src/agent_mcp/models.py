@@ -232,8 +232,13 @@ RunStatus = Literal[
 ]
 
 
-class RunInfo(BaseModel):
+class RunInfo(Lean):
     """One message's run. `done` means the CLI answered (the response may still have is_error)."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset(
+        {"run_id", "agent", "status", "position", "message", "queued_at", "started_at", "finished_at", "response",
+         "error", "error_kind", "pending_permission"}
+    )  # fmt: skip
 
     run_id: str
     agent: str
@@ -252,6 +257,11 @@ class RunInfo(BaseModel):
     pending_permission: PendingPermission | None = Field(
         default=None,
         description="while status is waiting_permission: the tool use waiting to be allowed (answer_permission)",
+    )
+    permission_requests: list[PermissionRequest] = Field(
+        default_factory=list,
+        description="ask mode, for a run that ended without a response: its permission requests and their answers "
+        "(a response lists them itself)",
     )
 
 
@@ -290,6 +300,9 @@ class RunEntry(Lean):
     response: ReplyHead | None = None
     error: str | None = Field(default=None, description="why there is no response")
     error_kind: ErrorKind | None = None
+    permission_requests: list[PermissionRequest] = Field(
+        default_factory=list, description="ask mode: what the agent asked to do, and the answers"
+    )
 
 
 class HistoryPage(BaseModel):

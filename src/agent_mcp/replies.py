@@ -74,4 +74,5 @@ def entry_of_run(info: RunInfo, chars: int) -> RunEntry:
         response=head,
         error=info.error,
         error_kind=info.error_kind,
+        permission_requests=response.permission_requests if response is not None else info.permission_requests,
     )

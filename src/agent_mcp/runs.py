@@ -24,7 +24,7 @@ import anyio
 
 from .clock import now
 from .errors import RunFailed
-from .models import AgentResponse, ErrorKind, RunInfo, RunStatus
+from .models import AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
 from .permissions import Asker, RunPermissions
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class RunRecord:
     response: AgentResponse | None = None
     error: str | None = None
     error_kind: ErrorKind | None = None
+    permission_requests: list[PermissionRequest] = field(default_factory=list)
+    """Of a run that ended without a response (a response lists them itself)."""
 
     def info(self, position: int = 0) -> RunInfo:
         """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
@@ -185,4 +187,5 @@ class Run:
             response=response,
             error=str(failure) if failure else None,
             error_kind=failure.kind if failure else (response.error_kind if response else None),
+            permission_requests=list(self.permissions.records) if response is None else [],
         )

@@ -37,7 +37,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import anyio
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .models import AgentOptions, AgentResponse
+from .models import AgentOptions, AgentResponse, PermissionRequest
 from .owners import owner_alive, owner_of
 from .runs import MESSAGE_PREVIEW, RunRecord
 from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
@@ -280,8 +280,8 @@ class Store:
         response = run.response
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?"
-                " WHERE run_id = ?",
+                "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?,"
+                " permission_requests = ? WHERE run_id = ?",
                 (
                     run.status,
                     run.finished_at,
@@ -289,6 +289,9 @@ class Store:
                     run.error,
                     run.error_kind,
                     run.started_at,
+                    json.dumps([r.model_dump(mode="json") for r in run.permission_requests])
+                    if run.permission_requests
+                    else None,
                     run.run_id,
                 ),
             )
@@ -372,7 +375,7 @@ _ACTIVE = f"'queued', {_RUNNING}"
 # A stored message can be 4 MiB: only its preview is read back.
 _RUN_COLUMNS = (
     f"run_id, agent, status, substr(message, 1, {MESSAGE_PREVIEW}) AS message, queued_at, started_at, finished_at,"
-    " response, error, error_kind"
+    " response, error, error_kind, permission_requests"
 )
 
 
@@ -401,4 +404,11 @@ def _run(row: sqlite3.Row) -> RunRecord:
     """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
     response = row["response"]
     fields = {key: row[key] for key in row.keys() if key != "place"}  # noqa: SIM118 (a Row iterates its values)
-    return RunRecord(**{**fields, "response": AgentResponse.model_validate_json(response) if response else None})
+    requests = row["permission_requests"]
+    return RunRecord(
+        **{
+            **fields,
+            "response": AgentResponse.model_validate_json(response) if response else None,
+            "permission_requests": [PermissionRequest.model_validate(r) for r in json.loads(requests or "[]")],
+        }
+    )
