@@ -9,17 +9,11 @@ import subprocess
 
 import pytest
 
+from agent_mcp.migrations import MIGRATIONS, SCHEMA_VERSION
 from agent_mcp.models import AgentOptions, AgentResponse
+from agent_mcp.owners import owner_alive, owner_of
 from agent_mcp.runs import RunRecord
-from agent_mcp.store import (
-    DB_NAME,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    AgentRecord,
-    Store,
-    owner_alive,
-    owner_of,
-)
+from agent_mcp.store import DB_NAME, AgentRecord, Store
 from agent_mcp.store_file import StoreUnusable
 
 pytestmark = pytest.mark.anyio

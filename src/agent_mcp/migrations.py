@@ -6,6 +6,12 @@ start-up, and one written by a newer agent-mcp is refused (store.py).
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS: tuple[str, ...] = (
     # 0 -> 1: agents and their runs
     """
@@ -62,3 +68,17 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Inside the caller's write transaction, so two servers starting at once migrate once."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]  # another server may have done it
+    if version == 0:
+        log.info("created the store %s (schema version %d)", path, SCHEMA_VERSION)
+    for target in range(version, SCHEMA_VERSION):
+        if version > 0:
+            log.info("migrating %s from schema version %d to %d", path, target, target + 1)
+        for statement in MIGRATIONS[target].split(";"):
+            if statement.strip():
+                db.execute(statement)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -7,7 +7,7 @@ and its shutdown kills every claude process the pool started.
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from . import __version__, asking, replies, validation
 from .config import Settings
-from .errors import InvalidInput, UnknownRun
+from .errors import UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
 from .models import (
     EFFORTS,
@@ -37,8 +37,8 @@ from .models import (
     RunWait,
 )
 from .pool import AgentPool
+from .progress import ProgressRelay
 from .refusals import CheckingServer, translating_errors
-from .stream import describe_event
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ async def send_message(
     Messages to one agent queue in order; different agents run in parallel. Sends progress
     notifications while it works when the request carries a progress token."""
     response = replies.clip(
-        await _pool(ctx).send(agent, message, timeout_s, _ProgressRelay(ctx), asking.asker(ctx)), _limit(ctx)
+        await _pool(ctx).send(agent, message, timeout_s, ProgressRelay(ctx), asking.asker(ctx)), _limit(ctx)
     )
     return _with_replies(response, [(response.run_id, response)])
 
@@ -201,7 +201,7 @@ async def get_run(
     to its head and tail; text_offset and text_limit read any part of it."""
     limit = _limit(ctx)
     window = validation.check_text_window(text_offset, text_limit, limit)
-    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), _ProgressRelay(ctx), asking.asker(ctx))
+    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), ProgressRelay(ctx), asking.asker(ctx))
     if window is not None and info.response is not None:
         info = info.model_copy(update={"response": replies.page(info.response, *window)})
     else:
@@ -229,7 +229,7 @@ async def broadcast(
     wait_runs. Give `agents` and one `message`, or `messages` as [{agent, message}]. An unknown agent
     or bad message refuses the whole call before anything starts."""
     pool = _pool(ctx)
-    runs = await pool.broadcast(_fan_out(agents, message, messages), timeout_s)
+    runs = await pool.broadcast(validation.fan_out(agents, message, messages), timeout_s)
     return RunList(runs=[pool.run_info(run) for run in runs])
 
 
@@ -242,7 +242,7 @@ async def wait_runs(
     """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
     run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
     seconds = None if wait_s is None else validation.check_wait(wait_s)
-    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, _ProgressRelay(ctx).for_agent, asking.asker(ctx))
+    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, ProgressRelay(ctx).for_agent, asking.asker(ctx))
     clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
     return _with_replies(RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
 
@@ -365,42 +365,3 @@ async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
     if info.response is None:
         raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
     return info.response.text
-
-
-def _fan_out(
-    agents: list[str] | None, message: str | None, messages: list[AgentMessage] | None
-) -> list[tuple[str, str]]:
-    if messages is not None and (agents is not None or message is not None):
-        raise InvalidInput("give either agents and message, or messages, not both")
-    if messages is not None:
-        pairs = [(m.agent, m.message) for m in messages]
-    elif agents is not None and message is not None:
-        pairs = [(agent, message) for agent in agents]
-    else:
-        raise InvalidInput("give agents and message (one message for every agent), or messages ([{agent, message}])")
-    if not pairs:
-        raise InvalidInput("no agents given; name at least one")
-    return pairs
-
-
-class _ProgressRelay:
-    """Turns stream events into progress notifications (a no-op without a progress token)."""
-
-    def __init__(self, ctx: Context[AgentPool]) -> None:
-        self._ctx = ctx
-        self._count = 0
-
-    async def __call__(self, event: dict[str, Any], prefix: str = "") -> None:
-        message = describe_event(event)
-        if message is None:
-            return
-        self._count += 1
-        await self._ctx.report_progress(self._count, None, prefix + message)
-
-    def for_agent(self, agent: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
-        """One relay for many runs: the count stays monotonic and each line names its agent."""
-
-        async def relay(event: dict[str, Any]) -> None:
-            await self(event, f"{agent}: ")
-
-        return relay

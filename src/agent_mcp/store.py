@@ -36,7 +36,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
-from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .migrations import SCHEMA_VERSION, migrate
 from .models import AgentOptions, AgentResponse, PermissionRequest
 from .owners import owner_alive, owner_of
 from .runs import MESSAGE_PREVIEW, RunRecord
@@ -168,16 +168,7 @@ class Store:
         if version > 0:
             check_pages(self._writer, self.path, "quick_check")
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]  # another server may have done it
-            if version == 0:
-                log.info("created the store %s (schema version %d)", self.path, SCHEMA_VERSION)
-            for target in range(version, SCHEMA_VERSION):
-                if version > 0:
-                    log.info("migrating %s from schema version %d to %d", self.path, target, target + 1)
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            migrate(db, self.path)
 
     @property
     def version(self) -> int:

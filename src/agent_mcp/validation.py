@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, OutsideRoots
-from .models import EFFORTS, PERMISSION_MODES, AgentOptions
+from .models import EFFORTS, PERMISSION_MODES, AgentMessage, AgentOptions
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -184,3 +184,19 @@ def check_options(options: AgentOptions, allowed_roots: tuple[Path, ...]) -> Age
     return AgentOptions(
         **{field: check(getattr(options, field), allowed_roots) for field, check in _OPTION_CHECKS.items()}
     )
+
+
+def fan_out(
+    agents: list[str] | None, message: str | None, messages: list[AgentMessage] | None
+) -> list[tuple[str, str]]:
+    if messages is not None and (agents is not None or message is not None):
+        raise InvalidInput("give either agents and message, or messages, not both")
+    if messages is not None:
+        pairs = [(m.agent, m.message) for m in messages]
+    elif agents is not None and message is not None:
+        pairs = [(agent, message) for agent in agents]
+    else:
+        raise InvalidInput("give agents and message (one message for every agent), or messages ([{agent, message}])")
+    if not pairs:
+        raise InvalidInput("no agents given; name at least one")
+    return pairs
