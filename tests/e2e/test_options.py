@@ -11,6 +11,8 @@ import pytest
 from conftest import sessions_dir
 from helpers import AGENT_MCP, MIB, call, connect, ok, refused
 
+from agent_mcp.migrations import SCHEMA_VERSION
+
 pytestmark = pytest.mark.anyio
 
 
@@ -213,7 +215,7 @@ def test_doctor_reports_cli_login_store_and_policy(tmp_path, claude_env):
     out = done.stdout
     assert f"ok       claude CLI       {claude_env['AGENT_MCP_CLAUDE_BIN']} (2.1.197 (Claude Code))" in out
     assert "yes (ANTHROPIC_API_KEY is set)" in out
-    assert f"{tmp_path / 'state'}/agent-mcp.sqlite3 (schema version 3, 0 agents)" in out
+    assert f"{tmp_path / 'state'}/agent-mcp.sqlite3 (schema version {SCHEMA_VERSION}, 0 agents)" in out
     assert "max concurrent   3" in out
     assert out.endswith("no problems found\n")
 
