@@ -30,7 +30,8 @@ Faults a real process can have:
   MOCK_LINGER          keeps running (ignoring SIGTERM) after writing its result
   MOCK_TRUNCATED       dies in the middle of writing an event line
   MOCK_BADUTF8         writes bytes that are not UTF-8, on their own line and inside an event
-  MOCK_BIGLINE=<n>     replies with n bytes of text: single lines of n bytes and more
+  MOCK_BIGLINE=<n>     replies with n characters of text: single lines of n bytes and more (x's; with
+                       MOCK_MIXED, quotes, backslashes, tabs, accents, emoji and line separators)
   MOCK_ECHO_PID        adds the pid of the process that answered to the reply
   MOCK_DEAF            does not read its input while the turn waits (an interrupt goes unanswered)
   MOCK_PRINT=<n>       Bash tool uses that print n bytes in all, 1 MiB each at most, every result
@@ -438,6 +439,15 @@ def _content_text(line: dict[str, object]) -> str:
 
 STREAM: StreamInput | None = None
 
+MIXED = 'é "quoted" back\\slash\ttab 😀\u2028\n'
+
+
+def big_text(size: int, prompt: str) -> str:
+    """MOCK_BIGLINE's reply: x's, or with MOCK_MIXED text that JSON must escape and UTF-8 spread."""
+    if "MOCK_MIXED" not in prompt:
+        return "x" * size
+    return (MIXED * (size // len(MIXED) + 1))[:size]
+
 
 def pause(seconds: float) -> None:
     if STREAM is not None:
@@ -838,7 +848,7 @@ class Turn:
         blocks: list[dict[str, object]] = []
         if "MOCK_THINK" in self.prompt:
             blocks.append({"type": "thinking", "thinking": "Let me think about this carefully.", "signature": "c2ln"})
-        blocks.append({"type": "text", "text": "x" * int(big.group(1)) if big else self.reply_text()})
+        blocks.append({"type": "text", "text": big_text(int(big.group(1)), self.prompt) if big else self.reply_text()})
         self.api_call(blocks)
         self.rate_limit("MOCK_RLWARN" in self.prompt)
         code = self.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import DOUBLE
+from fake_claude import big_text
 from mcp import Client, MCPError
 
 from agent_mcp.config import Settings
@@ -42,20 +43,24 @@ def test_a_long_reply_keeps_its_head_and_tail_and_says_how_to_read_the_rest():
 
 def test_pages_cover_the_reply_exactly():
     text = "".join(chr(0x41 + i % 26) for i in range(2500)) + "é😀"
-    pages = [page(response(text), offset, LIMIT) for offset in range(0, len(text), LIMIT)]
+    pages = [page(response(text), text, offset, LIMIT) for offset in range(0, len(text), LIMIT)]
     assert "".join(p.text for p in pages) == text
     assert all(p.text_truncated and p.text_chars == len(text) for p in pages)
-    assert page(response("short"), 0, LIMIT).text_truncated is False
+    assert page(response("short"), "short", 0, LIMIT).text_truncated is False
 
 
-async def test_a_long_reply_through_the_tools(tmp_path, claude_env, no_leaks):
-    size = 50_000
+@pytest.mark.parametrize(
+    ("size", "words"),
+    [(50_000, ""), (300_000, ""), (300_000, "MOCK_MIXED")],  # the longer ones are never held whole (long_strings.py)
+)
+async def test_a_long_reply_through_the_tools(size, words, tmp_path, claude_env, no_leaks):
+    expected = big_text(size, words)
     server = build_server(
         Settings(claude_bin=str(DOUBLE), state_dir=tmp_path / "state", max_reply_chars=LIMIT), claude_env
     )
     async with Client(server, mode="legacy") as client:
         await client.call_tool("create_agent", {"name": "dev", "role": "r", "cwd": str(tmp_path)})
-        sent = await client.call_tool("send_message", {"agent": "dev", "message": f"MOCK_BIGLINE={size}"})
+        sent = await client.call_tool("send_message", {"agent": "dev", "message": f"MOCK_BIGLINE={size} {words}"})
         reply = sent.structured_content
         assert reply["text_truncated"] is True and reply["text_chars"] == size
         assert len(reply["text"]) < LIMIT + 300
@@ -63,12 +68,13 @@ async def test_a_long_reply_through_the_tools(tmp_path, claude_env, no_leaks):
         assert str(link.uri) == f"agent-mcp://runs/{reply['run_id']}/reply" and link.size == size
 
         whole = await client.read_resource(str(link.uri))
-        assert whole.contents[0].text == "x" * size
+        assert whole.contents[0].text == expected
 
         run = await client.call_tool("get_run", {"run_id": reply["run_id"]})
         assert run.structured_content["response"]["text"] == reply["text"]
-        window = await client.call_tool("get_run", {"run_id": reply["run_id"], "text_offset": 49_500})
-        assert window.structured_content["response"]["text"] == "x" * 500
+        window = await client.call_tool("get_run", {"run_id": reply["run_id"], "text_offset": size - 500})
+        assert window.structured_content["response"]["text"] == expected[-500:]
+        assert reply["text"].startswith(expected[:100]) and reply["text"].endswith(expected[-100:])
         history = await client.call_tool("get_history", {"agent": "dev"})
         assert history.structured_content["runs"][0]["response"]["text_truncated"] is True
 

@@ -12,8 +12,9 @@ import pytest
 from agent_mcp.migrations import MIGRATIONS, SCHEMA_VERSION
 from agent_mcp.models import AgentOptions, AgentResponse
 from agent_mcp.owners import owner_alive, owner_of
+from agent_mcp.records import AgentRecord
 from agent_mcp.runs import RunRecord
-from agent_mcp.store import DB_NAME, AgentRecord, Store
+from agent_mcp.store import DB_NAME, Store
 from agent_mcp.store_file import StoreUnusable
 
 pytestmark = pytest.mark.anyio
@@ -139,3 +140,24 @@ async def test_the_change_mark_moves_with_every_commit_by_this_or_another_connec
     await other.add_agent(record("theirs"))
     assert store.change_mark() != second
     assert [a.name for a in store.agents()] == ["own", "theirs"]
+
+
+async def test_a_whole_answer_is_kept_apart_and_goes_with_its_agent(tmp_path):
+    """An answer too long to hold goes into the store from its file, and deleting the agent deletes it."""
+    import tempfile
+
+    from agent_mcp.long_strings import WholeText
+
+    store = Store(tmp_path / "state", owner_of(os.getpid()))
+    await store.add_agent(AgentRecord(name="dev", role="r", cwd=str(tmp_path), options=AgentOptions(), created_at="t"))
+    run = RunRecord(run_id="abcdefghijkl", agent="dev", status="queued", message="m", queued_at="t")
+    await store.add_run(run)
+    text = 'é "😀"\n' * 100_000
+    with tempfile.TemporaryFile() as file:
+        file.write(text.encode())
+        whole = WholeText(file, file.tell(), len(text), text[:10], text[-10:])
+        await store.run_finished(RunRecord(**{**run.__dict__, "status": "done", "finished_at": "t"}), None, whole)
+    assert store.whole_reply("abcdefghijkl") == text and store.whole_reply("nope") is None
+    await store.delete_agent("dev")
+    assert store.whole_reply("abcdefghijkl") is None
+    store.close()

@@ -16,7 +16,8 @@ from pydantic_core import to_json
 from . import cursors, validation
 from .errors import InvalidInput
 from .models import AgentEntry, lean
-from .store import ActiveCounts, AgentRecord, Store
+from .records import ActiveCounts, AgentRecord
+from .store import Store
 from .warm import WarmProcesses
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)

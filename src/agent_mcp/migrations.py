@@ -61,10 +61,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN worktree TEXT;
     """,
     # 3 -> 4: ask mode: the tools an agent was allowed for good, and the permission requests of a
-    # run that ended without a response (JSON lists)
+    # run that ended without a response (JSON lists); the whole text (UTF-8) of an answer too long to
+    # hold, whose response keeps its head and tail (a table of its own: any later change to a run's
+    # row would rewrite, and so read, the whole of a text in it)
     """
     ALTER TABLE agents ADD COLUMN always_allowed TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE runs ADD COLUMN permission_requests TEXT;
+    CREATE TABLE replies (run_id TEXT PRIMARY KEY, text BLOB NOT NULL);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,10 +28,11 @@ from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
 from .owners import owner_alive, owner_of
 from .permissions import Answer, Asker
 from .process import ProcessRegistry
+from .records import AgentRecord
 from .registration import Registration, register_agent
 from .runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
 from .scheduler import Scheduler
-from .store import AgentRecord, Store
+from .store import Store
 from .turn import TurnContext, child_environment, take_turn
 from .waiting import wait_for_runs
 from .warm import WarmProcesses
@@ -220,7 +221,12 @@ class AgentPool:
         run.succeed(await take_turn(context, agent, run, message))
 
     async def _finished(self, run: Run) -> None:
-        await self.store.run_finished(run.record(), run.session_id)
+        whole, run.whole_text = run.whole_text, None
+        try:
+            await self.store.run_finished(run.record(), run.session_id, whole)
+        finally:
+            if whole is not None:
+                whole.close()
 
     async def send(
         self,
@@ -334,6 +340,12 @@ class AgentPool:
         with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
             await request.closed.wait()
         return self.run_info(run)
+
+    def whole_text(self, info: RunInfo) -> str:
+        """A finished run's whole answer: its response's text, or, for one too long to hold, the store's."""
+        assert info.response is not None
+        whole = self.store.whole_reply(info.run_id) if info.response.text_truncated else None
+        return info.response.text if whole is None else whole
 
     def history(self, name: str, limit: int) -> list[RunInfo]:
         return self.history_page(name, limit, None)[0]

@@ -32,6 +32,7 @@ import anyio
 
 from .errors import ProcessError
 from .framing import LineFramer, LineTooLong, keep_all
+from .long_strings import StringCutter
 from .reaper import KILL_ALL
 from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
 from .terminal_output import READ_CHUNK, TerminalOutput
@@ -120,10 +121,12 @@ class ClaudeProcess:
         timeout_s: float,
         idle_timeout_s: float,
         droppable: Callable[[bytes], bool] = keep_all,
+        cutter: Callable[[], StringCutter] | None = None,
     ) -> bool:
         """Write the turn's input line, pass each output line to on_line until it says the turn is
         complete (True), or the output ends or the child exits first (False). A long line whose start
-        is `droppable` is dropped as it arrives (see framing.py).
+        is `droppable` is dropped as it arrives; another has its long strings cut out by `cutter`'s
+        cutters (see framing.py).
 
         Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
         process is then still running (the caller ends it)."""
@@ -131,7 +134,7 @@ class ClaudeProcess:
         await self._handle(self.output.take())
         self.on_line, self.complete, self.tail = on_line, False, b""
         self.idle_timeout_s, self.turn_started = idle_timeout_s, time.monotonic()
-        self.framer.droppable = droppable
+        self.framer.droppable, self.framer.cutter = droppable, cutter
         try:
             with anyio.move_on_after(timeout_s) as deadline:
                 async with anyio.create_task_group() as tg:
@@ -140,6 +143,7 @@ class ClaudeProcess:
                     tg.cancel_scope.cancel()
         finally:
             self.on_line, self.idle_timeout_s, self.framer.droppable = _dropped, float("inf"), keep_all
+            self.framer.cutter = None
         if deadline.cancelled_caught:
             raise ProcessTimedOut("timeout", timeout_s, self.tail)
         if self.idle_timed_out:

@@ -18,7 +18,8 @@ from .config import Settings
 from .errors import InvalidInput, PolicyRefusal
 from .locks import file_lock
 from .models import AgentOptions
-from .store import AgentRecord, Store
+from .records import AgentRecord
+from .store import Store
 from .worktree import create_worktree, remove_worktree
 
 log = logging.getLogger(__name__)

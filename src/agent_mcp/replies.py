@@ -18,27 +18,36 @@ def reply_uri(run_id: str) -> str:
     return REPLY_URI.format(run_id=run_id)
 
 
-def clip(response: AgentResponse, limit: int) -> AgentResponse:
-    """The head and tail of a reply over `limit` characters, a note between that says how to read the rest."""
-    text = response.text
-    if len(text) <= limit:
-        return response
+def ends(limit: int) -> tuple[int, int]:
+    """How many characters of a reply over `limit` its head and its tail keep."""
     head = limit * 3 // 4
-    tail = limit - head
-    note = (
-        f"\n\n[... {len(text) - limit} of {len(text)} characters left out here. The whole reply: the resource "
-        f"{reply_uri(response.run_id or '?')}, or get_run with text_offset and text_limit ...]\n\n"
-    )
-    return response.model_copy(
-        update={"text": text[:head] + note + text[len(text) - tail :], "text_truncated": True, "text_chars": len(text)}
-    )
+    return head, limit - head
 
 
-def page(response: AgentResponse, offset: int, limit: int) -> AgentResponse:
-    """text[offset:offset + limit]; text_truncated unless that is the whole reply."""
+def clip(response: AgentResponse, limit: int) -> AgentResponse:
+    """The head and tail of a reply over `limit` characters, a note between that says how to read the rest.
+    A reply the turn cut already (one too long to hold, long_strings.py) stays as it is."""
     text = response.text
-    part = text[offset : offset + limit]
-    return response.model_copy(update={"text": part, "text_truncated": len(part) < len(text), "text_chars": len(text)})
+    if len(text) <= limit or response.text_truncated:
+        return response
+    head, tail = ends(limit)
+    return cut(response, text[:head], text[len(text) - tail :], len(text))
+
+
+def cut(response: AgentResponse, head: str, tail: str, chars: int) -> AgentResponse:
+    note = (
+        f"\n\n[... {chars - len(head) - len(tail)} of {chars} characters left out here. The whole reply: the "
+        f"resource {reply_uri(response.run_id or '?')}, or get_run with text_offset and text_limit ...]\n\n"
+    )
+    return response.model_copy(update={"text": head + note + tail, "text_truncated": True, "text_chars": chars})
+
+
+def page(response: AgentResponse, whole: str, offset: int, limit: int) -> AgentResponse:
+    """whole[offset:offset + limit] (whole: the reply's whole text); text_truncated unless that is all of it."""
+    part = whole[offset : offset + limit]
+    return response.model_copy(
+        update={"text": part, "text_truncated": len(part) < len(whole), "text_chars": len(whole)}
+    )
 
 
 def clip_run(info: RunInfo, limit: int) -> RunInfo:

@@ -24,6 +24,7 @@ import anyio
 
 from .clock import now
 from .errors import RunFailed
+from .long_strings import WholeText
 from .models import AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
 from .permissions import Asker, RunPermissions
 
@@ -107,6 +108,8 @@ class Run:
     """Set once its outcome is in the store, so whoever it wakes reads the store up to date."""
     listeners: list[EventHandler] = field(default_factory=list)
     permissions: RunPermissions = field(default_factory=RunPermissions)
+    whole_text: WholeText | None = None
+    """An answer too long to hold, decoded to a file: the store keeps it whole (the response, its ends)."""
 
     def __post_init__(self) -> None:
         self.permissions.agent = self.agent

@@ -203,7 +203,8 @@ async def get_run(
     window = validation.check_text_window(text_offset, text_limit, limit)
     info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), ProgressRelay(ctx), asking.asker(ctx))
     if window is not None and info.response is not None:
-        info = info.model_copy(update={"response": replies.page(info.response, *window)})
+        whole = _pool(ctx).whole_text(info)
+        info = info.model_copy(update={"response": replies.page(info.response, whole, *window)})
     else:
         info = replies.clip_run(info, limit)
     return _with_replies(info, [(info.run_id, info.response)])
@@ -364,4 +365,4 @@ async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
         raise ResourceNotFoundError(f"[unknown_run] {exc}") from None
     if info.response is None:
         raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
-    return info.response.text
+    return _pool(ctx).whole_text(info)

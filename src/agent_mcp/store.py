@@ -29,53 +29,23 @@ import os
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
+from .long_strings import WholeText
 from .migrations import SCHEMA_VERSION, migrate
-from .models import AgentOptions, AgentResponse, PermissionRequest
 from .owners import owner_alive, owner_of
+from .records import ActiveCounts, AgentRecord, agent_of, run_of
 from .runs import MESSAGE_PREVIEW, RunRecord
 from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
-from .worktree import Worktree
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "agent-mcp.sqlite3"
-
-
-@dataclass
-class AgentRecord:
-    """An agent as the store keeps it: the one shape of an agent inside the server."""
-
-    name: str
-    role: str
-    cwd: str
-    options: AgentOptions
-    created_at: str
-    session_id: str | None = None
-    message_count: int = 0
-    total_cost_usd: float = 0.0
-    total_input_tokens: int = 0
-    total_output_tokens: int = 0
-    total_cache_creation_input_tokens: int = 0
-    total_cache_read_input_tokens: int = 0
-    worktree: Worktree | None = None
-    always_allowed: list[str] = field(default_factory=list)
-    """Tools a person allowed for good (ask mode): allowed without asking."""
-
-
-@dataclass(frozen=True)
-class ActiveCounts:
-    running: int
-    """Running runs, those waiting for a permission answer included."""
-    queued: int
-    waiting: int = 0
-    """Runs waiting for a permission answer."""
 
 
 P = ParamSpec("P")
@@ -206,7 +176,7 @@ class Store:
             cursor = self._reader.execute("SELECT * FROM agents")
         else:
             cursor = self._reader.execute("SELECT * FROM agents WHERE name = ?", (name,))
-        return sorted(map(_agent, cursor), key=attrgetter("name"))
+        return sorted(map(agent_of, cursor), key=attrgetter("name"))
 
     def agent_count(self) -> int:
         return int(self._reader.execute("SELECT count(*) FROM agents").fetchone()[0])
@@ -214,6 +184,7 @@ class Store:
     @_write
     def delete_agent(self, name: str) -> None:
         with self._transaction() as db:
+            db.execute("DELETE FROM replies WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?)", (name,))
             for table, column in (("agents", "name"), ("runs", "agent"), ("sessions", "agent")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
@@ -266,10 +237,20 @@ class Store:
             )
 
     @_write
-    def run_finished(self, run: RunRecord, session_id: str | None) -> None:
-        """The run, the agent's session and its totals, in one transaction."""
+    def run_finished(self, run: RunRecord, session_id: str | None, whole: WholeText | None = None) -> None:
+        """The run, the agent's session and its totals, in one transaction; an answer too long to hold
+        goes into the replies table from its file, a block at a time."""
         response = run.response
         with self._transaction() as db:
+            if whole is not None:
+                cursor = db.execute(
+                    "INSERT INTO replies (run_id, text) VALUES (?, zeroblob(?))", (run.run_id, whole.size)
+                )
+                whole.file.seek(0)
+                assert cursor.lastrowid is not None
+                with db.blobopen("replies", "text", cursor.lastrowid) as blob:
+                    while block := whole.file.read(1 << 20):
+                        blob.write(block)
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?,"
                 " permission_requests = ? WHERE run_id = ?",
@@ -304,6 +285,11 @@ class Store:
                     ),
                 )
 
+    def whole_reply(self, run_id: str) -> str | None:
+        """The whole answer of a run whose response holds only its ends; None for any other run."""
+        row = self._reader.execute("SELECT text FROM replies WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0]).decode("utf-8", "surrogatepass")
+
     def run_message(self, run_id: str) -> str | None:
         """The whole message of a run (records carry only its preview)."""
         row = self._reader.execute("SELECT message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -311,7 +297,7 @@ class Store:
 
     def run(self, run_id: str) -> RunRecord | None:
         row = self._reader.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None else _run(row)
+        return None if row is None else run_of(row)
 
     def history(self, name: str, limit: int, before: tuple[str, int] | None = None) -> list[tuple[RunRecord, int]]:
         """The agent's runs, newest first, with each one's place (rowid): a page starts after `before`,
@@ -323,7 +309,7 @@ class Store:
             " ORDER BY queued_at DESC, rowid DESC LIMIT ?",
             (name, *(() if before is None else (before[0], before[0], before[1])), limit),
         ).fetchall()
-        return [(_run(row), row["place"]) for row in rows]
+        return [(run_of(row), row["place"]) for row in rows]
 
     def active_counts(self) -> dict[str, ActiveCounts]:
         """Running and queued runs per agent (casefolded), across every server on this store."""
@@ -374,32 +360,4 @@ def _record_session(db: sqlite3.Connection, name: str, session_id: str, seen_at:
     db.execute("UPDATE agents SET session_id = ? WHERE name = ?", (session_id, name))
     db.execute(
         "INSERT OR IGNORE INTO sessions (agent, session_id, first_seen) VALUES (?, ?, ?)", (name, session_id, seen_at)
-    )
-
-
-def _agent(row: sqlite3.Row) -> AgentRecord:
-    """The agents table's columns are AgentRecord's fields; options and worktree are JSON."""
-    worktree = row["worktree"]
-    return AgentRecord(
-        **{
-            **dict(row),
-            # Written by add_agent from a checked AgentOptions: read back without checking it again.
-            "options": AgentOptions.model_construct(**json.loads(row["options"])),
-            "worktree": Worktree(**json.loads(worktree)) if worktree else None,
-            "always_allowed": json.loads(row["always_allowed"]),
-        }
-    )
-
-
-def _run(row: sqlite3.Row) -> RunRecord:
-    """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
-    response = row["response"]
-    fields = {key: row[key] for key in row.keys() if key != "place"}  # noqa: SIM118 (a Row iterates its values)
-    requests = row["permission_requests"]
-    return RunRecord(
-        **{
-            **fields,
-            "response": AgentResponse.model_validate_json(response) if response else None,
-            "permission_requests": [PermissionRequest.model_validate(r) for r in json.loads(requests or "[]")],
-        }
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .framing import LONG_LINE_BYTES
+from .long_strings import SpilledText, put_back
 from .models import AgentResponse, ErrorKind, PermissionDenial
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
@@ -119,6 +120,12 @@ class StreamState:
     (the CLI writes one per turn), and anything earlier is what the last turn left behind."""
 
     @property
+    def spilled_text(self) -> SpilledText | None:
+        """The answer, when it was too long to hold (long_strings.py): the response has its preview."""
+        final = self.result.get("result") if self.result is not None else None
+        return final if isinstance(final, SpilledText) else None
+
+    @property
     def done(self) -> bool:
         """The result event is the CLI's completion signal; nothing after it matters."""
         return self.result is not None
@@ -133,6 +140,9 @@ class StreamState:
         if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
             return None
         event = decode_event(raw)
+        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
+        if spills and event is not None:
+            event = put_back(event, spills)
         if event is None or self.done:
             return event
         if self.awaiting_init:

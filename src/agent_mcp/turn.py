@@ -13,15 +13,18 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 
 import anyio
 
+from . import replies
 from .argv import build_argv
 from .clock import now
 from .config import Settings
 from .confinement import Workplace, open_workplace
 from .errors import InvalidInput, OutsideRoots, RunFailed
 from .framing import LineTooLong
+from .long_strings import SpilledText, StringCutter, decode_whole
 from .models import AgentResponse
 from .permission_desk import PermissionDesk
 from .process import (
@@ -34,8 +37,9 @@ from .process import (
     ProcessTimedOut,
     SpawnFailed,
 )
+from .records import AgentRecord
 from .runs import Run
-from .store import AgentRecord, Store
+from .store import Store
 from .stream import StreamState, clean_text
 from .warm import WarmKey, WarmProcesses
 
@@ -178,7 +182,7 @@ async def _run_process(
     try:
         complete = await _serve_turn(
             desk, process, user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s,
-            state.droppable,
+            state.droppable, partial(StringCutter, settings.state_dir),
         )  # fmt: skip
     except ProcessTimedOut as exc:
         process.kill_now()
@@ -218,6 +222,8 @@ async def _run_process(
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
     )
+    if (spilled := state.spilled_text) is not None:
+        response = await _whole_answer(response, spilled, run, settings)
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
         run.session_id = None
@@ -233,6 +239,20 @@ async def _run_process(
     return response
 
 
+async def _whole_answer(response: AgentResponse, spilled: SpilledText, run: Run, settings: Settings) -> AgentResponse:
+    """An answer too long to hold: decoded from its spill (off the loop, a piece at a time) into a file
+    the store takes whole; the response keeps its head and tail."""
+    head, tail = replies.ends(settings.max_reply_chars)
+    whole = await anyio.to_thread.run_sync(decode_whole, spilled.spill, head, tail, settings.state_dir)
+    spilled.spill.close()
+    if whole.chars <= settings.max_reply_chars:  # long only as escaped JSON
+        text = whole.read()
+        whole.close()
+        return response.model_copy(update={"text": text})
+    run.whole_text = whole
+    return replies.cut(response, whole.head, whole.tail, whole.chars)
+
+
 async def _serve_turn(
     desk: PermissionDesk,
     process: ClaudeProcess,
@@ -241,13 +261,14 @@ async def _serve_turn(
     timeout_s: float,
     idle_timeout_s: float,
     droppable: Callable[[bytes], bool],
+    cutter: Callable[[], StringCutter],
 ) -> bool:
     """The turn, with its permission requests served meanwhile; its exceptions come out as they are
     (not wrapped in the desk's task group's exception group)."""
     failure: Exception
     async with desk.serving():
         try:
-            return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable)
+            return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable, cutter)
         except Exception as exc:
             failure = exc
     raise failure

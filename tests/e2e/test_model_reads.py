@@ -16,7 +16,8 @@ from test_real_cli import QUIET, REAL_CLAUDE, real_env  # noqa: F401  (the fixtu
 
 from agent_mcp.models import AgentOptions
 from agent_mcp.owners import owner_of
-from agent_mcp.store import AgentRecord, Store
+from agent_mcp.records import AgentRecord
+from agent_mcp.store import Store
 
 pytestmark = pytest.mark.anyio
 
