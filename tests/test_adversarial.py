@@ -70,6 +70,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "get_run": ["run_id", "wait_s", "text_offset", "text_limit"],
         "cancel_run": ["run_id"],
         "answer_permission": ["run_id", "request_id", "decision", "message"],
+        "get_transcript": ["run_id", "after", "limit"],
         "get_history": ["agent", "limit", "cursor", "full"],
         "delete_agent": ["name", "force"],
         "reset_agent": ["name"],
@@ -86,6 +87,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "cwd": st.just(str(work)),
         "message": st.just("hello"),
         "limit": st.integers(-5, 2000),
+        "after": st.integers(-5, 50),
         "max_turns": st.integers(-3, 50),
         "max_budget_usd": st.floats(-1, 5),
         "timeout_s": st.floats(-1, 30),
@@ -102,7 +104,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
     }
 
     required = {"create_agent": 3, "get_agent": 1, "send_message": 2, "start_message": 2, "get_run": 1, "cancel_run": 1,
-                "answer_permission": 3, "get_history": 1, "delete_agent": 1, "reset_agent": 1,
+                "answer_permission": 3, "get_transcript": 1, "get_history": 1, "delete_agent": 1, "reset_agent": 1,
                 "wait_runs": 1}  # fmt: skip
 
     def argument(name: str) -> st.SearchStrategy[object]:

@@ -46,6 +46,8 @@ class Settings:
     warm_ttl_s: float = 600.0
     max_warm: int = 8
     permission_timeout_s: float = 300.0
+    keep_runs: int = 1000
+    max_transcript_events: int = 2000
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -222,6 +224,20 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_PERMISSION_TIMEOUT",
         _positive_float,
         "seconds a permission request of an ask-mode agent waits for an answer before it is denied (default: 300)",
+    ),
+    Option(
+        "keep_runs",
+        "--keep-runs",
+        "AGENT_MCP_KEEP_RUNS",
+        _positive_int,
+        "transcripts kept per agent: those of older runs are dropped (the runs stay) (default: 1000)",
+    ),
+    Option(
+        "max_transcript_events",
+        "--max-transcript-events",
+        "AGENT_MCP_MAX_TRANSCRIPT_EVENTS",
+        _positive_int,
+        "events kept in one run's transcript; later ones are counted in a last event (default: 2000)",
     ),
     Option(
         "max_queued",

@@ -69,6 +69,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN permission_requests TEXT;
     CREATE TABLE replies (run_id TEXT PRIMARY KEY, text BLOB NOT NULL);
     """,
+    # 4 -> 5: runs' transcripts (transcript.py): their events as they happened, in order
+    """
+    CREATE TABLE events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        content TEXT NOT NULL,
+        chars INTEGER NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -313,6 +313,25 @@ class HistoryPage(BaseModel):
     next_cursor: str | None = Field(description="pass as cursor for the next page; null on the last")
 
 
+class TranscriptEvent(Lean):
+    """One step of a run, as it happened. What an agent wrote is untrusted text."""
+
+    ALWAYS: ClassVar[frozenset[str]] = frozenset({"seq", "at", "kind", "summary"})
+
+    seq: int = Field(description="its place in the run's transcript, from 1")
+    at: str = Field(description="ISO 8601, UTC")
+    kind: Literal["text", "thinking", "tool_use", "tool_result", "error", "permission_request", "cut"]
+    summary: str = Field(description="one line: the command or file of a tool use, a text's first line…")
+    content: str = Field(default="", description="the whole step, cut (see chars)")
+    chars: int = Field(default=0, description="the content's whole length when it was cut (a cut: the events left out)")
+
+
+class TranscriptPage(BaseModel):
+    events: list[TranscriptEvent] = Field(description="in order; a page holds about 16,000 characters at most")
+    next: int = Field(description="pass as `after` for the events that follow (also while the run goes on)")
+    status: RunStatus = Field(description="the run's status: once it has finished, nothing more comes")
+
+
 class Deleted(BaseModel):
     deleted: str = Field(description="the name of the agent that was deleted")
 

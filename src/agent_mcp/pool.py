@@ -24,7 +24,7 @@ from .errors import Busy, DepthExceeded, InvalidInput, RunFailed, UnknownAgent, 
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
 from .locks import AgentLocks
-from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo
+from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo, TranscriptEvent, TranscriptPage
 from .owners import owner_alive, owner_of
 from .permissions import Answer, Asker
 from .process import ProcessRegistry
@@ -41,6 +41,8 @@ from .worktree import remove_worktree, uncommitted_changes
 log = logging.getLogger(__name__)
 
 DECISIONS = ("allow", "allow_always", "deny")
+PAGE_CHARS = 16_000
+"""A transcript page stops past this many characters of content (a model reads it whole)."""
 ANSWER_TAKEN_S = 2.0
 """How long answer_permission waits for the run to take the answer before it returns."""
 
@@ -227,6 +229,7 @@ class AgentPool:
         finally:
             if whole is not None:
                 whole.close()
+        await self.store.prune_transcripts(run.agent, self.settings.keep_runs)
 
     async def send(
         self,
@@ -340,6 +343,21 @@ class AgentPool:
         with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
             await request.closed.wait()
         return self.run_info(run)
+
+    def transcript(self, run_id: str, after: int, limit: int) -> TranscriptPage:
+        """The run's events after `after`, at most `limit` of them and about PAGE_CHARS of content."""
+        status = self.get_run(run_id).status
+        validation.check_limit(limit)
+        if after < 0:
+            raise InvalidInput(f"after must be 0 or the `next` of a page before, got {after}")
+        events: list[TranscriptEvent] = []
+        size = 0
+        for row in self.store.events(run_id, after, limit):
+            size += len(row["summary"]) + len(row["content"])
+            if events and size > PAGE_CHARS:
+                break
+            events.append(TranscriptEvent(**dict(row)))
+        return TranscriptPage(events=events, next=events[-1].seq if events else after, status=status)
 
     def whole_text(self, info: RunInfo) -> str:
         """A finished run's whole answer: its response's text, or, for one too long to hold, the store's."""

@@ -35,6 +35,7 @@ from .models import (
     RunInfo,
     RunList,
     RunWait,
+    TranscriptPage,
 )
 from .pool import AgentPool
 from .progress import ProgressRelay
@@ -264,6 +265,17 @@ async def answer_permission(
     return await _pool(ctx).answer_permission(run_id, request_id, decision, message)
 
 
+async def get_transcript(
+    run_id: RunId,
+    ctx: Context[AgentPool],
+    after: Annotated[int, Field(description="the `next` of the page before (0: from the start)")] = 0,
+    limit: Annotated[int, Field(description="events per page, 1-1000")] = 50,
+) -> TranscriptPage:
+    """What a run did, step by step (texts, thinking, tool uses as their command or file, tool results,
+    errors, permission requests), also while it runs: poll with after=next. Contents are cut to 8 KB."""
+    return _pool(ctx).transcript(run_id, after, limit)
+
+
 async def get_history(
     agent: AgentName,
     ctx: Context[AgentPool],
@@ -321,6 +333,7 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
     ),
     (broadcast, _hints("Broadcast", read_only=False, destructive=True, idempotent=False, open_world=True)),
     (wait_runs, _hints("Wait for runs", read_only=True, destructive=False, idempotent=True, open_world=False)),
+    (get_transcript, _hints("Run transcript", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (get_history, _hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (delete_agent, _hints("Delete agent", read_only=False, destructive=True, idempotent=False, open_world=False)),
     (reset_agent, _hints("Reset agent", read_only=False, destructive=True, idempotent=True, open_world=False)),

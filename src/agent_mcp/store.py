@@ -42,6 +42,7 @@ from .owners import owner_alive, owner_of
 from .records import ActiveCounts, AgentRecord, agent_of, run_of
 from .runs import MESSAGE_PREVIEW, RunRecord
 from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
+from .transcript import Entry
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,8 @@ class Store:
     @_write
     def delete_agent(self, name: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM replies WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?)", (name,))
+            for table in ("replies", "events"):
+                db.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?)", (name,))
             for table, column in (("agents", "name"), ("runs", "agent"), ("sessions", "agent")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
@@ -284,6 +286,36 @@ class Store:
                         run.agent,
                     ),
                 )
+
+    @_write
+    def add_events(self, run_id: str, at: str, entries: list[Entry], most: int) -> None:
+        """Appended in order. Event `most` is the last one kept: a `cut` that counts what else came."""
+        with self._transaction() as db:
+            last = int(db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
+            kept = entries[: max(0, most - 1 - last)]
+            rows = [(run_id, last + i + 1, at, e.kind, e.summary, e.content, e.chars) for i, e in enumerate(kept)]
+            if over := len(entries) - len(kept):
+                row = db.execute("SELECT chars FROM events WHERE run_id = ? AND seq = ?", (run_id, most)).fetchone()
+                over += row[0] if row else 0
+                rows.append((run_id, most, at, "cut", f"{over} more events not kept", "", over))
+            db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def events(self, run_id: str, after: int, limit: int) -> list[sqlite3.Row]:
+        return self._reader.execute(
+            "SELECT seq, at, kind, summary, content, chars FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+            " LIMIT ?",
+            (run_id, after, limit),
+        ).fetchall()
+
+    @_write
+    def prune_transcripts(self, name: str, keep: int) -> None:
+        """Only the transcripts of the agent's newest `keep` runs stay (the runs themselves do)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?"
+                " ORDER BY queued_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (name, keep),
+            )
 
     def whole_reply(self, run_id: str) -> str | None:
         """The whole answer of a run whose response holds only its ends; None for any other run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -23,7 +24,7 @@ from .clock import now
 from .config import Settings
 from .confinement import Workplace, open_workplace
 from .errors import InvalidInput, OutsideRoots, RunFailed
-from .framing import LineTooLong
+from .framing import LONG_LINE_BYTES, LineTooLong
 from .long_strings import SpilledText, StringCutter, decode_whole
 from .models import AgentResponse
 from .permission_desk import PermissionDesk
@@ -41,6 +42,7 @@ from .records import AgentRecord
 from .runs import Run
 from .store import Store
 from .stream import StreamState, clean_text
+from .transcript import Entry, dropped_output, entries_of
 from .warm import WarmKey, WarmProcesses
 
 DEPTH_ENV = "AGENT_MCP_DEPTH"
@@ -162,15 +164,27 @@ async def _run_process(
         lambda tool: store.allow_always(agent.name, tool), process.idle_held,
     )  # fmt: skip
 
+    notes = _Notes(store, run.run_id, settings.max_transcript_events)
+
     async def on_line(line: bytes) -> bool:
         event = state.feed(line)
         if state.session_id is not None and state.session_id != run.session_id:
             run.session_id = state.session_id
             await store.set_session(agent.name, state.session_id, now())
         if event is not None:
+            notes.add(entries_of(event))
             desk.take(event)
             await run.publish(event)
+        elif len(line) > LONG_LINE_BYTES and state.droppable(line):
+            notes.add([dropped_output(len(line))])
+        await notes.flush(due_only=not state.done)
         return state.done
+
+    def droppable(head: bytes) -> bool:
+        if state.droppable(head):
+            notes.add([dropped_output(None)])
+            return True
+        return False
 
     run.start()
     try:
@@ -182,7 +196,7 @@ async def _run_process(
     try:
         complete = await _serve_turn(
             desk, process, user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s,
-            state.droppable, partial(StringCutter, settings.state_dir),
+            droppable, partial(StringCutter, settings.state_dir),
         )  # fmt: skip
     except ProcessTimedOut as exc:
         process.kill_now()
@@ -215,6 +229,9 @@ async def _run_process(
         with anyio.CancelScope(shield=True):
             await process.end()
         raise
+    finally:
+        with anyio.CancelScope(shield=True):  # what the run did before it ended stays in its transcript
+            await notes.flush()
     if not complete:
         process.kill_now()
         outcome = await process.end()
@@ -237,6 +254,27 @@ async def _run_process(
         )
     await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
     return response
+
+
+class _Notes:
+    """The run's transcript as it happens: entries written a batch at a time (at most every
+    FLUSH_S), so a chatty run does not make a write of every line."""
+
+    FLUSH_S = 0.2
+
+    def __init__(self, store: Store, run_id: str, most: int) -> None:
+        self.store, self.run_id, self.most = store, run_id, most
+        self.entries: list[Entry] = []
+        self.flushed = time.monotonic()
+
+    def add(self, entries: list[Entry]) -> None:
+        self.entries += entries
+
+    async def flush(self, due_only: bool = False) -> None:
+        if not self.entries or (due_only and time.monotonic() - self.flushed < self.FLUSH_S):
+            return
+        entries, self.entries, self.flushed = self.entries, [], time.monotonic()
+        await self.store.add_events(self.run_id, now(), entries, self.most)
 
 
 async def _whole_answer(response: AgentResponse, spilled: SpilledText, run: Run, settings: Settings) -> AgentResponse:
