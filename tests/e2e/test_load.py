@@ -44,6 +44,11 @@ async def test_200_concurrent_sends_keep_order_counts_and_memory(tmp_path, claud
                     await anyio.sleep(0.02)
         after = rss_kib(pid)
         agents = {a["name"]: a for a in (await ok(client, "list_agents"))["agents"]}
+        transcript = await ok(client, "get_transcript", run_id=replies[names[-1], PER_AGENT - 1]["run_id"])
+    assert [e["kind"] for e in transcript["events"]] == ["text"]  # transcripts were kept all along
+    state = Path(claude_env["AGENT_MCP_STATE_DIR"])
+    stored = sum(f.stat().st_size for f in state.glob("agent-mcp.sqlite3*"))
+    assert stored < 8 * 1024 * 1024, f"the store grew to {stored // 1024} KiB for 200 short runs"
 
     assert len(replies) == AGENTS * PER_AGENT
     for name in names:
