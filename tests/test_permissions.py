@@ -271,7 +271,6 @@ async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_cl
     request = {"subtype": "can_use_tool", "tool_name": "Write", "input": {"file_path": "/w/a"}}
     async with desk.serving():
         desk.take({"type": "control_request", "request_id": "r1", "request": request})
-        await anyio.sleep(0.05)
         desk.take({"type": "control_request", "request_id": "r1", "request": {**request, "input": {"file_path": "/x"}}})
         desk.take({"type": "control_cancel_request", "request_id": "unknown"})
         await anyio.sleep(0.05)

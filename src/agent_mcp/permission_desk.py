@@ -66,13 +66,12 @@ class PermissionDesk:
             # A second request under an id that waits is not the CLI's (a tool can write to the
             # terminal): it is dropped, so it cannot take the place of the real one.
             if self._spawn is not None and request_id not in self.permissions.waiting:
-                self._spawn(self._serve, request_id, body)
+                self._spawn(self._serve, self.permissions.open(request_id, body, now()))
         elif kind == "control_cancel_request" and (request := self.permissions.waiting.get(request_id)):
             self.permissions.settle(request, Answer("deny", "withdrawn"), now())
 
-    async def _serve(self, request_id: str, body: dict[str, Any]) -> None:
+    async def _serve(self, request: Request) -> None:
         permissions = self.permissions
-        request = permissions.open(request_id, body, now())
         asked = False
         try:
             if request.shown.tool_name in self.always_allowed:

@@ -9,6 +9,7 @@ whose text tells the caller what happened and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -230,7 +231,9 @@ async def _run_process(
             await process.end()
         raise
     finally:
-        with anyio.CancelScope(shield=True):  # what the run did before it ended stays in its transcript
+        # What the run did before it ended stays in its transcript; a store that fails here must not
+        # hide why the run ended.
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await notes.flush()
     if not complete:
         process.kill_now()
