@@ -69,7 +69,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN permission_requests TEXT;
     CREATE TABLE replies (run_id TEXT PRIMARY KEY, text BLOB NOT NULL);
     """,
-    # 4 -> 5: runs' transcripts (transcript.py): their events as they happened, in order
+    # 4 -> 5: runs' transcripts (transcript.py): their events as they happened, in order; commands to
+    # the server that owns a run, from another server on the store (commands.py)
     """
     CREATE TABLE events (
         run_id TEXT NOT NULL,
@@ -81,6 +82,17 @@ MIGRATIONS: tuple[str, ...] = (
         chars INTEGER NOT NULL,
         PRIMARY KEY (run_id, seq)
     ) WITHOUT ROWID;
+    CREATE TABLE commands (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        action TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        asked_at TEXT NOT NULL,
+        done_kind TEXT,
+        done_message TEXT
+    );
+    CREATE INDEX commands_by_owner ON commands (owner, done_kind);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,17 +14,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
 import anyio
 
 from . import cursors, validation
 from .clock import now
+from .commands import Command, ask_owner, carry_out
 from .config import Settings
 from .errors import Busy, DepthExceeded, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
 from .locks import AgentLocks
-from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo, TranscriptEvent, TranscriptPage
+from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo, TranscriptPage
 from .owners import owner_alive, owner_of
 from .permissions import Answer, Asker
 from .process import ProcessRegistry
@@ -33,6 +35,7 @@ from .registration import Registration, register_agent
 from .runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
 from .scheduler import Scheduler
 from .store import Store
+from .transcript import transcript_page
 from .turn import TurnContext, child_environment, take_turn
 from .waiting import wait_for_runs
 from .warm import WarmProcesses
@@ -41,8 +44,6 @@ from .worktree import remove_worktree, uncommitted_changes
 log = logging.getLogger(__name__)
 
 DECISIONS = ("allow", "allow_always", "deny")
-PAGE_CHARS = 16_000
-"""A transcript page stops past this many characters of content (a model reads it whole)."""
 ANSWER_TAKEN_S = 2.0
 """How long answer_permission waits for the run to take the answer before it returns."""
 
@@ -64,10 +65,12 @@ class AgentPool:
         self._store = Store(self.settings.state_dir, owner_of(os.getpid()))
         try:
             await self._sweep()
-            async with self._warm.running(), self._scheduler.running():
+            async with self._warm.running(), self._scheduler.running(), anyio.create_task_group() as watching:
+                watching.start_soon(carry_out, self._store, self._store.owner, self._carry_out)
                 try:
                     yield self
                 finally:
+                    watching.cancel_scope.cancel()
                     self._processes.kill_all()
         finally:
             self._store.close()
@@ -312,12 +315,9 @@ class AgentPool:
         """Cancel a queued or running run and wait until its process group is gone."""
         run = self._scheduler.live(run_id)
         if run is None:
-            stored = self.get_run(run_id)
-            if stored.status in ACTIVE_STATUSES:
-                raise Busy(
-                    f"run {run_id!r} belongs to another agent-mcp server on the same state directory; cancel it there"
-                )
-            return stored
+            if self.get_run(run_id).status in ACTIVE_STATUSES:
+                await self._asked_owner(run_id, "cancel", {})
+            return self.get_run(run_id)
         run.scope.cancel()
         await run.finished.wait()
         return self.run_info(run)
@@ -330,11 +330,12 @@ class AgentPool:
             validation.check_text("message", message, self.settings.max_message_bytes)
         run = self._scheduler.live(run_id)
         if run is None:
+            payload = {"request_id": request_id, "decision": decision, "message": message}
+            if self.get_run(run_id).status == "waiting_permission" and await self._asked_owner(
+                run_id, "answer", payload
+            ):
+                return self.get_run(run_id)
             stored = self.get_run(run_id)
-            if stored.status == "waiting_permission":
-                raise Busy(
-                    f"run {run_id!r} belongs to another agent-mcp server on the same state directory; answer it there"
-                )
             raise InvalidInput(
                 f"run {run_id!r} is {stored.status}, not waiting for a permission answer; nothing changed"
             )
@@ -344,20 +345,35 @@ class AgentPool:
             await request.closed.wait()
         return self.run_info(run)
 
+    async def _asked_owner(self, run_id: str, action: str, payload: dict[str, Any]) -> bool:
+        """A run of another live server on this store: that server is asked to act (commands.py).
+        False when its server is gone (the sweep then marks the run interrupted)."""
+        owner = self.store.run_owner(run_id)
+        if owner is None or owner == self.store.owner or not owner_alive(owner):
+            await self._sweep()
+            return False
+        await ask_owner(self.store, run_id, owner, action, payload)
+        return True
+
+    async def _carry_out(self, command: Command) -> None:
+        """What another server asks of a run of this one, done as if this server's caller had asked."""
+        if command.action == "cancel":
+            await self.cancel(command.run_id)
+        elif command.action == "answer":
+            payload = command.payload
+            await self.answer_permission(
+                command.run_id, str(payload["request_id"]), str(payload["decision"]), payload.get("message")
+            )
+        else:
+            raise InvalidInput(f"unknown command {command.action!r}")
+
     def transcript(self, run_id: str, after: int, limit: int) -> TranscriptPage:
         """The run's events after `after`, at most `limit` of them and about PAGE_CHARS of content."""
         status = self.get_run(run_id).status
         validation.check_limit(limit)
         if after < 0:
             raise InvalidInput(f"after must be 0 or the `next` of a page before, got {after}")
-        events: list[TranscriptEvent] = []
-        size = 0
-        for row in self.store.events(run_id, after, limit):
-            size += len(row["summary"]) + len(row["content"])
-            if events and size > PAGE_CHARS:
-                break
-            events.append(TranscriptEvent(**dict(row)))
-        return TranscriptPage(events=events, next=events[-1].seq if events else after, status=status)
+        return transcript_page(self.store.events(run_id, after, limit), after, status)
 
     def whole_text(self, info: RunInfo) -> str:
         """A finished run's whole answer: its response's text, or, for one too long to hold, the store's."""

@@ -22,17 +22,15 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 
@@ -41,32 +39,16 @@ from .migrations import SCHEMA_VERSION, migrate
 from .owners import owner_alive, owner_of
 from .records import ActiveCounts, AgentRecord, agent_of, run_of
 from .runs import MESSAGE_PREVIEW, RunRecord
+from .side_tables import SideTables
 from .store_file import StoreDamaged, StoreUnusable, check_pages, connect, create
-from .transcript import Entry
+from .writing import on_writer
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "agent-mcp.sqlite3"
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _write(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], Coroutine[Any, Any, R]]:
-    """Runs the method on the writer's worker thread, one write at a time, and awaits it there."""
-
-    async def off_the_loop(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._write_limiter is None:
-            self._write_limiter = anyio.CapacityLimiter(1)
-        call = functools.partial(method, self, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._write_limiter)
-
-    off_the_loop.__doc__ = method.__doc__
-    return off_the_loop
-
-
-class Store:
+class Store(SideTables):
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / DB_NAME
         self.owner = owner
@@ -147,7 +129,7 @@ class Store:
 
     # --- agents ------------------------------------------------------------------------------
 
-    @_write
+    @on_writer
     def add_agent(self, agent: AgentRecord) -> bool:
         """False when the name is taken (ignoring case), perhaps just now by another server."""
         try:
@@ -182,7 +164,7 @@ class Store:
     def agent_count(self) -> int:
         return int(self._reader.execute("SELECT count(*) FROM agents").fetchone()[0])
 
-    @_write
+    @on_writer
     def delete_agent(self, name: str) -> None:
         with self._transaction() as db:
             for table in ("replies", "events"):
@@ -190,19 +172,19 @@ class Store:
             for table, column in (("agents", "name"), ("runs", "agent"), ("sessions", "agent")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
-    @_write
+    @on_writer
     def reset_agent(self, name: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE agents SET session_id = NULL WHERE name = ?", (name,))
 
-    @_write
+    @on_writer
     def allow_always(self, name: str, tool: str) -> None:
         with self._transaction() as db:
             row = db.execute("SELECT always_allowed FROM agents WHERE name = ?", (name,)).fetchone()
             if row is not None and tool not in (allowed := json.loads(row[0])):
                 db.execute("UPDATE agents SET always_allowed = ? WHERE name = ?", (json.dumps([*allowed, tool]), name))
 
-    @_write
+    @on_writer
     def set_session(self, name: str, session_id: str, seen_at: str) -> None:
         """Recorded as soon as the CLI names it: a server killed mid-run still resumes it later."""
         with self._transaction() as db:
@@ -216,7 +198,7 @@ class Store:
 
     # --- runs --------------------------------------------------------------------------------
 
-    @_write
+    @on_writer
     def add_run(self, run: RunRecord) -> None:
         with self._transaction() as db:
             db.execute(
@@ -224,12 +206,12 @@ class Store:
                 (run.run_id, run.agent, run.message, run.status, run.queued_at, self.owner),
             )
 
-    @_write
+    @on_writer
     def run_started(self, run_id: str, started_at: str) -> None:
         with self._transaction() as db:
             db.execute("UPDATE runs SET status = 'running', started_at = ? WHERE run_id = ?", (started_at, run_id))
 
-    @_write
+    @on_writer
     def set_waiting(self, run_id: str, waiting: bool) -> None:
         """A running run waits for a permission answer, or has got it: other servers see it too."""
         with self._transaction() as db:
@@ -238,7 +220,7 @@ class Store:
                 ("waiting_permission" if waiting else "running", run_id),
             )
 
-    @_write
+    @on_writer
     def run_finished(self, run: RunRecord, session_id: str | None, whole: WholeText | None = None) -> None:
         """The run, the agent's session and its totals, in one transaction; an answer too long to hold
         goes into the replies table from its file, a block at a time."""
@@ -287,41 +269,6 @@ class Store:
                     ),
                 )
 
-    @_write
-    def add_events(self, run_id: str, at: str, entries: list[Entry], most: int) -> None:
-        """Appended in order. Event `most` is the last one kept: a `cut` that counts what else came."""
-        with self._transaction() as db:
-            last = int(db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
-            kept = entries[: max(0, most - 1 - last)]
-            rows = [(run_id, last + i + 1, at, e.kind, e.summary, e.content, e.chars) for i, e in enumerate(kept)]
-            if over := len(entries) - len(kept):
-                row = db.execute("SELECT chars FROM events WHERE run_id = ? AND seq = ?", (run_id, most)).fetchone()
-                over += row[0] if row else 0
-                rows.append((run_id, most, at, "cut", f"{over} more events not kept", "", over))
-            db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-
-    def events(self, run_id: str, after: int, limit: int) -> list[sqlite3.Row]:
-        return self._reader.execute(
-            "SELECT seq, at, kind, summary, content, chars FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
-            " LIMIT ?",
-            (run_id, after, limit),
-        ).fetchall()
-
-    @_write
-    def prune_transcripts(self, name: str, keep: int) -> None:
-        """Only the transcripts of the agent's newest `keep` runs stay (the runs themselves do)."""
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?"
-                " ORDER BY queued_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
-                (name, keep),
-            )
-
-    def whole_reply(self, run_id: str) -> str | None:
-        """The whole answer of a run whose response holds only its ends; None for any other run."""
-        row = self._reader.execute("SELECT text FROM replies WHERE run_id = ?", (run_id,)).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0]).decode("utf-8", "surrogatepass")
-
     def run_message(self, run_id: str) -> str | None:
         """The whole message of a run (records carry only its preview)."""
         row = self._reader.execute("SELECT message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -363,7 +310,7 @@ class Store:
         """Other servers that left runs queued or running and are gone."""
         return [owner for owner in self.active_owners() if owner != self.owner and not owner_alive(owner)]
 
-    @_write
+    @on_writer
     def mark_interrupted(self, dead: list[str], finished_at: str) -> int:
         """Runs left queued or running by a server that is gone: say so, rather than leave them."""
         with self._transaction() as db:

@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .models import RunStatus, TranscriptEvent, TranscriptPage
 from .stream import tool_subject
 
+PAGE_CHARS = 16_000
+"""A transcript page stops past this many characters (a model reads it whole)."""
 CONTENT_CHARS = 8192
 """An entry's content is cut to this many characters; `chars` says how long it was."""
 SUMMARY_CHARS = 200
@@ -89,3 +92,15 @@ def dropped_output(size: int | None) -> Entry:
     """A tool's output the turn did not read (nothing awaited it): at most its size is known."""
     of = f" of {size} bytes" if size is not None else ""
     return Entry("tool_result", f"(a tool's output{of}, not kept: nothing awaited it)", "", 0)
+
+
+def transcript_page(rows: list[Any], after: int, status: RunStatus) -> TranscriptPage:
+    """Stored events (rows with TranscriptEvent's fields, in order) as a page of about PAGE_CHARS."""
+    events: list[TranscriptEvent] = []
+    size = 0
+    for row in rows:
+        size += len(row["summary"]) + len(row["content"])
+        if events and size > PAGE_CHARS:
+            break
+        events.append(TranscriptEvent(**dict(row)))
+    return TranscriptPage(events=events, next=events[-1].seq if events else after, status=status)

@@ -1,0 +1,96 @@
+"""The store's tables beside agents and runs: whole answers too long to hold, runs' transcripts, and
+commands to the server that owns a run. Store (store.py) has them; they share its connections."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import AbstractContextManager
+
+import anyio
+
+from .commands import Command
+from .transcript import Entry
+from .writing import on_writer
+
+
+class SideTables:
+    _reader: sqlite3.Connection
+    _write_limiter: anyio.CapacityLimiter | None
+
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    @on_writer
+    def add_events(self, run_id: str, at: str, entries: list[Entry], most: int) -> None:
+        """Appended in order. Event `most` is the last one kept: a `cut` that counts what else came."""
+        with self._transaction() as db:
+            last = int(db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0])
+            kept = entries[: max(0, most - 1 - last)]
+            rows = [(run_id, last + i + 1, at, e.kind, e.summary, e.content, e.chars) for i, e in enumerate(kept)]
+            if over := len(entries) - len(kept):
+                row = db.execute("SELECT chars FROM events WHERE run_id = ? AND seq = ?", (run_id, most)).fetchone()
+                over += row[0] if row else 0
+                rows.append((run_id, most, at, "cut", f"{over} more events not kept", "", over))
+            db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def events(self, run_id: str, after: int, limit: int) -> list[sqlite3.Row]:
+        return self._reader.execute(
+            "SELECT seq, at, kind, summary, content, chars FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+            " LIMIT ?",
+            (run_id, after, limit),
+        ).fetchall()
+
+    @on_writer
+    def prune_transcripts(self, name: str, keep: int) -> None:
+        """Only the transcripts of the agent's newest `keep` runs stay (the runs themselves do)."""
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM events WHERE run_id IN (SELECT run_id FROM runs WHERE agent = ?"
+                " ORDER BY queued_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (name, keep),
+            )
+
+    # --- commands to a run's owner (commands.py) --------------------------------------------
+
+    def run_owner(self, run_id: str) -> str | None:
+        row = self._reader.execute("SELECT owner FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @on_writer
+    def add_command(self, run_id: str, owner: str, action: str, payload: str, at: str) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO commands (run_id, owner, action, payload, asked_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, owner, action, payload, at),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def commands_for(self, owner: str) -> list[Command]:
+        rows = self._reader.execute(
+            "SELECT id, run_id, action, payload FROM commands WHERE owner = ? AND done_kind IS NULL ORDER BY id",
+            (owner,),
+        ).fetchall()
+        return [Command(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    @on_writer
+    def command_done(self, command_id: int, kind: str, message: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE commands SET done_kind = ?, done_message = ? WHERE id = ?", (kind, message, command_id))
+
+    def command_outcome(self, command_id: int) -> tuple[str, str] | None:
+        row = self._reader.execute(
+            "SELECT done_kind, done_message FROM commands WHERE id = ?", (command_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else (str(row[0]), str(row[1]))
+
+    @on_writer
+    def drop_command(self, command_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM commands WHERE id = ?", (command_id,))
+
+    def whole_reply(self, run_id: str) -> str | None:
+        """The whole answer of a run whose response holds only its ends; None for any other run."""
+        row = self._reader.execute("SELECT text FROM replies WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0]).decode("utf-8", "surrogatepass")
