@@ -38,6 +38,8 @@ async def test_a_write_waits_for_answer_permission_then_happens(make_pool, tmp_p
     [agent] = await listed(pool)
     assert agent.status == "waiting_permission"
     assert [a.name for a in AgentListOf(await pool.listing("waiting_permission"))] == ["dev"]
+    [asked] = [e for e in pool.transcript(run.run_id, 0, 50).events if e.kind == "permission_request"]
+    assert asked.summary == f"asks to use Write: {target}" and pending.request_id in asked.content
     info = await pool.answer_permission(run.run_id, pending.request_id, "allow", None)
     assert info.status in ("running", "done") and info.pending_permission is None
     await run.wait(10)

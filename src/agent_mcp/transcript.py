@@ -52,7 +52,10 @@ def entries_of(event: dict[str, Any]) -> list[Entry]:
         request = event.get("request")
         if isinstance(request, dict) and request.get("subtype") == "can_use_tool":
             tool = str(request.get("tool_name"))
-            detail = json.dumps(request.get("input"), ensure_ascii=False)
+            # The request's id with its input: a reader of the transcript can answer it (answer_permission).
+            detail = json.dumps(
+                {"request_id": event.get("request_id"), "input": request.get("input")}, ensure_ascii=False
+            )
             return [_entry("permission_request", f"asks to use {tool}: {tool_subject(request.get('input'))}", detail)]
         return []
     if kind == "result" and event.get("is_error") is True:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -45,6 +45,8 @@ from .store import Store
 from .stream import StreamState, clean_text
 from .transcript import Entry, dropped_output, entries_of
 from .warm import WarmKey, WarmProcesses
+
+log = logging.getLogger(__name__)
 
 DEPTH_ENV = "AGENT_MCP_DEPTH"
 
@@ -174,11 +176,12 @@ async def _run_process(
             await store.set_session(agent.name, state.session_id, now())
         if event is not None:
             notes.add(entries_of(event))
+            if event["type"] == "control_request":
+                await notes.flush()  # before the run says it waits: whoever looks finds why
             desk.take(event)
             await run.publish(event)
         elif len(line) > LONG_LINE_BYTES and state.droppable(line):
             notes.add([dropped_output(len(line))])
-        await notes.flush(due_only=not state.done)
         return state.done
 
     def droppable(head: bytes) -> bool:
@@ -197,7 +200,7 @@ async def _run_process(
     try:
         complete = await _serve_turn(
             desk, process, user_frame(message), on_line, run.timeout_s or settings.timeout_s, settings.idle_timeout_s,
-            droppable, partial(StringCutter, settings.state_dir),
+            droppable, partial(StringCutter, settings.state_dir), notes,
         )  # fmt: skip
     except ProcessTimedOut as exc:
         process.kill_now()
@@ -260,24 +263,31 @@ async def _run_process(
 
 
 class _Notes:
-    """The run's transcript as it happens: entries written a batch at a time (at most every
-    FLUSH_S), so a chatty run does not make a write of every line."""
+    """The run's transcript as it happens: entries written a batch every FLUSH_S while the turn
+    goes on (so a chatty run does not make a write of every line, and the last step before a quiet
+    spell, a long tool or a permission request, shows at once), and the rest when it ends."""
 
     FLUSH_S = 0.2
 
     def __init__(self, store: Store, run_id: str, most: int) -> None:
         self.store, self.run_id, self.most = store, run_id, most
         self.entries: list[Entry] = []
-        self.flushed = time.monotonic()
 
     def add(self, entries: list[Entry]) -> None:
         self.entries += entries
 
-    async def flush(self, due_only: bool = False) -> None:
-        if not self.entries or (due_only and time.monotonic() - self.flushed < self.FLUSH_S):
-            return
-        entries, self.entries, self.flushed = self.entries, [], time.monotonic()
-        await self.store.add_events(self.run_id, now(), entries, self.most)
+    async def flush(self) -> None:
+        if self.entries:
+            entries, self.entries = self.entries, []
+            await self.store.add_events(self.run_id, now(), entries, self.most)
+
+    async def keep_flushing(self) -> None:
+        while True:
+            await anyio.sleep(self.FLUSH_S)
+            try:
+                await self.flush()
+            except Exception:  # the turn goes on without its transcript rather than fail
+                log.exception("could not write the transcript of run %s", self.run_id)
 
 
 async def _whole_answer(response: AgentResponse, spilled: SpilledText, run: Run, settings: Settings) -> AgentResponse:
@@ -303,15 +313,19 @@ async def _serve_turn(
     idle_timeout_s: float,
     droppable: Callable[[bytes], bool],
     cutter: Callable[[], StringCutter],
+    notes: _Notes,
 ) -> bool:
-    """The turn, with its permission requests served meanwhile; its exceptions come out as they are
-    (not wrapped in the desk's task group's exception group)."""
+    """The turn, with its permission requests served and its transcript written meanwhile; its
+    exceptions come out as they are (not wrapped in the task groups' exception groups)."""
     failure: Exception
-    async with desk.serving():
+    async with desk.serving(), anyio.create_task_group() as flushing:
+        flushing.start_soon(notes.keep_flushing)
         try:
             return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable, cutter)
         except Exception as exc:
             failure = exc
+        finally:
+            flushing.cancel_scope.cancel()
     raise failure
 
 
