@@ -12,6 +12,7 @@ from its file a piece at a time into the store.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,6 +85,8 @@ def safe_end(data: bytes) -> int:
 
 
 _HIGH = {b"d8", b"d9", b"da", b"db"}
+_STRING_TEXT = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+"""A JSON string's text up to its closing quote (or up to a last, incomplete escape)."""
 
 PREVIEW_CHARS = 1000
 
@@ -155,40 +158,38 @@ class StringCutter:
         self.line = bytearray()
         self.spills: list[Spill] = []
         self._in_string = False
-        self._backslashes = 0
-        """The backslashes that end the current string's text so far (one may escape a quote to come)."""
+        self._escaping = False
+        """The string's text so far ends with the backslash of an escape whose next byte is to come."""
         self._short = bytearray()
         self._spill: Spill | None = None
 
     def feed(self, data: bytes) -> None:
         pos, size = 0, len(data)
         view = memoryview(data)
+        if self._in_string and self._escaping and size:  # the piece before ended inside an escape
+            self._add(view[:1])
+            self._escaping, pos = False, 1
         while pos < size:
-            quote = data.find(b'"', pos)
             if not self._in_string:
+                quote = data.find(b'"', pos)
                 if quote < 0:
                     self.line += view[pos:]
                     return
                 self.line += view[pos : quote + 1]
-                self._in_string, self._backslashes, pos = True, 0, quote + 1
+                self._in_string, pos = True, quote + 1
                 continue
-            while quote >= 0 and self._escaped(data, pos, quote):
-                quote = data.find(b'"', quote + 1)
-            end = size if quote < 0 else quote
+            # The string's text runs to its first unescaped quote: matched by the regex engine, not
+            # quote by quote (text full of escaped quotes would otherwise cost a loop turn each).
+            end = _STRING_TEXT.match(data, pos).end()  # type: ignore[union-attr]
             self._add(view[pos:end])
-            if quote < 0:
-                run = len(data[pos:]) - len(data[pos:].rstrip(b"\\"))
-                self._backslashes = self._backslashes + run if run == size - pos else run
+            if end == size:
+                return
+            if data[end] == _BACKSLASH:  # the piece ends inside an escape: its other half comes next
+                self._add(view[end:])
+                self._escaping = True
                 return
             self._close_string()
-            pos = quote + 1
-
-    def _escaped(self, data: bytes, start: int, quote: int) -> bool:
-        before = quote
-        while before > start and data[before - 1] == _BACKSLASH:
-            before -= 1
-        run = quote - before + (self._backslashes if before == start else 0)
-        return run % 2 == 1
+            pos = end + 1
 
     def _add(self, text: memoryview) -> None:
         if self._spill is None and len(self._short) + len(text) <= self.spill_bytes:
