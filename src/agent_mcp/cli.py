@@ -14,11 +14,12 @@ import signal
 import sqlite3
 import sys
 import threading
+from dataclasses import replace
 
 import anyio
 
 from . import __version__
-from .config import Settings, add_arguments, load_settings
+from .config import Settings, add_arguments, is_loopback, load_settings
 from .doctor import run_doctor
 from .server import build_server
 from .store import Store
@@ -27,6 +28,7 @@ from .store_file import StoreUnusable
 log = logging.getLogger("agent_mcp")
 
 SHUTDOWN_LIMIT_S = 4.5
+DASHBOARD_PORT = 8766
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,10 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["serve", "doctor"],
+        choices=["serve", "doctor", "dashboard"],
         default="serve",
         help="serve: MCP over stdio, or HTTP with --transport http (the default command); doctor: check the "
-        "CLI, login, store and policy, then exit",
+        "CLI, login, store and policy, then exit; dashboard: the pool in a browser, on --host and --port "
+        f"(default {DASHBOARD_PORT})",
     )
     parser.add_argument("--version", action="version", version=f"agent-mcp {__version__}")
     parser.add_argument(
@@ -104,6 +107,24 @@ async def serve_http(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),
+        log_config=None,  # ours: to stderr, access lines included (uvicorn's own writes those to stdout)
+        timeout_graceful_shutdown=int(SHUTDOWN_LIMIT_S) - 1,
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def serve_dashboard(settings: Settings) -> None:
+    import uvicorn
+
+    from .dashboard import standalone
+    from .pool import AgentPool
+
+    config = uvicorn.Config(
+        standalone(AgentPool(settings), settings.token),
+        host=settings.host,
+        port=settings.port,
+        log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),
+        log_config=None,  # ours: to stderr, access lines included (uvicorn's own writes those to stdout)
         timeout_graceful_shutdown=int(SHUTDOWN_LIMIT_S) - 1,
     )
     await uvicorn.Server(config).serve()
@@ -133,6 +154,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     if args.command == "doctor":
         sys.exit(run_doctor(settings, os.environ, sys.stdout))
+    if args.command == "dashboard":
+        if args.port is None and not os.environ.get("AGENT_MCP_PORT"):
+            settings = replace(settings, port=DASHBOARD_PORT)
+        if settings.token is None and not is_loopback(settings.host):
+            parser.error(f"--host {settings.host} is not a loopback address: set a token (AGENT_MCP_TOKEN / --token)")
     _give_large_blocks_back()
     try:
         Store.open_checked(settings.state_dir)
@@ -143,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
             f"agent-mcp: cannot open the store in {settings.state_dir} ({exc}); make the directory writable, or point "
             "AGENT_MCP_STATE_DIR / --state-dir elsewhere"
         )
+    if args.command == "dashboard":
+        log.info("agent-mcp %s dashboard on http://%s:%d/", __version__, settings.host, settings.port)
+        anyio.run(serve_dashboard, settings)
+        return
     if settings.transport == "http":
         log.info("agent-mcp %s serving on http://%s:%d/mcp", __version__, settings.host, settings.port)
         anyio.run(serve_http, settings)
