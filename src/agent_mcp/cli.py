@@ -92,9 +92,12 @@ async def serve_http(settings: Settings) -> None:
     SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
     import uvicorn  # only HTTP mode needs these: keep them out of the stdio server's start-up
 
+    from .dashboard import dashboard_app
     from .http_sessions import naming_the_session_cap
+    from .pool import AgentPool
 
-    server = build_server(settings)
+    pools: list[AgentPool] = []
+    server = build_server(settings, pools=pools)
     app = server.streamable_http_app(
         host=settings.host,
         # JSON can take six bytes for one byte of message (\u escapes): leave room for the largest.
@@ -102,6 +105,7 @@ async def serve_http(settings: Settings) -> None:
         session_idle_timeout=settings.http_idle_s,
         max_sessions=settings.max_http_sessions,
     )
+    app.router.routes.extend(dashboard_app(lambda: pools[0], settings.token).routes)  # the dashboard at /
     config = uvicorn.Config(
         naming_the_session_cap(app, settings.max_http_sessions),
         host=settings.host,

@@ -69,7 +69,12 @@ def dashboard_app(pool_of: Callable[[], AgentPool], token: str | None, lifespan:
     async def agents(request: Request) -> Any:
         pool = pool_of()
         listing = await pool.listing(limit=1000)
-        return {"agents": listing.data["agents"], "total": listing.data["total"]}
+        activity = pool.store.activity()
+        shown = []
+        for agent in listing.data["agents"]:
+            last, step = activity.get(agent["name"].casefold(), (None, None))
+            shown.append({**agent, "last_activity": last, "step": step})
+        return {"agents": shown, "total": listing.data["total"]}
 
     async def runs(request: Request) -> Any:
         pool = pool_of()

@@ -16,11 +16,11 @@ PAGE = """<!doctype html>
 <style>
 body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#223;color:#fff;padding:.6em 1em;display:flex;gap:2em;align-items:baseline}
-header h1{font-size:1.1em;margin:0}main{display:grid;grid-template-columns:minmax(22em,1fr) 2fr;gap:1em;padding:1em}
+header h1{font-size:1.1em;margin:0}main{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,3fr);gap:1em;padding:1em}
 table{border-collapse:collapse;width:100%;background:#fff}td,th{padding:.3em .5em;border-bottom:1px solid #eee;text-align:left}
-tr.agent{cursor:pointer}tr.agent:hover,tr.sel{background:#eef}
+tr.agent{cursor:pointer}tr.agent:hover,tr.sel{background:#eef}tr.step td{color:#06c;font-size:.9em;border-bottom:1px solid #eee}
 .status{font-weight:600}.running{color:#06c}.waiting_permission{color:#c60}.idle{color:#888}
-section{background:#fff;border:1px solid #ddd;padding:.6em;margin-bottom:1em}
+section{background:#fff;border:1px solid #ddd;padding:.6em;margin-bottom:1em;overflow-x:auto}
 .ev{border-left:3px solid #ccc;padding:.2em .5em;margin:.3em 0;white-space:pre-wrap;word-break:break-word}
 .ev.tool_use{border-color:#06c}.ev.tool_result{border-color:#999}.ev.error{border-color:#b00}
 .ev.permission_request{border-color:#c60;background:#fff6ec}.ev .at{color:#999;font-size:.85em}
@@ -30,8 +30,8 @@ button{margin-right:.4em}#err{color:#b00}svg{background:#fff;border:1px solid #e
 <header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
 <main>
 <div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>status</th><th>queued</th><th>messages</th>
-<th>cost</th><th>tokens in/out</th></tr></thead><tbody id="agents"></tbody></table></section></div>
-<div><section id="agent-view" hidden><h2 id="agent-name"></h2><svg id="chart" width="600" height="120"></svg>
+<th>cost</th><th>tokens in/out</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
+<div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
 <table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
 <tbody id="runs"></tbody></table></section>
 <section id="run-view" hidden><h2 id="run-title"></h2><div id="events"></div></section></div>
@@ -64,11 +64,16 @@ async function act(path, body) {
 function money(value) { return "$" + (value || 0).toFixed(4); }
 async function refreshAgents() {
   const {agents} = await api("/api/agents");
-  const rows = agents.map(agent => el("tr", {class: "agent" + (agent.name === state.agent ? " sel" : ""),
-      "data-agent": agent.name, on: {click: () => pick(agent.name)}},
-    el("td", {}, agent.name), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
-    el("td", {}, agent.queued), el("td", {}, agent.message_count), el("td", {}, money(agent.total_cost_usd)),
-    el("td", {}, (agent.total_input_tokens || 0) + " / " + (agent.total_output_tokens || 0))));
+  const rows = [];
+  for (const agent of agents) {
+    rows.push(el("tr", {class: "agent" + (agent.name === state.agent ? " sel" : ""), "data-agent": agent.name,
+        on: {click: () => pick(agent.name)}},
+      el("td", {}, agent.name), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
+      el("td", {}, agent.queued), el("td", {}, agent.message_count), el("td", {}, money(agent.total_cost_usd)),
+      el("td", {}, (agent.total_input_tokens || 0) + " / " + (agent.total_output_tokens || 0)),
+      el("td", {title: agent.last_activity || ""}, (agent.last_activity || "").slice(11, 19))));
+    if (agent.step) rows.push(el("tr", {class: "step", "data-step": agent.name}, el("td", {colspan: "7"}, "\u21b3 " + agent.step)));
+  }
   document.getElementById("agents").replaceChildren(...rows);
   const cost = agents.reduce((sum, a) => sum + (a.total_cost_usd || 0), 0);
   const busy = agents.filter(a => a.status !== "idle").length;
@@ -79,13 +84,18 @@ function chart(runs) {
   const done = runs.filter(r => r.finished_at && r.response).reverse();
   let total = 0;
   const points = done.map((r, i) => [i, total += r.response.cost_usd || 0]);
-  const width = 600, height = 120, most = Math.max(total, 1e-9), steps = Math.max(points.length - 1, 1);
+  const width = 600, height = 100, most = Math.max(total, 1e-9), steps = Math.max(points.length - 1, 1);
   const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
   line.setAttribute("fill", "none"); line.setAttribute("stroke", "#06c"); line.setAttribute("stroke-width", "2");
   line.setAttribute("points", points.map(([i, c]) => (10 + i * (width - 20) / steps) + "," + (height - 10 - c * (height - 20) / most)).join(" "));
-  const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
-  label.setAttribute("x", "10"); label.setAttribute("y", "16"); label.textContent = "cost over its runs: " + money(total);
-  svg.replaceChildren(line, label);
+  document.getElementById("chart-label").textContent = "cost over its last runs: " + money(total);
+  const dots = points.map(([i, c]) => {
+    const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+    dot.setAttribute("cx", 10 + i * (width - 20) / steps); dot.setAttribute("cy", height - 10 - c * (height - 20) / most);
+    dot.setAttribute("r", "3"); dot.setAttribute("fill", "#06c");
+    return dot;
+  });
+  svg.replaceChildren(line, ...dots);
 }
 async function refreshRuns() {
   if (!state.agent) return;
@@ -103,7 +113,7 @@ function eventNode(event) {
   const head = el("div", {}, el("span", {class: "at"}, event.at.slice(11, 19) + " "), event.kind + ": " + event.summary);
   const node = el("div", {class: "ev " + event.kind, "data-seq": event.seq}, head);
   if (event.content && event.kind === "tool_result") node.append(el("details", {}, el("summary", {}, "output"), event.content));
-  else if (event.content && event.kind !== "tool_use") node.append(el("div", {}, event.content));
+  else if (event.content && event.kind !== "tool_use" && event.content !== event.summary) node.append(el("div", {class: "content"}, event.content));
   if (event.kind === "permission_request" && event.content) {
     let asked = {};
     try { asked = JSON.parse(event.content); } catch (_) {}

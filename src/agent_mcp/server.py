@@ -340,11 +340,21 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
 )
 
 
-def build_server(settings: Settings, env: dict[str, str] | None = None) -> CheckingServer:
+def build_server(
+    settings: Settings, env: dict[str, str] | None = None, pools: list[AgentPool] | None = None
+) -> CheckingServer:
+    """`pools`, when given, holds the running pool while the lifespan lasts (the dashboard's, in HTTP mode)."""
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
         async with AgentPool(settings, env).running() as pool:
-            yield pool
+            if pools is not None:
+                pools.append(pool)
+            try:
+                yield pool
+            finally:
+                if pools is not None:
+                    pools.remove(pool)
 
     protected = settings.transport == "http" and settings.token is not None
     server = CheckingServer(

@@ -34,6 +34,19 @@ class SideTables:
                 rows.append((run_id, most, at, "cut", f"{over} more events not kept", "", over))
             db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
+    def activity(self) -> dict[str, tuple[str, str | None]]:
+        """Per agent (casefolded): when it last did anything, and the latest step of its running run."""
+        last = self._reader.execute(
+            "SELECT agent, max(coalesce(finished_at, started_at, queued_at)) FROM runs GROUP BY agent COLLATE NOCASE"
+        ).fetchall()
+        steps = self._reader.execute(
+            "SELECT r.agent, e.summary FROM runs r JOIN events e ON e.run_id = r.run_id"
+            " WHERE r.status IN ('running', 'waiting_permission')"
+            " AND e.seq = (SELECT max(seq) FROM events WHERE run_id = r.run_id)"
+        ).fetchall()
+        step = {agent.casefold(): summary for agent, summary in steps}
+        return {agent.casefold(): (at, step.get(agent.casefold())) for agent, at in last}
+
     def events(self, run_id: str, after: int, limit: int) -> list[sqlite3.Row]:
         return self._reader.execute(
             "SELECT seq, at, kind, summary, content, chars FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"

@@ -146,3 +146,20 @@ async def test_sessions_a_client_opens_and_abandons_are_capped_and_closed_when_i
             )  # fmt: skip
             assert old.status_code == 404
             assert (await http.post(url, json=INITIALIZE)).status_code == 200
+
+
+async def test_the_dashboard_is_at_the_root_of_the_http_server(tmp_path, claude_env, no_leaks):
+    """The same page and API as `agent-mcp dashboard`, over the server's own pool, behind its token."""
+    claude_env["AGENT_MCP_TOKEN"] = TOKEN
+    with http_server(claude_env) as (url, _):
+        root = url.removesuffix("/mcp")
+        async with http_client(url) as client:
+            await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+            async with httpx2.AsyncClient() as http:
+                asked = await http.get(root + "/")
+                refused = await http.get(root + "/api/agents")
+                logged_in = await http.post(root + "/login", data={"token": TOKEN})
+                agents = await http.get(root + "/api/agents", cookies=logged_in.cookies)
+    assert asked.status_code == 401 and 'name="token"' in asked.text
+    assert refused.status_code == 401 and logged_in.status_code == 303
+    assert [a["name"] for a in agents.json()["agents"]] == ["dev"]
