@@ -16,7 +16,7 @@ PAGE = """<!doctype html>
 <style>
 body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#223;color:#fff;padding:.6em 1em;display:flex;gap:2em;align-items:baseline}
-header h1{font-size:1.1em;margin:0}main{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,3fr);gap:1em;padding:1em}
+header h1{font-size:1.1em;margin:0}main{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em;padding:1em}
 table{border-collapse:collapse;width:100%;background:#fff}td,th{padding:.3em .5em;border-bottom:1px solid #eee;text-align:left}
 tr.agent{cursor:pointer}tr.agent:hover,tr.sel{background:#eef}tr.step td{color:#06c;font-size:.9em;border-bottom:1px solid #eee}
 .status{font-weight:600}.running{color:#06c}.waiting_permission{color:#c60}.idle{color:#888}
@@ -30,7 +30,7 @@ button{margin-right:.4em}#err{color:#b00}svg{background:#fff;border:1px solid #e
 <header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
 <main>
 <div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>status</th><th>queued</th><th>messages</th>
-<th>cost</th><th>tokens in/out</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
+<th>cost</th><th>tokens in/out</th><th>session</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
 <div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
 <table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
 <tbody id="runs"></tbody></table></section>
@@ -71,8 +71,9 @@ async function refreshAgents() {
       el("td", {}, agent.name), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
       el("td", {}, agent.queued), el("td", {}, agent.message_count), el("td", {}, money(agent.total_cost_usd)),
       el("td", {}, (agent.total_input_tokens || 0) + " / " + (agent.total_output_tokens || 0)),
+      el("td", {title: agent.session_id || ""}, (agent.session_id || "").slice(0, 8)),
       el("td", {title: agent.last_activity || ""}, (agent.last_activity || "").slice(11, 19))));
-    if (agent.step) rows.push(el("tr", {class: "step", "data-step": agent.name}, el("td", {colspan: "7"}, "\u21b3 " + agent.step)));
+    if (agent.step) rows.push(el("tr", {class: "step", "data-step": agent.name}, el("td", {colspan: "8"}, "\u21b3 " + agent.step)));
   }
   document.getElementById("agents").replaceChildren(...rows);
   const cost = agents.reduce((sum, a) => sum + (a.total_cost_usd || 0), 0);

@@ -130,3 +130,21 @@ async def test_with_a_token_the_page_asks_for_it(no_leaks, browser, dashboard, t
     cookie = browser.get_cookie("agent_mcp_token")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict"
     assert browser.execute_script("return document.cookie") == ""  # the page's script cannot read it
+
+
+async def test_a_permission_request_is_answered_from_the_page(no_leaks, browser, dashboard, tmp_path, claude_env):
+    base = dashboard()
+    async with connect(claude_env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path), permission_mode="ask")
+        run = await ok(client, "start_message", agent="dev", message="MOCK_WRITE")
+        browser.get(base)
+        until(lambda: "waiting_permission" in texts(browser, "tr[data-agent=dev] td.status")[0])
+        browser.find_element("css selector", "tr[data-agent=dev]").click()
+        until(lambda: browser.find_element("css selector", f"tr[data-run='{run['run_id']}'] a")).click()
+        allow = ".ev.permission_request button[data-decision=allow]"
+        until(lambda: browser.find_element("css selector", allow)).click()
+        with anyio.fail_after(20):  # get_run returns at once while the run waits: poll until it goes on
+            while (done := await ok(client, "get_run", run_id=run["run_id"], wait_s=5))["status"] != "done":
+                await anyio.sleep(0.1)
+    assert done["status"] == "done" and (tmp_path / "mock_written.txt").exists()
+    assert [r["answered_by"] for r in done["response"]["permission_requests"]] == ["answer_permission"]
