@@ -159,7 +159,7 @@ async def test_the_dashboard_is_at_the_root_of_the_http_server(tmp_path, claude_
                 asked = await http.get(root + "/")
                 refused = await http.get(root + "/api/agents")
                 logged_in = await http.post(root + "/login", data={"token": TOKEN})
-                agents = await http.get(root + "/api/agents", cookies=logged_in.cookies)
+                agents = await http.get(root + "/api/agents")  # the client keeps the cookie it was given
     assert asked.status_code == 401 and 'name="token"' in asked.text
     assert refused.status_code == 401 and logged_in.status_code == 303
     assert [a["name"] for a in agents.json()["agents"]] == ["dev"]
