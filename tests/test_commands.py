@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from agent_mcp import commands
-from agent_mcp.errors import AgentMCPError, Busy
+from agent_mcp.errors import AgentMCPError, Busy, InvalidInput
 from agent_mcp.models import AgentOptions
 from agent_mcp.owners import owner_of
 from agent_mcp.runs import RunRecord
@@ -62,3 +62,11 @@ async def test_an_owner_that_does_not_act_is_not_waited_for_without_end(
     with anyio.fail_after(5), pytest.raises(Busy, match=r"did not act on it within 0\.5 s"):
         await pool.cancel("abcdefghijkl")
     assert pool.store.commands_for(silent) == []
+
+
+async def test_a_command_nobody_knows_is_refused_not_guessed():
+    async def never(*_: object) -> None:
+        raise AssertionError("not this")
+
+    with pytest.raises(InvalidInput, match="unknown command 'delete'"):
+        await commands.Actions(never, never).carry_out(commands.Command(1, "abcdefghijkl", "delete", {}))

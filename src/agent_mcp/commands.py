@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import anyio
 
 from .clock import now
-from .errors import AgentMCPError, Busy
+from .errors import AgentMCPError, Busy, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,26 @@ class CommandStore(Protocol):
     async def command_done(self, command_id: int, kind: str, message: str) -> None: ...
     def command_outcome(self, command_id: int) -> tuple[str, str] | None: ...
     async def drop_command(self, command_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What another server may ask of a run of this one: the pool's own cancel and answer."""
+
+    cancel: Callable[[str], Awaitable[object]]
+    answer: Callable[[str, str, str, str | None], Awaitable[object]]
+
+    async def carry_out(self, command: Command) -> None:
+        """Done as if this server's caller had asked: the same result, the same refusals."""
+        if command.action == "cancel":
+            await self.cancel(command.run_id)
+        elif command.action == "answer":
+            payload = command.payload
+            await self.answer(
+                command.run_id, str(payload["request_id"]), str(payload["decision"]), payload.get("message")
+            )
+        else:
+            raise InvalidInput(f"unknown command {command.action!r}")
 
 
 async def carry_out(store: CommandStore, owner: str, execute: Callable[[Command], Awaitable[None]]) -> None:

@@ -20,7 +20,7 @@ import anyio
 
 from . import cursors, validation
 from .clock import now
-from .commands import Command, ask_owner, carry_out
+from .commands import Actions, ask_owner, carry_out
 from .config import Settings
 from .errors import Busy, DepthExceeded, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
@@ -66,7 +66,8 @@ class AgentPool:
         try:
             await self._sweep()
             async with self._warm.running(), self._scheduler.running(), anyio.create_task_group() as watching:
-                watching.start_soon(carry_out, self._store, self._store.owner, self._carry_out)
+                actions = Actions(self.cancel, self.answer_permission)
+                watching.start_soon(carry_out, self._store, self._store.owner, actions.carry_out)
                 try:
                     yield self
                 finally:
@@ -354,18 +355,6 @@ class AgentPool:
             return False
         await ask_owner(self.store, run_id, owner, action, payload)
         return True
-
-    async def _carry_out(self, command: Command) -> None:
-        """What another server asks of a run of this one, done as if this server's caller had asked."""
-        if command.action == "cancel":
-            await self.cancel(command.run_id)
-        elif command.action == "answer":
-            payload = command.payload
-            await self.answer_permission(
-                command.run_id, str(payload["request_id"]), str(payload["decision"]), payload.get("message")
-            )
-        else:
-            raise InvalidInput(f"unknown command {command.action!r}")
 
     def transcript(self, run_id: str, after: int, limit: int) -> TranscriptPage:
         """The run's events after `after`, at most `limit` of them and about PAGE_CHARS of content."""

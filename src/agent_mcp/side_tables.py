@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import anyio
@@ -18,8 +19,8 @@ class SideTables:
     _reader: sqlite3.Connection
     _write_limiter: anyio.CapacityLimiter | None
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError
+    _transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    """Store's: one write transaction on the writer connection."""
 
     @on_writer
     def add_events(self, run_id: str, at: str, entries: list[Entry], most: int) -> None:
