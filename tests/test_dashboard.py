@@ -16,12 +16,12 @@ from agent_mcp.models import AgentOptions
 
 pytestmark = pytest.mark.anyio
 
-ORIGIN = {"origin": "http://dash"}
+ORIGIN = {"origin": "http://127.0.0.1"}
 
 
 def client(pool, token: str | None = None) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=dashboard_app(lambda: pool, token)), base_url="http://dash"
+        transport=httpx2.ASGITransport(app=dashboard_app(lambda: pool, token)), base_url="http://127.0.0.1"
     )
 
 
@@ -103,3 +103,16 @@ async def test_with_a_token_the_page_asks_for_it_once_and_keeps_it_in_a_strict_c
     async with client(pool, token="s3cret") as http:
         bearer = await http.get("/api/agents", headers={"authorization": "Bearer s3cret"})
         assert bearer.status_code == 200
+
+
+async def test_without_a_token_only_loopback_names_are_answered(make_pool, claude_env, no_leaks):
+    """A page whose own name was rebound to 127.0.0.1 (DNS rebinding) reaches the port, but not the data."""
+    pool = await make_pool(claude_env)
+    app = dashboard_app(lambda: pool, None)
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://evil.example:8766") as http:
+        page, data = await http.get("/"), await http.get("/api/agents")
+        act = await http.post("/api/runs/x/cancel", headers={"origin": "http://evil.example:8766"})
+    assert page.status_code == data.status_code == act.status_code == 403
+    assert data.json()["error"].startswith("[forbidden] without a token")
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://localhost:8766") as http:
+        assert (await http.get("/api/agents")).status_code == 200

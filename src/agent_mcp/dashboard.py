@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from . import replies
+from .config import is_loopback
 from .dashboard_page import LOGIN_PAGE, PAGE
 from .errors import AgentMCPError, InvalidInput
 from .pool import AgentPool
@@ -38,14 +39,23 @@ def dashboard_app(pool_of: Callable[[], AgentPool], token: str | None, lifespan:
         given = request.cookies.get(COOKIE) or request.headers.get("authorization", "").removeprefix("Bearer ")
         return hmac.compare_digest(given.encode(), token.encode())
 
+    def foreign(request: Request) -> Response | None:
+        """Without a token only this machine may look, by a loopback name: a page elsewhere whose own
+        name was rebound to 127.0.0.1 (DNS rebinding) sends that name in Host, and is refused."""
+        if token is None and not is_loopback(request.url.hostname or ""):
+            refusal = "[forbidden] without a token this dashboard answers to loopback names only"
+            return JSONResponse({"error": refusal}, status_code=403)
+        return None
+
     def guarded(handler: Callable[[Request], Awaitable[Any]], action: bool = False) -> Callable[..., Any]:
         async def endpoint(request: Request) -> Response:
+            if (refused := foreign(request)) is not None:
+                return refused
             if not allowed(request):
                 return JSONResponse({"error": "[unauthorized] log in with the dashboard's token"}, status_code=401)
             if action and request.headers.get("origin") != f"{request.url.scheme}://{request.url.netloc}":
-                return JSONResponse(
-                    {"error": "[forbidden] actions come from the dashboard's own page"}, status_code=403
-                )
+                refusal = "[forbidden] actions come from the dashboard's own page"
+                return JSONResponse({"error": refusal}, status_code=403)
             try:
                 return JSONResponse(await handler(request))
             except AgentMCPError as exc:
@@ -54,6 +64,8 @@ def dashboard_app(pool_of: Callable[[], AgentPool], token: str | None, lifespan:
         return endpoint
 
     async def index(request: Request) -> Response:
+        if (refused := foreign(request)) is not None:
+            return refused
         if not allowed(request):
             return HTMLResponse(LOGIN_PAGE, status_code=401)
         return HTMLResponse(PAGE)
