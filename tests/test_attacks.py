@@ -288,7 +288,8 @@ async def test_a_role_at_the_highest_limit_reaches_the_cli(make_pool, tmp_path, 
     role = "r" * largest_role()
     await pool.create("n" * 64, role, str(tmp_path), AgentOptions())
     reply = await pool.send("n" * 64, "MOCK_ECHO_ARGV")
-    assert reply.is_error is False and role in reply.text
+    assert reply.is_error is False and reply.text_truncated and reply.run_id  # longer than a reply is shown
+    assert role in pool.whole_text(pool.get_run(reply.run_id))
 
 
 async def test_options_too_large_for_the_cli_are_refused_at_creation(make_pool, tmp_path, claude_env, no_leaks):

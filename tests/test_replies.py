@@ -9,7 +9,7 @@ from fake_claude import big_text
 from mcp import Client, MCPError
 
 from agent_mcp.config import Settings
-from agent_mcp.models import AgentResponse
+from agent_mcp.models import AgentOptions, AgentResponse
 from agent_mcp.replies import clip, page
 from agent_mcp.server import build_server
 
@@ -82,3 +82,17 @@ async def test_a_long_reply_through_the_tools(size, words, tmp_path, claude_env,
         assert refused.is_error and "AGENT_MCP_MAX_REPLY_CHARS / --max-reply-chars" in refused.content[0].text
         with pytest.raises(MCPError, match=r"\[unknown_run\] no run with id 'nope'"):
             await client.read_resource("agent-mcp://runs/nope/reply")
+
+
+@pytest.mark.parametrize("size", [30_000, 300_000])  # held whole in one read, or too long to hold
+async def test_a_long_answer_is_always_kept_whole_in_the_store_and_cut_in_the_response(
+    size, make_pool, tmp_path, claude_env, no_leaks
+):
+    """The same answer is never cut one time and whole the next (it depends on how the bytes arrive)."""
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    reply = await pool.send("dev", f"MOCK_BIGLINE={size}")
+    assert reply.text_truncated and reply.text_chars == size and len(reply.text) < 21_000
+    assert reply.run_id and pool.store.whole_reply(reply.run_id) == "x" * size
+    short = await pool.send("dev", "short")
+    assert not short.text_truncated and short.run_id and pool.store.whole_reply(short.run_id) is None

@@ -135,6 +135,13 @@ class WholeText:
         self.file.close()
 
 
+def whole_of(text: str, head_chars: int, tail_chars: int, directory: Path | None) -> WholeText:
+    """A text that was held (it came whole in one read) kept the same way as a spilled one."""
+    out = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (handed on in the WholeText)
+    out.write(text.encode("utf-8", "surrogatepass"))
+    return WholeText(out, out.tell(), len(text), text[:head_chars], text[len(text) - tail_chars :])
+
+
 def decode_whole(spill: Spill, head_chars: int, tail_chars: int, directory: Path | None) -> WholeText:
     """One pass over the spill, a piece at a time: never the whole text in memory."""
     out = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (handed on in the WholeText)

@@ -26,7 +26,7 @@ from .config import Settings
 from .confinement import Workplace, open_workplace
 from .errors import InvalidInput, OutsideRoots, RunFailed
 from .framing import LONG_LINE_BYTES, LineTooLong
-from .long_strings import SpilledText, StringCutter, decode_whole
+from .long_strings import SpilledText, StringCutter, decode_whole, whole_of
 from .models import AgentResponse
 from .permission_desk import PermissionDesk
 from .process import (
@@ -245,8 +245,7 @@ async def _run_process(
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
     )
-    if (spilled := state.spilled_text) is not None:
-        response = await _whole_answer(response, spilled, run, settings)
+    response = await _whole_answer(response, state.spilled_text, run, settings)
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
         run.session_id = None
@@ -290,12 +289,21 @@ class _Notes:
                 log.exception("could not write the transcript of run %s", self.run_id)
 
 
-async def _whole_answer(response: AgentResponse, spilled: SpilledText, run: Run, settings: Settings) -> AgentResponse:
-    """An answer too long to hold: decoded from its spill (off the loop, a piece at a time) into a file
-    the store takes whole; the response keeps its head and tail."""
+async def _whole_answer(
+    response: AgentResponse, spilled: SpilledText | None, run: Run, settings: Settings
+) -> AgentResponse:
+    """An answer longer than --max-reply-chars goes whole to the store (its replies table) and the
+    response keeps its head and tail, whether it was too long to hold (decoded from its spill off the
+    loop, a piece at a time) or came whole in one read: the same answer is never cut one time and
+    whole the next."""
     head, tail = replies.ends(settings.max_reply_chars)
-    whole = await anyio.to_thread.run_sync(decode_whole, spilled.spill, head, tail, settings.state_dir)
-    spilled.spill.close()
+    if spilled is not None:
+        whole = await anyio.to_thread.run_sync(decode_whole, spilled.spill, head, tail, settings.state_dir)
+        spilled.spill.close()
+    elif len(response.text) > settings.max_reply_chars:
+        whole = await anyio.to_thread.run_sync(whole_of, response.text, head, tail, settings.state_dir)
+    else:
+        return response
     if whole.chars <= settings.max_reply_chars:  # long only as escaped JSON
         text = whole.read()
         whole.close()
