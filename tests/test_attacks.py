@@ -19,6 +19,7 @@ from agent_mcp.argv import MAX_ARG_BYTES, largest_role
 from agent_mcp.config import load_settings
 from agent_mcp.doctor import check_leftovers
 from agent_mcp.errors import InvalidInput, RunFailed
+from agent_mcp.machines import LOCAL
 from agent_mcp.models import AgentOptions
 from agent_mcp.process import ClaudeProcess, ProcessRegistry, ProcessSpec
 from agent_mcp.worktree import create_worktree
@@ -205,9 +206,9 @@ async def test_a_creation_cut_short_blocks_nothing_and_doctor_lists_it(make_pool
     state = tmp_path / "state"
     pool = await make_pool(claude_env)
     if cut == "after-git":
-        await create_worktree(repo, state / "worktrees", "dev", ())
+        await create_worktree(LOCAL, str(repo), str(state / "worktrees"), "dev", ())
     elif cut == "inside-git":  # git locks a worktree while it creates it
-        await create_worktree(repo, state / "worktrees", "dev", ())
+        await create_worktree(LOCAL, str(repo), str(state / "worktrees"), "dev", ())
         git(repo, "worktree", "lock", "--reason", "initializing", str(state / "worktrees" / "dev"))
         (state / "worktrees" / "dev" / "file.txt").unlink()
     else:

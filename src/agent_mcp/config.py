@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .argv import largest_role
+from .hosts import Host, parse_hosts
 
 MIB = 1024 * 1024
 KIB = 1024
@@ -48,6 +49,10 @@ class Settings:
     permission_timeout_s: float = 300.0
     keep_runs: int = 1000
     max_transcript_events: int = 2000
+    hosts: tuple[Host, ...] = field(default_factory=tuple)
+    ssh_config: Path | None = None
+    remote_claude: str = "claude"
+    connect_timeout_s: float = 15.0
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -260,6 +265,35 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_WAIT_RUNS",
         _positive_int,
         "most run ids one wait_runs call may name (default: 1000)",
+    ),
+    Option(
+        "hosts",
+        "--hosts",
+        "AGENT_MCP_HOSTS",
+        parse_hosts,
+        "SSH hosts agents may run on, each with its cap on concurrent claude processes: alias=N,user@host:port=N "
+        "(default: none, only this machine)",
+    ),
+    Option(
+        "ssh_config",
+        "--ssh-config",
+        "AGENT_MCP_SSH_CONFIG",
+        _directory,
+        "the ssh client configuration file to use for the hosts (default: ssh's own, ~/.ssh/config)",
+    ),
+    Option(
+        "remote_claude",
+        "--remote-claude",
+        "AGENT_MCP_REMOTE_CLAUDE",
+        _non_empty,
+        "the claude executable on the hosts: a name on the host's PATH or a path there (default: claude)",
+    ),
+    Option(
+        "connect_timeout_s",
+        "--connect-timeout",
+        "AGENT_MCP_CONNECT_TIMEOUT",
+        _positive_float,
+        "seconds to reach a host over ssh before it counts as unreachable (default: 15)",
     ),
     Option(
         "transport",

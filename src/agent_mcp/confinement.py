@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import validation
 from .errors import InvalidInput
+from .hosts import Host
 from .models import AgentOptions
 
 
@@ -28,6 +29,9 @@ class Workplace:
     cwd_fd: int
     cwd: str
     options: AgentOptions
+    host: Host | None = None
+    """The SSH host the run goes to (cwd and options are its paths then, checked there as it starts);
+    cwd_fd is then only where the local ssh starts."""
 
 
 def open_workplace(cwd: str, options: AgentOptions, roots: tuple[Path, ...]) -> Workplace:

@@ -62,6 +62,12 @@ class UnknownRun(AgentMCPError):
         )
 
 
+class HostUnreachable(AgentMCPError):
+    """An SSH host that could not be reached (or refused the key): the text carries ssh's own words."""
+
+    kind = "host_unreachable"
+
+
 class RunFailed(AgentMCPError):
     """A run that produced no result event: nothing the CLI said can be returned as a reply."""
 

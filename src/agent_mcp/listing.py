@@ -33,6 +33,7 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[
         "name": agent.name,
         "role": agent.role,
         "cwd": agent.cwd,
+        "host": agent.host,
         "session_id": agent.session_id,
         "message_count": agent.message_count,
         "created_at": agent.created_at,

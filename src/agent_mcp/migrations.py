@@ -94,6 +94,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX commands_by_owner ON commands (owner, done_kind);
     """,
+    # 5 -> 6: the SSH host an agent runs on (hosts.py); null: this machine
+    """
+    ALTER TABLE agents ADD COLUMN host TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

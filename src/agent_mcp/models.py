@@ -22,6 +22,8 @@ ErrorKind = Literal[
     "cancelled",
     "interrupted",
     "policy",
+    "host_unreachable",
+    "connection_lost",
 ]
 
 
@@ -90,7 +92,10 @@ class AgentInfo(AgentOptions):
 
     name: str
     role: str
-    cwd: str = Field(description="absolute, resolved working directory")
+    cwd: str = Field(description="absolute, resolved working directory (on its host, for an agent on one)")
+    host: str | None = Field(
+        default=None, description="the SSH host (an alias of --hosts) its claude runs on; absent: this machine"
+    )
     session_id: str | None = Field(description="the session the next message resumes; null until a reply")
     status: Literal["idle", "running", "waiting_permission"] = Field(
         description="running while a claude process runs for it; waiting_permission while its run waits for an "

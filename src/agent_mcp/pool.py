@@ -32,8 +32,10 @@ from .permissions import Answer, Asker
 from .process import ProcessRegistry
 from .records import AgentRecord
 from .registration import Registration, register_agent
+from .remote import Remote
 from .runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
 from .scheduler import Scheduler
+from .ssh import SshLinks
 from .store import Store
 from .transcript import transcript_page
 from .turn import TurnContext, child_environment, take_turn
@@ -53,11 +55,13 @@ class AgentPool:
         self.settings = settings
         self._processes = ProcessRegistry()
         self._locks = AgentLocks(settings.state_dir / "locks")
-        self._scheduler = Scheduler(self._locks, settings.max_concurrent)
+        self._scheduler = Scheduler(self._locks, settings.max_concurrent, {h.alias: h.cap for h in settings.hosts})
         self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, self._locks)
         self._listing = ListingCache()
         self._store: Store | None = None
         self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
+        links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
+        self.remote = Remote(settings.hosts, links, settings.remote_claude, settings.timeout_s)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:
@@ -74,6 +78,7 @@ class AgentPool:
                     watching.cancel_scope.cancel()
                     self._processes.kill_all()
         finally:
+            self.remote.links.close()
             self._store.close()
             self._store = None
 
@@ -91,9 +96,11 @@ class AgentPool:
 
     # --- agents ------------------------------------------------------------------------------
 
-    async def create(self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False) -> AgentInfo:
-        await register_agent(self.store, self.settings, self._child_env, self._locks.lock_dir,
-                             Registration(name, role, cwd, options, worktree))  # fmt: skip
+    async def create(
+        self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False, host: str | None = None
+    ) -> AgentInfo:
+        await register_agent(self.store, self.settings, self._child_env, self._locks.lock_dir, self.remote,
+                             Registration(name, role, cwd, options, worktree, host))  # fmt: skip
         return await self.info(name)
 
     def get(self, name: str) -> AgentRecord:
@@ -128,7 +135,7 @@ class AgentPool:
                 "with cancel_run, or call delete_agent with force=true to cancel them and delete"
             )
         if agent.worktree is not None:
-            changes = await uncommitted_changes(agent.worktree)
+            changes = await uncommitted_changes(self.remote.machine_of(agent.host), agent.worktree)
             if changes and not force:
                 raise InvalidInput(
                     f"agent {agent.name!r} has uncommitted work in its worktree {agent.worktree.path!r} "
@@ -139,7 +146,7 @@ class AgentPool:
             await self.cancel(run.run_id)
         await self._warm.end(agent.name)
         if agent.worktree is not None:
-            await remove_worktree(agent.worktree, force)
+            await remove_worktree(self.remote.machine_of(agent.host), agent.worktree, force)
         await self.store.delete_agent(agent.name)
         log.info("deleted agent %s", agent.name)
         return agent.name
@@ -199,22 +206,22 @@ class AgentPool:
         """Queue a message behind the agent's earlier ones and return at once."""
         agent = self._check_message(name, message, timeout_s)
         self._check_queue_room([agent.name])
-        return await self._enqueue(agent.name, message, timeout_s)
+        return await self._enqueue(agent, message, timeout_s)
 
     async def broadcast(self, messages: list[tuple[str, str]], timeout_s: float | None = None) -> list[Run]:
         """Every message is checked before any starts, so one bad entry starts nothing."""
-        agents = [self._check_message(name, message, timeout_s).name for name, message in messages]
-        self._check_queue_room(agents)
+        agents = [self._check_message(name, message, timeout_s) for name, message in messages]
+        self._check_queue_room([agent.name for agent in agents])
         return [
             await self._enqueue(agent, message, timeout_s) for agent, (_, message) in zip(agents, messages, strict=True)
         ]
 
-    async def _enqueue(self, agent: str, message: str, timeout_s: float | None) -> Run:
-        run = Run(agent=agent, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s)
+    async def _enqueue(self, agent: AgentRecord, message: str, timeout_s: float | None) -> Run:
+        run = Run(agent=agent.name, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s)
         # Stored before it is queued, so its row exists before anything of its turn is written. Writes
         # are done in the order they are asked for, so messages still queue in the order sent.
         await self.store.add_run(replace(run.record(), message=message))
-        self._scheduler.submit(run, self._work, self._finished)
+        self._scheduler.submit(run, self._work, self._finished, agent.host)
         return run
 
     async def _work(self, run: Run) -> None:
@@ -223,7 +230,7 @@ class AgentPool:
         message = self.store.run_message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        context = TurnContext(self.settings, self._child_env, self._processes, self.store, self._warm)
+        context = TurnContext(self.settings, self._child_env, self._processes, self.store, self._warm, self.remote)
         run.succeed(await take_turn(context, agent, run, message))
 
     async def _finished(self, run: Run) -> None:

@@ -108,6 +108,9 @@ def _exit_like(status: int) -> None:
 
 
 def main(argv: list[str]) -> None:
+    if argv[0] == "remote":
+        remote(argv[1:])
+        return
     parent = int(argv[0])
     for sig in (KILL_ALL, signal.SIGHUP):
         signal.signal(sig, _end_all)
@@ -129,6 +132,96 @@ def main(argv: list[str]) -> None:
         pass
     _kill_everything(statuses)
     _exit_like(statuses.get(claude, int(signal.SIGKILL)))  # none, or ended here: "killed"
+
+
+# --- on an SSH host -------------------------------------------------------------------------------
+#
+# There the server runs this file as `python3 -I -S -c <this file> remote CWD NAME=VALUE... -- CLAUDE ARGS`
+# (ssh.py): nothing of agent-mcp need be installed on the host. It is claude's parent and a subreaper
+# as here, and ends the run when claude exits, when it is signalled, and when the connection is gone:
+# sshd's end of claude's stdout closes (the write end then polls as an error) or sshd itself dies
+# (the parent-death signal). Exit codes of its own: CLAUDE_MISSING and CWD_UNUSABLE.
+
+CLAUDE_MISSING = 120
+CWD_UNUSABLE = 121
+_TERM_GRACE_S = 1.0
+
+
+def _search(name: str, path: str) -> str | None:
+    candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in path.split(":")]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _prctl(option: int, value: int) -> None:
+    try:  # Linux; elsewhere claude's process group is what can be ended
+        import ctypes
+
+        ctypes.CDLL(None).prctl(option, value)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+def remote(argv: list[str]) -> None:
+    import select
+
+    cwd, rest = argv[0], argv[1:]
+    split = rest.index("--")
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE" and not k.startswith("AGENT_MCP_")}
+    env.update(item.split("=", 1) for item in rest[:split])  # type: ignore[misc]
+    command = rest[split + 1 :]
+    for sig in (KILL_ALL, signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, _end_all)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    _prctl(1, KILL_ALL)  # PR_SET_PDEATHSIG: sshd gone, the run goes
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        os.write(
+            2, f"agent-mcp: the agent's cwd {cwd!r} is not a usable directory on this host: {exc.strerror}\n".encode()
+        )
+        os._exit(CWD_UNUSABLE)
+    executable = _search(command[0], env.get("PATH", "/usr/bin:/bin"))
+    if executable is None:
+        os.write(2, f"agent-mcp: the claude CLI {command[0]!r} was not found on this host's PATH\n".encode())
+        os._exit(CLAUDE_MISSING)
+    statuses: dict[int, int] = {}
+    claude = os.fork()
+    if claude == 0:
+        try:
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, KILL_ALL):
+                signal.signal(sig, signal.SIG_DFL)
+            os.execve(executable, [executable, *command[1:]], env)
+        except BaseException as exc:
+            os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
+        os._exit(127)
+    os.close(0)  # the prompt is claude's to read
+    watch = select.poll()
+    watch.register(1, 0)  # errors only: sshd's end of the output closed
+    try:
+        while claude not in statuses:
+            if watch.poll(100):
+                _end_all(0, None)
+            _reap(statuses)
+        _end_all(0, None)
+    except _EndAll:
+        pass
+    if claude not in statuses:  # ended from outside: claude gets its SIGTERM and a moment
+        try:  # noqa: SIM105 (contextlib would cost every message its import)
+            os.kill(claude, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + _TERM_GRACE_S
+        while claude not in statuses and time.monotonic() < deadline:
+            _reap(statuses)
+            time.sleep(0.02)
+    _kill_everything(statuses)
+    status = statuses.get(claude, int(signal.SIGKILL))
+    # ssh reports a remote death by signal as its own failure (255): a code says it plainly
+    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 
 
 if __name__ == "__main__":

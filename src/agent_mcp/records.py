@@ -36,6 +36,8 @@ class AgentRecord:
     worktree: Worktree | None = None
     always_allowed: list[str] = field(default_factory=list)
     """Tools a person allowed for good (ask mode): allowed without asking."""
+    host: str | None = None
+    """The listed SSH host it runs on (its alias); None: this machine."""
 
 
 @dataclass(frozen=True)

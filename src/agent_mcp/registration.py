@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import validation
-from .argv import build_argv, exec_problem
+from .argv import MAX_ARG_BYTES, build_argv, exec_problem
 from .config import Settings
 from .errors import InvalidInput, PolicyRefusal
 from .locks import file_lock
+from .machines import LOCAL, Machine
 from .models import AgentOptions
 from .records import AgentRecord
+from .remote import Remote, check_remote_options
 from .store import Store
 from .worktree import create_worktree, remove_worktree
 
@@ -32,17 +34,34 @@ class Registration:
     cwd: str
     options: AgentOptions
     worktree: bool = False
+    host: str | None = None
 
 
 async def register_agent(
-    store: Store, settings: Settings, child_env: dict[str, str], lock_dir: Path, wanted: Registration
+    store: Store, settings: Settings, child_env: dict[str, str], lock_dir: Path, remote: Remote, wanted: Registration
 ) -> AgentRecord:
     name, role = wanted.name, wanted.role
     validation.check_name(name)
     validation.check_text("role", role, settings.max_role_bytes)
-    resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
-    checked = validation.check_options(wanted.options, settings.allowed_roots)
-    too_big = exec_problem(build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4())), child_env)
+    placed = None
+    if wanted.host is not None:
+        validation.check_text("host", wanted.host, 300)
+        host = remote.pick(wanted.host, store)
+        checked = check_remote_options(wanted.options)
+        placed = await remote.place(host, wanted.cwd, checked)
+        checked = checked.model_copy(update={"add_dirs": placed.add_dirs})
+        claude = build_argv(settings.remote_claude, name, role, checked, str(uuid.uuid4()))
+        argv = remote.command(host, placed.cwd, claude, child_env)
+    else:
+        resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
+        checked = validation.check_options(wanted.options, settings.allowed_roots)
+        argv = build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
+    too_big = exec_problem(argv, child_env)
+    if too_big is None and placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:
+        too_big = (
+            f"its command on host {placed.host.alias!r} would be {len(argv[-1].encode())} bytes (quoted for the "
+            f"host's shell), over the {MAX_ARG_BYTES} one argument there carries"
+        )
     if too_big is not None:
         raise InvalidInput(
             f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "
@@ -60,21 +79,26 @@ async def register_agent(
         if existing is not None:
             raise name_taken(existing.name)
         tree = None
+        if placed is not None:
+            machine: Machine = remote.machine(placed.host)
+            cwd = placed.cwd
+        else:
+            machine, cwd = LOCAL, str(resolved_cwd)
         if wanted.worktree:
-            tree, resolved_cwd = await create_worktree(
-                resolved_cwd, settings.state_dir / "worktrees", name, settings.allowed_roots
-            )
+            worktrees = await machine.worktrees_dir(settings.state_dir)
+            tree, cwd = await create_worktree(machine, cwd, worktrees, name, settings.allowed_roots)
         agent = AgentRecord(
             name=name,
             role=role,
-            cwd=str(resolved_cwd),
+            cwd=cwd,
             options=checked,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             worktree=tree,
+            host=placed.host.alias if placed is not None else None,
         )
         if not await store.add_agent(agent):  # another server took the name a moment ago
             if tree is not None:
-                await remove_worktree(tree, force=True)
+                await remove_worktree(machine, tree, force=True)
             raise name_taken(name)
     log.info("created agent %s in %s", name, agent.cwd)
     return agent

@@ -11,7 +11,7 @@ Runs execute in the scheduler's own task group, so a run started by one request 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
@@ -26,9 +26,11 @@ Work = Callable[[Run], Awaitable[None]]
 
 
 class Scheduler:
-    def __init__(self, locks: AgentLocks, max_concurrent: int) -> None:
+    def __init__(self, locks: AgentLocks, max_concurrent: int, host_caps: Mapping[str, int]) -> None:
         self.locks = locks
         self._slots = anyio.Semaphore(max_concurrent)
+        """This machine's claude processes; a run on an SSH host takes a slot of its host's instead."""
+        self._host_slots = {host: anyio.Semaphore(cap) for host, cap in host_caps.items()}
         self._queues: dict[str, list[Run]] = {}  # casefolded name -> unfinished runs in the order sent
         self._runs: dict[str, Run] = {}
         """Unfinished runs only: a finished one is in the store, and holding its reply here would let
@@ -42,9 +44,10 @@ class Scheduler:
         async with self._background.running():
             yield self
 
-    def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> int:
+    def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]], host: str | None) -> int:
         """Queue the run behind its agent's earlier ones; returns its position in that queue.
-        on_finished(run) records its outcome before the next run of its agent may start."""
+        on_finished(run) records its outcome before the next run of its agent may start. A run
+        for an agent on a host takes one of that host's slots."""
         if not self._background.live:
             raise RuntimeError("the scheduler is not running; use `async with scheduler.running()`")
         queue = self._queues.setdefault(run.agent.casefold(), [])
@@ -52,7 +55,10 @@ class Scheduler:
         if len(queue) == 1:
             run.turn.set()
         self._runs[run.run_id] = run
-        self._background.start_soon(self._execute, run, work, on_finished, name=f"run {run.run_id} of {run.agent}")
+        slots = self._slots if host is None else self._host_slots.get(host, self._slots)
+        self._background.start_soon(
+            self._execute, run, work, on_finished, slots, name=f"run {run.run_id} of {run.agent}"
+        )
         return len(queue) - 1
 
     def live(self, run_id: str) -> Run | None:
@@ -67,7 +73,9 @@ class Scheduler:
         queue = self._queues.get(run.agent.casefold(), [])
         return queue.index(run) if run in queue else 0
 
-    async def _execute(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]]) -> None:
+    async def _execute(
+        self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]], slots: anyio.Semaphore
+    ) -> None:
         try:
             with run.scope:
                 await run.turn.wait()
@@ -75,7 +83,7 @@ class Scheduler:
                 # windows never run one agent at once.
                 await self.locks.acquire(run.agent)
                 try:
-                    async with self._slots:
+                    async with slots:
                         await work(run)
                 finally:
                     self.locks.release(run.agent)

@@ -126,12 +126,19 @@ async def create_agent(
     worktree: Annotated[
         bool, Field(description="work in its own git worktree and branch of the repository at cwd")
     ] = False,
+    host: Annotated[
+        str | None,
+        Field(
+            description="run it on this SSH host (one the server lists in --hosts; cwd is then a path there), or "
+            "'auto' for the listed host with the most free slots; omitted: this machine"
+        ),
+    ] = None,
 ) -> AgentInfo:
     """Create a named Claude Code agent with a role and a working directory. Its first message
     starts a session; later messages continue it."""
     given = locals()
     options = AgentOptions(**{field: given[field] for field in AgentOptions.model_fields})
-    return await _pool(ctx).create(name, role, cwd, options, worktree)
+    return await _pool(ctx).create(name, role, cwd, options, worktree, host)
 
 
 async def list_agents(

@@ -135,7 +135,8 @@ class Store(SideTables):
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree, host)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         agent.name,
                         agent.role,
@@ -143,6 +144,7 @@ class Store(SideTables):
                         agent.options.model_dump_json(),
                         agent.created_at,
                         json.dumps(asdict(agent.worktree)) if agent.worktree else None,
+                        agent.host,
                     ),
                 )
         except sqlite3.IntegrityError:

@@ -24,8 +24,9 @@ from .argv import build_argv
 from .clock import now
 from .config import Settings
 from .confinement import Workplace, open_workplace
-from .errors import InvalidInput, OutsideRoots, RunFailed
+from .errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
 from .framing import LONG_LINE_BYTES, LineTooLong
+from .hosts import Host
 from .long_strings import SpilledText, StringCutter, decode_whole, whole_of
 from .models import AgentResponse
 from .permission_desk import PermissionDesk
@@ -39,8 +40,11 @@ from .process import (
     ProcessTimedOut,
     SpawnFailed,
 )
+from .reaper import CLAUDE_MISSING, CWD_UNUSABLE
 from .records import AgentRecord
+from .remote import Remote
 from .runs import Run
+from .ssh import LOST
 from .store import Store
 from .stream import StreamState, clean_text
 from .transcript import Entry, dropped_output, entries_of
@@ -81,6 +85,7 @@ class TurnContext:
     processes: ProcessRegistry
     store: Store
     warm: WarmProcesses
+    remote: Remote
 
 
 _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
@@ -97,7 +102,7 @@ def user_frame(message: str) -> bytes:
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:
     """The agent's paths are checked again first: they may have moved since it was created."""
     try:
-        workplace = _open_workplace(agent, context.settings)
+        workplace = _open_workplace(agent, context)
     except RunFailed:
         await context.warm.end(agent.name)  # it works in a place that is no longer allowed
         raise
@@ -107,7 +112,17 @@ async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message:
         os.close(workplace.cwd_fd)
 
 
-def _open_workplace(agent: AgentRecord, settings: Settings) -> Workplace:
+def _open_workplace(agent: AgentRecord, context: TurnContext) -> Workplace:
+    settings = context.settings
+    if agent.host is not None:
+        # Still listed? A host dropped from --hosts is reached no more. The cwd is checked on the
+        # host as the run starts (reaper.py), the local ssh starts in the state directory.
+        try:
+            host = context.remote.host(agent.host)
+        except PolicyRefusal as exc:
+            raise RunFailed("policy", f"refused to run agent {agent.name!r}: {exc}") from None
+        here = os.open(settings.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return Workplace(cwd_fd=here, cwd=agent.cwd, options=agent.options, host=host)
     try:
         return open_workplace(agent.cwd, agent.options, settings.allowed_roots)
     except OutsideRoots as exc:
@@ -124,17 +139,32 @@ def _open_workplace(agent: AgentRecord, settings: Settings) -> Workplace:
         ) from None
 
 
-def _start(context: TurnContext, agent: AgentRecord, workplace: Workplace) -> ClaudeProcess:
+def _command(context: TurnContext, agent: AgentRecord, workplace: Workplace, resume: str | None) -> list[str]:
+    """claude's argv here; on a host, the ssh argv that runs it there."""
+    host = workplace.host
+    claude = context.settings.claude_bin if host is None else context.settings.remote_claude
+    argv = build_argv(claude, agent.name, agent.role, workplace.options, resume)
+    return argv if host is None else context.remote.command(host, workplace.cwd, argv, context.env)
+
+
+async def _start(context: TurnContext, agent: AgentRecord, workplace: Workplace) -> ClaudeProcess:
     settings = context.settings
     spec = ProcessSpec(
-        argv=build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, agent.session_id),
+        argv=_command(context, agent, workplace, agent.session_id),
         cwd_fd=workplace.cwd_fd,
         env=context.env,
         max_line_bytes=settings.max_line_bytes,
     )
+    if workplace.host is not None:
+        try:
+            await context.remote.links.ensure(workplace.host)
+        except HostUnreachable as exc:
+            raise RunFailed("host_unreachable", f"agent {agent.name!r} cannot run: {exc}") from None
     try:
         return ClaudeProcess(spec, context.processes)
     except ExecutableNotFound:
+        if workplace.host is not None:
+            raise RunFailed("host_unreachable", "ssh is not installed on the server's machine") from None
         raise RunFailed(
             "cli_not_found",
             f"the claude CLI {settings.claude_bin!r} was not found or is not executable; install it "
@@ -151,10 +181,10 @@ async def _run_process(
     who sees `running` can count on the process. A process that ends its turn well is handed to
     the warm processes for the agent's next message; any other is ended."""
     settings, store = context.settings, context.store
-    command = tuple(build_argv(settings.claude_bin, agent.name, agent.role, workplace.options, None))
+    command = tuple(_command(context, agent, workplace, None))
     key = WarmKey(command, workplace.cwd, agent.session_id)
     warm = await context.warm.take(agent.name, key)
-    process = warm or _start(context, agent, workplace)
+    process = warm or await _start(context, agent, workplace)
     state = StreamState(awaiting_init=warm is not None)
     run.session_id = agent.session_id  # written again only when the CLI names another one
 
@@ -241,6 +271,8 @@ async def _run_process(
     if not complete:
         process.kill_now()
         outcome = await process.end()
+        if workplace.host is not None:
+            raise _remote_failure(agent, workplace.host, outcome, settings.remote_claude)
         raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
@@ -335,6 +367,40 @@ async def _serve_turn(
         finally:
             flushing.cancel_scope.cancel()
     raise failure
+
+
+def _remote_failure(agent: AgentRecord, host: Host, outcome: ProcessExit, claude: str) -> RunFailed:
+    """How a run on a host ended without a result: ssh's 255 is the connection, reaper.py's own
+    codes are what it found on the host, the rest is claude's."""
+    tail = clean_text(outcome.tail)
+    if outcome.returncode == LOST:
+        return RunFailed(
+            "connection_lost",
+            f"the connection to host {host.alias!r} was lost while agent {agent.name!r} worked; what ran there was "
+            "ended. The agent keeps its session on the host: send the message again to resume it",
+            tail,
+        )
+    if outcome.returncode == CLAUDE_MISSING:
+        return RunFailed(
+            "cli_not_found",
+            f"the claude CLI {claude!r} was not found on host {host.alias!r}; install it there (npm install -g "
+            "@anthropic-ai/claude-code) or point AGENT_MCP_REMOTE_CLAUDE / --remote-claude at it",
+        )
+    if outcome.returncode == CWD_UNUSABLE:
+        return RunFailed(
+            "crashed",
+            f"agent {agent.name!r}'s cwd {agent.cwd!r} is no longer a usable directory on host {host.alias!r}; "
+            "recreate it there, or delete the agent",
+            tail,
+        )
+    if outcome.returncode == 127:
+        return RunFailed(
+            "crashed",
+            f"could not start agent {agent.name!r} on host {host.alias!r}: it needs python3 there (agent-mcp "
+            "starts claude through it)",
+            tail,
+        )
+    return RunFailed("crashed", _describe_exit(outcome) + f" on host {host.alias!r}", tail)
 
 
 def _describe_exit(outcome: ProcessExit) -> str:

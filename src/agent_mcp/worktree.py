@@ -15,15 +15,13 @@ and branch for a name no agent has: the next creation of that name clears them.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
-
-import anyio
+from pathlib import Path, PurePosixPath
 
 from . import validation
 from .errors import InvalidInput
+from .machines import Machine
+from .ssh import Done
 
 log = logging.getLogger(__name__)
 
@@ -48,103 +46,90 @@ class Worktree:
     """The repository root the worktree was made from."""
 
 
-@dataclass(frozen=True)
-class _Done:
-    code: int
-    out: str
-    err: str
+_CLEAN_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+_UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+          "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")  # fmt: skip
+"""Variables that would point a command at another repository than the one named."""
 
 
-def _environment() -> dict[str, str]:
-    """GIT_DIR, GIT_WORK_TREE and the like in the server's environment would point every command
-    at another repository than the one named."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
-    return env
+async def _run(machine: Machine, args: list[str], cwd: str) -> Done:
+    done = await machine.run(["git", "-C", cwd, *args], _CLEAN_ENV, _UNSET)
+    if done.code == 127 and not done.out and "git" in done.err and "not found" in done.err:
+        raise InvalidInput(f"worktree=true needs git, which is not installed on {machine.label}")
+    return done
 
 
-async def _run(args: list[str], cwd: str | Path) -> _Done:
-    try:
-        done = await anyio.run_process(["git", *args], cwd=cwd, check=False, env=_environment())
-    except FileNotFoundError:
-        raise InvalidInput("worktree=true needs git, which is not installed on the server's machine") from None
-    except OSError as exc:
-        raise InvalidInput(f"could not run git in {str(cwd)!r}: {exc.strerror}") from None
-    return _Done(done.returncode, _text(done.stdout), _text(done.stderr))
-
-
-def _text(output: bytes) -> str:
-    return output.decode("utf-8", "replace").strip()
-
-
-async def _git(*args: str, cwd: str | Path) -> _Done:
+async def _git(machine: Machine, *args: str, cwd: str) -> Done:
     """git with the safe configuration, and every filter driver the repository defines emptied
     (an empty command is no filter). Reading the configuration runs nothing."""
-    listed = await _run(["config", "--null", "--name-only", "--get-regexp", r"^filter\."], cwd)
+    listed = await _run(machine, ["config", "--null", "--name-only", "--get-regexp", r"^filter\."], cwd)
     drivers = {key.rpartition(".")[0] for key in listed.out.split("\0") if key}
     overrides = [*_SAFE_CONFIG]
     for driver in sorted(drivers):
         overrides += [f"{driver}.{variable}=" for variable in _FILTER_VARIABLES] + [f"{driver}.required=false"]
-    return await _run([arg for setting in overrides for arg in ("-c", setting)] + list(args), cwd)
+    return await _run(machine, [arg for setting in overrides for arg in ("-c", setting)] + list(args), cwd)
 
 
-async def create_worktree(cwd: Path, worktrees_dir: Path, name: str, roots: tuple[Path, ...]) -> tuple[Worktree, Path]:
+async def create_worktree(
+    machine: Machine, cwd: str, worktrees_dir: str, name: str, roots: tuple[Path, ...]
+) -> tuple[Worktree, str]:
     """Returns the worktree and the agent's cwd inside it (the same subdirectory as cwd). The
-    caller holds the name's creation lock and has checked that no agent has the name."""
-    found = await _git("rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir", cwd=cwd)
-    if found.code != 0:
-        raise InvalidInput(f"worktree=true needs cwd inside a git repository, and {str(cwd)!r} is not in one")
-    top, git_dir = (Path(line).resolve() for line in found.out.splitlines())
+    caller holds the name's creation lock and has checked that no agent has the name. The roots
+    are this machine's: on a host they are empty (nothing to apply)."""
+    found = await _git(machine, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir", cwd=cwd)
+    lines = found.out.splitlines()
+    if found.code != 0 or len(lines) != 2:
+        raise InvalidInput(
+            f"worktree=true needs cwd inside a git repository, and {cwd!r} is not in one (on {machine.label})"
+        )
+    top, git_dir = [await machine.real_dir(line) for line in lines]
     fix = "use a repository that lies wholly under them, or create the agent without worktree=true"
-    validation.check_within_roots("the top level of the repository at cwd", top, roots, fix)
-    validation.check_within_roots("the git directory of the repository at cwd", git_dir, roots, fix)
-    if (await _git("rev-parse", "--verify", "--quiet", "HEAD", cwd=top)).code != 0:
-        raise InvalidInput(f"the repository {str(top)!r} has no commit yet; commit once, then create the agent")
-    path = worktrees_dir / name
+    validation.check_within_roots("the top level of the repository at cwd", Path(top), roots, fix)
+    validation.check_within_roots("the git directory of the repository at cwd", Path(git_dir), roots, fix)
+    if (await _git(machine, "rev-parse", "--verify", "--quiet", "HEAD", cwd=top)).code != 0:
+        raise InvalidInput(f"the repository {top!r} has no commit yet; commit once, then create the agent")
+    path = f"{worktrees_dir}/{name}"
     branch = BRANCH_PREFIX + name
-    await _clear_leftovers(top, path, branch)
-    worktrees_dir.mkdir(parents=True, exist_ok=True)
-    added = await _git("worktree", "add", "-b", branch, str(path), "HEAD", cwd=top)
+    await _clear_leftovers(machine, top, path, branch)
+    await machine.make_dirs(worktrees_dir)
+    added = await _git(machine, "worktree", "add", "-b", branch, path, "HEAD", cwd=top)
     if added.code != 0:
         raise InvalidInput(f"git could not create the worktree for {name!r}: {added.err} {added.out}".strip())
-    log.info("created worktree %s on branch %s of %s", path, branch, top)
-    agent_cwd = path / cwd.relative_to(top)
-    agent_cwd.mkdir(parents=True, exist_ok=True)  # git does not keep empty or untracked directories
-    return Worktree(path=str(path), branch=branch, repo=str(top)), agent_cwd
+    log.info("created worktree %s on branch %s of %s on %s", path, branch, top, machine.label)
+    agent_cwd = str(PurePosixPath(path) / PurePosixPath(await machine.real_dir(cwd)).relative_to(top))
+    await machine.make_dirs(agent_cwd)  # git does not keep empty or untracked directories
+    return Worktree(path=path, branch=branch, repo=top), agent_cwd
 
 
-async def _clear_leftovers(repo: Path, path: Path, branch: str) -> None:
+async def _clear_leftovers(machine: Machine, repo: str, path: str, branch: str) -> None:
     """What an earlier creation of this name left behind: its checkout goes; its branch goes too
     unless it holds commits of its own (work an agent deleted without force kept on purpose)."""
-    if path.is_symlink() or path.exists():
+    kind = await machine.kind(path)
+    if kind is not None:
         log.warning("removing the leftover worktree %s of an agent that does not exist", path)
-        owner = (
-            await _git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path) if path.is_dir() else None
-        )
-        if owner is not None and owner.code == 0:
-            await _git("worktree", "remove", "--force", "--force", str(path), cwd=owner.out)  # locked too
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path)
+        if kind == "dir":
+            owner = await _git(machine, "rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path)
+            if owner.code == 0:
+                await _git(machine, "worktree", "remove", "--force", "--force", path, cwd=owner.out)  # locked too
+        await machine.remove(path)
     # git locks a worktree while it creates it ("initializing"); a creation cut short leaves the lock,
     # and a locked entry is never pruned and keeps its branch checked out.
-    await _git("worktree", "unlock", str(path), cwd=repo)
-    await _git("worktree", "prune", cwd=repo)
-    if (await _git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo)).code != 0:
+    await _git(machine, "worktree", "unlock", path, cwd=repo)
+    await _git(machine, "worktree", "prune", cwd=repo)
+    if (await _git(machine, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", cwd=repo)).code != 0:
         return
-    ahead = await _git("rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=repo)
+    ahead = await _git(machine, "rev-list", "--count", f"HEAD..refs/heads/{branch}", cwd=repo)
     if ahead.code != 0 or ahead.out != "0":
         raise InvalidInput(
-            f"the repository {str(repo)!r} already has a branch {branch!r} with {ahead.out or 'some'} commit(s) not on "
+            f"the repository {repo!r} already has a branch {branch!r} with {ahead.out or 'some'} commit(s) not on "
             f"HEAD, kept from an earlier agent of this name; merge it or delete it (git branch -D {branch}), or pick "
             "another name"
         )
     log.warning("deleting the leftover branch %s (no commits of its own) in %s", branch, repo)
-    deleted = await _git("branch", "-D", branch, cwd=repo)
+    deleted = await _git(machine, "branch", "-D", branch, cwd=repo)
     if deleted.code != 0:
         raise InvalidInput(
-            f"the repository {str(repo)!r} has a branch {branch!r} left from an earlier agent of this name, and git "
+            f"the repository {repo!r} has a branch {branch!r} left from an earlier agent of this name, and git "
             f"could not delete it: {deleted.err or deleted.out}; delete it (git branch -D {branch}), or pick another "
             "name"
         )
@@ -157,22 +142,22 @@ def leftover_worktrees(worktrees_dir: Path, agent_names: set[str]) -> list[Path]
     return sorted(p for p in worktrees_dir.iterdir() if p.name.casefold() not in agent_names)
 
 
-async def uncommitted_changes(worktree: Worktree) -> list[str]:
-    if not Path(worktree.path).exists():
+async def uncommitted_changes(machine: Machine, worktree: Worktree) -> list[str]:
+    if await machine.kind(worktree.path) is None:
         return []
-    status = await _git("status", "--porcelain", "--ignore-submodules=all", cwd=worktree.path)
+    status = await _git(machine, "status", "--porcelain", "--ignore-submodules=all", cwd=worktree.path)
     if status.code != 0:
         raise InvalidInput(f"git could not read the worktree {worktree.path!r}: {status.err or status.out}")
     return status.out.splitlines()
 
 
-async def remove_worktree(worktree: Worktree, force: bool) -> None:
+async def remove_worktree(machine: Machine, worktree: Worktree, force: bool) -> None:
     """Without force the branch stays, with whatever was committed on it."""
-    if Path(worktree.path).exists():
+    if await machine.kind(worktree.path) is not None:
         args = ["worktree", "remove", *(["--force"] if force else []), worktree.path]
-        removed = await _git(*args, cwd=worktree.repo)
+        removed = await _git(machine, *args, cwd=worktree.repo)
         if removed.code != 0:
             raise InvalidInput(f"git could not remove the worktree {worktree.path!r}: {removed.err or removed.out}")
-    await _git("worktree", "prune", cwd=worktree.repo)
+    await _git(machine, "worktree", "prune", cwd=worktree.repo)
     if force:
-        await _git("branch", "-D", worktree.branch, cwd=worktree.repo)
+        await _git(machine, "branch", "-D", worktree.branch, cwd=worktree.repo)

@@ -1,0 +1,127 @@
+"""The machine an agent's files are on: this one, or an SSH host. What worktree.py does to a
+repository (git, a few file operations) it does through one of these, so a worktree is made the
+same way on either."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, Protocol
+
+import anyio
+
+from .errors import InvalidInput
+from .hosts import Host
+from .ssh import Done, SshLinks, text_of
+
+Kind = Literal["dir", "file", "symlink"] | None
+
+_KIND = 'if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -e "$1" ]; then echo file; fi'
+_REAL = 'cd -- "$1" && pwd -P'
+
+
+class Machine(Protocol):
+    label: str
+    """How messages name it: "the server's machine" or "host 'x'"."""
+
+    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
+        """argv with the variables in env set and those in unset removed."""
+
+    async def kind(self, path: str) -> Kind: ...
+
+    async def remove(self, path: str) -> None: ...
+
+    async def make_dirs(self, path: str) -> None: ...
+
+    async def real_dir(self, path: str) -> str:
+        """A directory's path with every symlink resolved."""
+
+    async def worktrees_dir(self, state_dir: Path) -> str:
+        """Where the agents' worktrees go on this machine."""
+
+
+class _Local:
+    label = "the server's machine"
+
+    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
+        full = {key: value for key, value in os.environ.items() if key not in unset} | dict(env)
+        try:
+            done = await anyio.run_process(argv, check=False, env=full)
+        except FileNotFoundError:
+            return Done(127, "", f"{argv[0]}: not found")
+        except OSError as exc:
+            raise InvalidInput(f"could not run {argv[0]} on {self.label}: {exc.strerror}") from None
+        return Done(done.returncode, text_of(done.stdout), text_of(done.stderr))
+
+    async def kind(self, path: str) -> Kind:
+        p = Path(path)
+        return "symlink" if p.is_symlink() else "dir" if p.is_dir() else "file" if p.exists() else None
+
+    async def remove(self, path: str) -> None:
+        if await self.kind(path) == "dir":
+            shutil.rmtree(path)
+        elif await self.kind(path) is not None:
+            os.unlink(path)
+
+    async def make_dirs(self, path: str) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+    async def real_dir(self, path: str) -> str:
+        return str(Path(path).resolve())
+
+    async def worktrees_dir(self, state_dir: Path) -> str:
+        return str(state_dir / "worktrees")
+
+
+LOCAL: Machine = _Local()
+
+
+class RemoteMachine:
+    def __init__(self, host: Host, links: SshLinks, timeout_s: float) -> None:
+        self.host, self.links, self.timeout_s = host, links, timeout_s
+        self.label = f"host {host.alias!r}"
+
+    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
+        wrapped = [
+            "env",
+            *(arg for name in unset for arg in ("-u", name)),
+            *(f"{k}={v}" for k, v in env.items()),
+            *argv,
+        ]
+        done = await self.links.run(self.host, wrapped, self.timeout_s)
+        if done.code == 127 and not done.out:
+            raise InvalidInput(f"could not run {argv[0]} on {self.label}: {done.err}")
+        return done
+
+    async def _sh(self, script: str, path: str) -> Done:
+        return await self.links.run(self.host, ["sh", "-c", script, "sh", path], self.timeout_s)
+
+    async def kind(self, path: str) -> Kind:
+        out = (await self._sh(_KIND, path)).out
+        return out if out in ("dir", "file", "symlink") else None  # type: ignore[return-value]
+
+    async def remove(self, path: str) -> None:
+        await self.links.run(self.host, ["rm", "-rf", "--", path], self.timeout_s)
+
+    async def make_dirs(self, path: str) -> None:
+        done = await self.links.run(self.host, ["mkdir", "-p", "--", path], self.timeout_s)
+        if done.code != 0:
+            raise InvalidInput(f"could not make the directory {path!r} on {self.label}: {done.err}")
+
+    async def real_dir(self, path: str) -> str:
+        done = await self._sh(_REAL, path)
+        if done.code != 0:
+            raise InvalidInput(f"{path!r} is not a usable directory on {self.label}: {done.err}")
+        return done.out
+
+    async def worktrees_dir(self, state_dir: Path) -> str:
+        """Under the host login's home, one directory per state directory of this machine (two
+        servers with their own stores keep apart there as here)."""
+        home = (await self.links.run(self.host, ["sh", "-c", 'printf %s "$HOME"'], self.timeout_s)).out
+        if not home.startswith("/"):
+            raise InvalidInput(f"the login on {self.label} has no home directory to keep worktrees in")
+        digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
+        return f"{home.rstrip('/')}/.local/state/agent-mcp/worktrees-{digest}"

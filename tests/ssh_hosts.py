@@ -1,0 +1,164 @@
+"""Real SSH hosts for the tests: OpenSSH's sshd on 127.0.0.1, one per "host", each on a free port
+with its own host key, home directory and PATH (whose `claude` is the test double), reached
+through a test ssh_config that names them by alias. Every process of a host's sessions carries
+the test's process marker (so the leak check sees what runs "there") and TEST_SSH_HOST=<alias>.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import DOUBLE, MARK
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+HOST_MARK = "TEST_SSH_HOST"
+
+
+def sshd_available() -> bool:
+    return os.path.exists(SSHD) and shutil.which("ssh") is not None and shutil.which("ssh-keygen") is not None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SshHost:
+    alias: str
+    port: int
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def processes(self) -> list[int]:
+        """Processes running "on" this host for the test: those with its marker."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if f"{HOST_MARK}={self.alias}".encode() in environ and state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def connections(self) -> list[int]:
+        """The sshd processes serving a connection: the listener's children."""
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                children.append(int(entry.name))
+        return children
+
+    def cut(self) -> None:
+        """Drop every connection to this host, as a network failure would (the sshd of each dies)."""
+        for pid in self.connections():
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class SshHosts:
+    """Hosts started on demand in `root`; `config` is the ssh_config that names them."""
+
+    def __init__(self, root: Path, mark: str) -> None:
+        self.root = root
+        self.mark = mark
+        self.config = root / "ssh_config"
+        self.hosts: dict[str, SshHost] = {}
+        root.mkdir(parents=True, exist_ok=True)
+        self.key = root / "id_test"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
+        self.config.write_text("")
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+
+    def start(self, alias: str, extra_env: dict[str, str] | None = None) -> SshHost:
+        where = self.root / alias
+        home, bin_dir = where / "home", where / "bin"
+        home.mkdir(parents=True)
+        bin_dir.mkdir()
+        claude = bin_dir / "claude"
+        claude.write_text(f"#!/bin/sh\nexec {sys.executable} {DOUBLE} \"$@\"\n")
+        claude.chmod(0o755)
+        host_key = where / "host_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        authorized = where / "authorized_keys"
+        authorized.write_text(Path(f"{self.key}.pub").read_text())
+        port = free_port()
+        env = {
+            "HOME": str(home),
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "ANTHROPIC_API_KEY": "sk-ant-api03-dummy",
+            MARK: self.mark,
+            HOST_MARK: alias,
+            **(extra_env or {}),
+        }
+        settings = [
+            f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"AuthorizedKeysFile {authorized}",
+            f"PidFile {where / 'sshd.pid'}", "StrictModes no", "UsePAM no", "PermitRootLogin yes",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "MaxSessions 100", "MaxStartups 100",
+            "SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()),
+        ]  # fmt: skip
+        (where / "sshd_config").write_text("\n".join(settings) + "\n")
+        log = where / "sshd.log"
+        process = subprocess.Popen([SSHD, "-D", "-f", str(where / "sshd_config"), "-E", str(log)])
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"sshd did not start: {log.read_text() if log.exists() else ''}") from None
+                time.sleep(0.05)
+        public = Path(f"{host_key}.pub").read_text().split()
+        with open(self.root / "known_hosts", "a") as known:
+            known.write(f"[127.0.0.1]:{port} {public[0]} {public[1]}\n")
+        with open(self.config, "a") as config:
+            config.write(
+                f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {os.environ.get('USER') or _user()}\n"
+                f"  IdentityFile {self.key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {self.root / 'known_hosts'}\n"
+                "  StrictHostKeyChecking yes\n  LogLevel ERROR\n"
+            )
+        host = SshHost(alias, port, home, process, log)
+        self.hosts[alias] = host
+        return host
+
+    def add_unreachable(self, alias: str) -> int:
+        """An alias whose port nothing listens on."""
+        port = free_port()
+        with open(self.config, "a") as config:
+            config.write(f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {self.key}\n")
+        return port
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.stop()
+
+
+def _user() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
