@@ -117,6 +117,20 @@ async def make_pool(tmp_path, request):
         yield factory
 
 
+@pytest.fixture
+def ssh_hosts(tmp_path: Path, claude_env: dict[str, str]):
+    """Real sshd's on loopback, started by the test (ssh_hosts.py)."""
+    from ssh_hosts import SshHosts, sshd_available
+
+    if not sshd_available():
+        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
+            pytest.fail("OpenSSH's sshd is required here (apt-get install openssh-server)")
+        pytest.skip("needs OpenSSH's sshd (Debian: openssh-server)")
+    hosts = SshHosts(tmp_path / "ssh", claude_env[MARK])
+    yield hosts
+    hosts.close()
+
+
 async def listed(pool: AgentPool) -> list[AgentInfo]:
     """The agents as list_agents returns them, validated against its output model."""
     return AgentList.model_validate((await pool.listing()).data).agents

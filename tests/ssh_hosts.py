@@ -100,7 +100,7 @@ class SshHosts:
         home.mkdir(parents=True)
         bin_dir.mkdir()
         claude = bin_dir / "claude"
-        claude.write_text(f"#!/bin/sh\nexec {sys.executable} {DOUBLE} \"$@\"\n")
+        claude.write_text(f'#!/bin/sh\nexec {sys.executable} {DOUBLE} "$@"\n')
         claude.chmod(0o755)
         host_key = where / "host_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)

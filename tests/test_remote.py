@@ -4,15 +4,13 @@ local agent, nothing left running on a host, and only the listed hosts ever reac
 from __future__ import annotations
 
 import json
-import os
 import re
-import time
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import MARK, sessions_dir
-from ssh_hosts import SshHost, SshHosts, sshd_available
+from conftest import sessions_dir
+from ssh_hosts import SshHost, SshHosts
 
 from agent_mcp.argv import system_prompt
 from agent_mcp.errors import AgentMCPError, RunFailed
@@ -21,17 +19,6 @@ from agent_mcp.models import AgentOptions
 from agent_mcp.pool import AgentPool
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def ssh_hosts(tmp_path: Path, claude_env: dict[str, str]):
-    if not sshd_available():
-        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
-            pytest.fail("OpenSSH's sshd is required here (apt-get install openssh-server)")
-        pytest.skip("needs OpenSSH's sshd (Debian: openssh-server)")
-    hosts = SshHosts(tmp_path / "ssh", claude_env[MARK])
-    yield hosts
-    hosts.close()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ button{margin-right:.4em}#err{color:#b00}svg{background:#fff;border:1px solid #e
 <body>
 <header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
 <main>
-<div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>status</th><th>queued</th><th>messages</th>
+<div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>host</th><th>status</th><th>queued</th><th>messages</th>
 <th>cost</th><th>tokens in/out</th><th>session</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
 <div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
 <table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
@@ -68,12 +68,12 @@ async function refreshAgents() {
   for (const agent of agents) {
     rows.push(el("tr", {class: "agent" + (agent.name === state.agent ? " sel" : ""), "data-agent": agent.name,
         on: {click: () => pick(agent.name)}},
-      el("td", {}, agent.name), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
+      el("td", {}, agent.name), el("td", {class: "host"}, agent.host || "local"), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
       el("td", {}, agent.queued), el("td", {}, agent.message_count), el("td", {}, money(agent.total_cost_usd)),
       el("td", {}, (agent.total_input_tokens || 0) + " / " + (agent.total_output_tokens || 0)),
       el("td", {title: agent.session_id || ""}, (agent.session_id || "").slice(0, 8)),
       el("td", {title: agent.last_activity || ""}, (agent.last_activity || "").slice(11, 19))));
-    if (agent.step) rows.push(el("tr", {class: "step", "data-step": agent.name}, el("td", {colspan: "8"}, "\u21b3 " + agent.step)));
+    if (agent.step) rows.push(el("tr", {class: "step", "data-step": agent.name}, el("td", {colspan: "9"}, "\u21b3 " + agent.step)));
   }
   document.getElementById("agents").replaceChildren(...rows);
   const cost = agents.reduce((sum, a) => sum + (a.total_cost_usd || 0), 0);

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import anyio
+
 from .config import Settings
+from .errors import HostUnreachable
+from .hosts import Host
 from .owners import owner_of
+from .ssh import SshLinks
 from .store import Store
 from .store_file import StoreUnusable
 from .worktree import leftover_worktrees
@@ -131,8 +136,68 @@ def check_policy(settings: Settings) -> list[Check]:
     return [*checks, Check("allowed roots", roots)]
 
 
+_HOST_PROBE = """
+command -v python3 >/dev/null 2>&1 && echo "python3: yes" || echo "python3: missing"
+version=$("$1" --version 2>/dev/null) && echo "claude: $version" || echo "claude: missing"
+credentials="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.credentials.json"
+if [ -n "$ANTHROPIC_API_KEY" ]; then echo "login: ANTHROPIC_API_KEY is set"
+elif [ -n "$CLAUDE_CODE_OAUTH_TOKEN" ]; then echo "login: CLAUDE_CODE_OAUTH_TOKEN is set"
+elif [ -f "$credentials" ]; then echo "login: $credentials"
+else echo "login: none"; fi
+"""
+"""What a run on the host needs, as its login sees it (the same environment a run gets)."""
+
+
+def check_hosts(settings: Settings) -> list[Check]:
+    """Each listed host: reached without a prompt (through a master connection of its own, so
+    ssh's own words come back), claude's version there, python3 there, a login there."""
+    return anyio.run(_check_hosts, settings) if settings.hosts else []
+
+
+async def _check_hosts(settings: Settings) -> list[Check]:
+    links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
+    checks = []
+    try:
+        for host in settings.hosts:
+            checks += await _check_host(links, host, settings.remote_claude)
+    finally:
+        links.close()
+    return checks
+
+
+async def _check_host(links: SshLinks, host: Host, claude: str) -> list[Check]:
+    name = f"host {host.alias}"
+    try:
+        done = await links.run(host, ["sh", "-c", _HOST_PROBE, "sh", claude], 60)
+    except HostUnreachable as exc:
+        fix = (f"make `ssh {host.alias}` work without a prompt: a key in your ssh agent (ssh-add), the host in "
+               "~/.ssh/config and in known_hosts")  # fmt: skip
+        return [Check(name, f"unreachable: {exc}", fix)]
+    found = dict(line.split(": ", 1) for line in done.out.splitlines() if ": " in line)
+    checks = [Check(name, f"reachable (cap {host.cap})")]
+    if found.get("python3") != "yes":
+        checks.append(
+            Check(f"{name} python3", "missing", f"install python3 on {host.alias}: runs start claude with it")
+        )
+    version = found.get("claude", "missing")
+    if version == "missing":
+        fix = (f"install it on {host.alias} (npm install -g @anthropic-ai/claude-code), or set "
+               "AGENT_MCP_REMOTE_CLAUDE / --remote-claude to its path there")  # fmt: skip
+        checks.append(Check(f"{name} claude", f"{claude!r} not found on the login's PATH", fix))
+    else:
+        checks.append(Check(f"{name} claude", version))
+    login = found.get("login", "none")
+    if login == "none":
+        checks.append(Check(f"{name} logged in", f"unknown: no credential variable or file; run `claude` once on "
+                            f"{host.alias} to log in", known=False))  # fmt: skip
+    else:
+        checks.append(Check(f"{name} logged in", f"yes ({login})"))
+    return checks
+
+
 def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
-    checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings)]
+    checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings),
+              *check_hosts(settings)]  # fmt: skip
     width = max(len(check.name) for check in checks)
     for check in checks:
         mark = "PROBLEM" if check.fix else "ok" if check.known else "unknown"

@@ -67,14 +67,20 @@ def _marked_commands(env: dict[str, str]) -> dict[int, bytes]:
     return commands
 
 
+def _is_server(command: bytes) -> bool:
+    """The installed command (its interpreter first, from the shebang), not a process that merely
+    names agent-mcp somewhere in its arguments (the reaper on an SSH host carries its source)."""
+    return any(part.endswith(b"/agent-mcp") for part in command.split(b"\0")[:2])
+
+
 def server_pid(env: dict[str, str]) -> int:
-    [pid] = [pid for pid, command in _marked_commands(env).items() if b"agent-mcp" in command]
+    [pid] = [pid for pid, command in _marked_commands(env).items() if _is_server(command)]
     return pid
 
 
 def claude_processes(env: dict[str, str]) -> list[int]:
     """Every live process the server started for the test (the double and anything it spawned)."""
-    return [pid for pid, command in _marked_commands(env).items() if b"agent-mcp" not in command]
+    return [pid for pid, command in _marked_commands(env).items() if not _is_server(command)]
 
 
 def free_port() -> int:

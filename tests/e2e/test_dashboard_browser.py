@@ -78,15 +78,18 @@ def texts(browser, selector: str) -> list[str]:
     return [node.text for node in browser.find_elements("css selector", selector)]
 
 
-async def test_agents_and_a_transcript_growing_live(no_leaks, browser, dashboard, tmp_path, claude_env):
+async def test_agents_and_a_transcript_growing_live(no_leaks, browser, dashboard, tmp_path, claude_env, ssh_hosts):
     base = dashboard()
-    async with connect(claude_env) as client:
-        await ok(client, "create_agent", name="reviewer", role="reviews", cwd=str(tmp_path))
+    remote = ssh_hosts.start("build1")
+    env = {**claude_env, "AGENT_MCP_HOSTS": "build1=1", "AGENT_MCP_SSH_CONFIG": str(ssh_hosts.config)}
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="reviewer", role="reviews", cwd=str(remote.home), host="build1")
         await ok(client, "create_agent", name="writer", role="writes", cwd=str(tmp_path))
         await ok(client, "send_message", agent="reviewer", message="first look MOCK_TOOL")
         run = await ok(client, "start_message", agent="writer", message=f"MOCK_SLOW MOCK_THINK MOCK_TOOL {HOSTILE}")
         browser.get(base)
         until(lambda: texts(browser, "tr.agent td:first-child") == ["reviewer", "writer"])
+        until(lambda: texts(browser, "tr.agent td.host") == ["build1", "local"])
         until(lambda: "running" in texts(browser, "tr[data-agent=writer] td.status")[0])
         until(lambda: texts(browser, "tr[data-step=writer]")[0].startswith("\u21b3 "))  # what it does now
         browser.find_element("css selector", "tr[data-agent=writer]").click()
