@@ -268,3 +268,59 @@ async def test_a_worktree_agent_gets_its_worktree_on_the_host(hosted, ssh_hosts,
     assert not Path(info.cwd).exists()
     branches = await anyio.run_process(["git", "-C", str(repo), "branch", "--list", "agent-mcp/*"])
     assert not branches.stdout.strip()
+
+
+@pytest.mark.attack
+async def test_an_agent_on_a_host_gets_no_way_back(hosted, ssh_hosts, claude_env, tmp_path, no_leaks):
+    """Nothing of this machine reaches a host's claude: not the server's environment, not a
+    forwarded ssh agent even where the user's config forwards it."""
+    sock = tmp_path / "agent.sock"
+    agent = await anyio.open_process(["ssh-agent", "-D", "-a", str(sock)])
+    try:
+        with anyio.fail_after(5):
+            while not sock.exists():
+                await anyio.sleep(0.02)
+        claude_env.update(SSH_AUTH_SOCK=str(sock), LOCAL_SECRET="s3cret")
+        pool = await hosted({"h1": 1})
+        with open(ssh_hosts.config, "a") as config:
+            config.write("Host h1\n  ForwardAgent yes\n  LocalForward 127.0.0.1:1 127.0.0.1:2\n")
+        await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(), host="h1")
+        reply = await pool.send("dev", "MOCK_ECHO_ENV=SSH_AUTH_SOCK MOCK_ECHO_ENV=LOCAL_SECRET")
+        assert "SSH_AUTH_SOCK=<unset>" in reply.text and "LOCAL_SECRET=<unset>" in reply.text, reply.text
+    finally:
+        agent.kill()
+        await agent.wait()
+
+
+async def test_a_host_without_claude_or_python_says_which(hosted, ssh_hosts, tmp_path, no_leaks):
+    empty = tmp_path / "only-sh"
+    empty.mkdir()
+    (empty / "sh").symlink_to("/bin/sh")
+    ssh_hosts.start("noclaude", {"PATH": "/usr/bin:/bin"})
+    ssh_hosts.start("nopython", {"PATH": str(empty)})
+    pool = await hosted({"noclaude": 1, "nopython": 1})
+    await pool.create("a", "r", "/tmp", AgentOptions(), host="noclaude")
+    with pytest.raises(RunFailed, match=r"^\[cli_not_found\] the claude CLI 'claude' was not found on host 'noclaude'"):
+        await pool.send("a", "hello")
+    await pool.create("b", "r", "/tmp", AgentOptions(), host="nopython")
+    with pytest.raises(RunFailed, match=r"^\[crashed\] .*it needs python3 there"):
+        await pool.send("b", "hello")
+
+
+@pytest.mark.attack
+async def test_a_hostile_repository_on_a_host_runs_nothing_when_its_worktree_is_made(hosted, ssh_hosts, tmp_path):
+    pool = await hosted({"h1": 1})
+    repo = Path(work(ssh_hosts, "h1")) / "repo"
+    repo.mkdir()
+    canary = tmp_path / "hook-ran"
+    await anyio.run_process(["git", "-C", str(repo), "init", "-q"])
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {canary}\n")
+    hook.chmod(0o755)
+    (repo / ".gitattributes").write_text("* filter=evil\n")
+    await anyio.run_process(["git", "-C", str(repo), "config", "filter.evil.smudge", f"touch {canary}; cat"])
+    await anyio.run_process(["git", "-C", str(repo), "add", "."])
+    await anyio.run_process(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", "-c",
+                             "core.hooksPath=/dev/null", "commit", "-q", "-m", "first"])  # fmt: skip
+    info = await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True, host="h1")
+    assert Path(info.cwd, ".gitattributes").exists() and not canary.exists()

@@ -18,6 +18,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -39,6 +40,15 @@ suffix while it binds, and a socket's own name is at most 21."""
 LOST = 255
 """ssh's exit code when the connection failed or dropped."""
 _PR_SET_PDEATHSIG = 1
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
+"""A path ssh takes as it is: ControlPath expands `%` tokens, and a space would split the option."""
+_HARDENED = (
+    "-a", "-x", "-T",  # no agent forwarding, no X11, no terminal
+    "-o", "BatchMode=yes", "-o", "ClearAllForwardings=yes", "-o", "PermitLocalCommand=no",
+    "-o", "RemoteCommand=none", "-o", "ForkAfterAuthentication=no",
+)  # fmt: skip
+"""Whatever the user's ssh config says for a host, an agent there gets no way back to this machine or
+onwards (no forwarded agent or ports), nothing prompts, and the command is ours."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ def socket_dir(state_dir: Path) -> Path:
     """Under the state directory, or, when that path is too long for a socket, a private directory
     of this user's in /tmp named for it (checked to be this user's alone)."""
     own = state_dir / "ssh"
-    if len(str(own)) <= SOCKET_PATH_MAX:
+    if len(str(own)) <= SOCKET_PATH_MAX and _PLAIN_PATH.fullmatch(str(own)):
         own.mkdir(mode=0o700, parents=True, exist_ok=True)
         return own
     digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
@@ -86,7 +96,7 @@ class SshLinks:
     def _options(self, host: Host) -> list[str]:
         config = ["-F", str(self.ssh_config)] if self.ssh_config is not None else []
         timeout = max(1, round(self.connect_timeout_s))
-        return ["ssh", *config, "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}",
+        return ["ssh", *config, *_HARDENED, "-o", f"ConnectTimeout={timeout}",
                 "-o", f"ControlPath={self.control_path(host)}"]  # fmt: skip
 
     def command(self, host: Host, argv: list[str]) -> list[str]:
