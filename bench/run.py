@@ -431,16 +431,28 @@ def table(rows: list[Row]) -> str:
 
 async def main(quick: bool) -> int:
     sizes = (
-        {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50, "printed": 5 * MB}
+        {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50, "printed": 5 * MB, "spread": 4}
         if quick
-        else {"rounds": 60, "agents": 32, "bytes": 50 * MB, "scale": 1000, "printed": 50 * MB}
+        else {"rounds": 60, "agents": 32, "bytes": 50 * MB, "scale": 1000, "printed": 50 * MB, "spread": 16}
     )
-    import warm  # here, not above: it takes its helpers from this module
+    import remote  # here, not above: these take their helpers from this module
+    import warm
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="agent-mcp-bench-") as scratch:
         tmp = Path(scratch)
-        for name in ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "real-cli", "printing"):
+        for name in (
+            "round-trip",
+            "parallel",
+            "throughput",
+            "cold",
+            "scale",
+            "warm",
+            "real-cli",
+            "printing",
+            "remote",
+            "spread",
+        ):
             (tmp / name).mkdir()
         rows.extend(await round_trips(tmp / "round-trip", sizes["rounds"], quick))
         rows.append(await parallelism(tmp / "parallel", sizes["agents"], quick))
@@ -450,6 +462,8 @@ async def main(quick: bool) -> int:
         rows.append(await warm.warm_vs_cold(tmp / "warm", max(3, sizes["rounds"] // 3), quick))
         rows.append(await warm.real_cli(tmp / "real-cli", sizes["rounds"], quick))
         rows.extend(await warm.printing(tmp / "printing", sizes["printed"], 3, quick))
+        rows.append(await remote.round_trip(tmp / "remote", sizes["rounds"], quick))
+        rows.append(await remote.spread(tmp / "spread", sizes["spread"], quick))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}{' (quick mode: goals not judged)' if quick else ''}")  # fmt: skip
     print(table(rows))

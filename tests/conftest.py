@@ -126,7 +126,7 @@ def ssh_hosts(tmp_path: Path, claude_env: dict[str, str]):
         if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
             pytest.fail("OpenSSH's sshd is required here (apt-get install openssh-server)")
         pytest.skip("needs OpenSSH's sshd (Debian: openssh-server)")
-    hosts = SshHosts(tmp_path / "ssh", claude_env[MARK])
+    hosts = SshHosts(tmp_path / "ssh", {MARK: claude_env[MARK]})
     yield hosts
     hosts.close()
 

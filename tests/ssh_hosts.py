@@ -1,7 +1,8 @@
 """Real SSH hosts for the tests: OpenSSH's sshd on 127.0.0.1, one per "host", each on a free port
 with its own host key, home directory and PATH (whose `claude` is the test double), reached
 through a test ssh_config that names them by alias. Every process of a host's sessions carries
-the test's process marker (so the leak check sees what runs "there") and TEST_SSH_HOST=<alias>.
+TEST_SSH_HOST=<alias> and the variables it was given (the tests give their process marker, so the
+leak check sees what runs "there"). The benchmark uses it too.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import DOUBLE, MARK
-
+DOUBLE = Path(__file__).parent / "fake_claude.py"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 HOST_MARK = "TEST_SSH_HOST"
 
@@ -82,9 +82,9 @@ class SshHost:
 class SshHosts:
     """Hosts started on demand in `root`; `config` is the ssh_config that names them."""
 
-    def __init__(self, root: Path, mark: str) -> None:
+    def __init__(self, root: Path, session_env: dict[str, str]) -> None:
         self.root = root
-        self.mark = mark
+        self.session_env = session_env
         self.config = root / "ssh_config"
         self.hosts: dict[str, SshHost] = {}
         root.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ class SshHosts:
             "HOME": str(home),
             "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "ANTHROPIC_API_KEY": "sk-ant-api03-dummy",
-            MARK: self.mark,
+            **self.session_env,
             HOST_MARK: alias,
             **(extra_env or {}),
         }
