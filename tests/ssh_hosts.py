@@ -94,7 +94,7 @@ class SshHosts:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
 
-    def start(self, alias: str, extra_env: dict[str, str] | None = None) -> SshHost:
+    def start(self, alias: str, extra_env: dict[str, str] | None = None, max_sessions: int = 100) -> SshHost:
         where = self.root / alias
         home, bin_dir = where / "home", where / "bin"
         home.mkdir(parents=True)
@@ -118,7 +118,8 @@ class SshHosts:
         settings = [
             f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"AuthorizedKeysFile {authorized}",
             f"PidFile {where / 'sshd.pid'}", "StrictModes no", "UsePAM no", "PermitRootLogin yes",
-            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "MaxSessions 100", "MaxStartups 100",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no", f"MaxSessions {max_sessions}",
+            "MaxStartups 100",
             "SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()),
         ]  # fmt: skip
         (where / "sshd_config").write_text("\n".join(settings) + "\n")

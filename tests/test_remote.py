@@ -324,3 +324,50 @@ async def test_a_hostile_repository_on_a_host_runs_nothing_when_its_worktree_is_
                              "core.hooksPath=/dev/null", "commit", "-q", "-m", "first"])  # fmt: skip
     info = await pool.create("dev", "r", str(repo), AgentOptions(), worktree=True, host="h1")
     assert Path(info.cwd, ".gitattributes").exists() and not canary.exists()
+
+
+async def test_ask_mode_and_cancel_work_over_the_connection(hosted, ssh_hosts, no_leaks):
+    """Control requests cross the connection both ways: a permission request and its answer, and
+    the interrupt that cancels a turn while its process stays warm for the next message."""
+    pool = await hosted({"h1": 1})
+    await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(permission_mode="ask"), host="h1")
+    run = await pool.start("dev", "write it MOCK_WRITE")
+    info = await pool.wait_run(run.run_id, 10)
+    assert info.status == "waiting_permission" and info.pending_permission is not None
+    target = Path(work(ssh_hosts, "h1")) / "mock_written.txt"
+    assert info.pending_permission.summary == str(target) and not target.exists()
+    await pool.answer_permission(run.run_id, info.pending_permission.request_id, "allow", None)
+    await run.wait(10)
+    response = pool.get_run(run.run_id).response
+    assert response is not None and response.files_changed == [str(target)] and target.read_text() == "hello\n"
+    before = re.search(r"pid=(\d+)", (await pool.send("dev", "MOCK_ECHO_PID")).text).group(1)  # type: ignore[union-attr]
+    slow = await pool.start("dev", "MOCK_SLEEP=30")
+    await running(pool, slow.run_id)
+    assert (await pool.cancel(slow.run_id)).status == "cancelled"
+    after = re.search(r"pid=(\d+)", (await pool.send("dev", "MOCK_ECHO_PID")).text).group(1)  # type: ignore[union-attr]
+    assert after == before  # the interrupt was answered over the connection; the process stayed
+
+
+@pytest.mark.attack
+async def test_a_role_too_long_once_quoted_for_the_host_is_refused_at_creation(hosted, ssh_hosts, no_leaks):
+    pool = await hosted({"h1": 1})
+    role = "'" * 60_000  # fits one argument here; shlex quotes each quote in five characters
+    with pytest.raises(AgentMCPError, match=r"its command on host 'h1' would be \d+ bytes") as refused:
+        await pool.create("dev", role, work(ssh_hosts, "h1"), AgentOptions(), host="h1")
+    assert refused.value.kind == "invalid_input" and not pool.store.agents()
+    await pool.create("local", role, work(ssh_hosts, "h1"), AgentOptions())  # the same role, here
+
+
+async def test_more_sessions_than_the_host_s_sshd_allows_per_connection_still_run(
+    make_pool, ssh_hosts, claude_env, no_leaks
+):
+    """sshd's MaxSessions (10 by default) bounds sessions over one connection; warm agents hold one
+    each. A session past it gets a connection of its own (ssh falls back) rather than failing."""
+    host = ssh_hosts.start("h1", max_sessions=2)
+    pool = await make_pool(claude_env, hosts=(Host("h1", 4),), ssh_config=ssh_hosts.config)
+    for i in range(4):
+        await pool.create(f"a{i}", "r", str(host.home), AgentOptions(), host="h1")
+    replies = [await pool.send(f"a{i}", "hello") for i in range(4)]
+    assert all(r.error_kind is None for r in replies)
+    assert [(await pool.info(f"a{i}")).warm for i in range(4)] == [True] * 4
+    assert len(host.connections()) >= 2

@@ -257,7 +257,8 @@ class RunInfo(Lean):
     error: str | None = Field(description="why there is no response")
     error_kind: ErrorKind | None = Field(
         description="why it failed, when it did: the response's error_kind, or cli_not_found, crashed, timed_out, "
-        "cancelled, interrupted when there is no response"
+        "cancelled, interrupted (and host_unreachable, connection_lost for an agent on an SSH host) when there is "
+        "no response"
     )
     pending_permission: PendingPermission | None = Field(
         default=None,

@@ -56,12 +56,13 @@ async def register_agent(
         resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
         checked = validation.check_options(wanted.options, settings.allowed_roots)
         argv = build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
-    too_big = exec_problem(argv, child_env)
-    if too_big is None and placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:
-        too_big = (
+    if placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:  # the host's shell gets it whole
+        too_big: str | None = (
             f"its command on host {placed.host.alias!r} would be {len(argv[-1].encode())} bytes (quoted for the "
             f"host's shell), over the {MAX_ARG_BYTES} one argument there carries"
         )
+    else:
+        too_big = exec_problem(argv, child_env)
     if too_big is not None:
         raise InvalidInput(
             f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "

@@ -134,8 +134,8 @@ class SshLinks:
         deadline = time.monotonic() + self.connect_timeout_s + 5
         while not path.exists():
             if master.poll() is not None or time.monotonic() > deadline:
-                self._stop(host.alias)
                 said = log_path.read_text(errors="replace").strip()[-1500:] or "no message"
+                self._stop(host.alias)
                 raise HostUnreachable(
                     f"could not reach host {host.alias!r} over ssh: {said}. Check that `ssh {host.alias}` works "
                     "without a prompt (a key in the agent, the host in ~/.ssh/config and known_hosts)"
@@ -152,6 +152,9 @@ class SshLinks:
             except subprocess.TimeoutExpired:
                 master.kill()
                 master.wait()
+        path = self.control_path(Host(alias, 1))
+        with contextlib.suppress(FileNotFoundError):
+            path.with_name(path.name + ".log").unlink()
 
     def close(self) -> None:
         """Every master ends: each session over it (and so each run on its host) goes with it."""
