@@ -147,6 +147,16 @@ class SshHosts:
         self.hosts[alias] = host
         return host
 
+    def login(self, alias: str) -> str:
+        """The host as user@127.0.0.1:port (no alias): reached with the identity and known hosts the
+        config gives every address."""
+        with open(self.config, "a") as config:
+            config.write(
+                f"Host 127.0.0.1\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n"
+                f"  UserKnownHostsFile {self.root / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
+            )
+        return f"{_user()}@127.0.0.1:{self.hosts[alias].port}"
+
     def add_unreachable(self, alias: str) -> int:
         """An alias whose port nothing listens on."""
         port = free_port()

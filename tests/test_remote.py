@@ -254,6 +254,8 @@ async def test_a_worktree_agent_gets_its_worktree_on_the_host(hosted, ssh_hosts,
     for args in (["init", "-q"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
                                   "-m", "first"]):  # fmt: skip
         await anyio.run_process(["git", "-C", str(repo), *args])
+    with pytest.raises(AgentMCPError, match=r"needs cwd inside a git repository.*on host 'h1'"):
+        await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(), worktree=True, host="h1")
     info = await pool.create("dev", "r", str(repo / "sub"), AgentOptions(permission_mode="acceptEdits"),
                              worktree=True, host="h1")  # fmt: skip
     home = str(ssh_hosts.hosts["h1"].home)
@@ -371,3 +373,13 @@ async def test_more_sessions_than_the_host_s_sshd_allows_per_connection_still_ru
     assert all(r.error_kind is None for r in replies)
     assert [(await pool.info(f"a{i}")).warm for i in range(4)] == [True] * 4
     assert len(host.connections()) >= 2
+
+
+async def test_a_host_given_as_user_at_address_and_port(make_pool, ssh_hosts, claude_env, no_leaks):
+    host = ssh_hosts.start("h1")
+    login = ssh_hosts.login("h1")
+    pool = await make_pool(claude_env, hosts=(Host(login, 1),), ssh_config=ssh_hosts.config)
+    info = await pool.create("dev", "r", str(host.home), AgentOptions(), host=login)
+    assert info.host == login
+    reply = await pool.send("dev", "hello MOCK_ECHO_ENV=TEST_SSH_HOST")
+    assert "TEST_SSH_HOST=h1" in reply.text

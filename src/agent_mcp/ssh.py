@@ -43,7 +43,7 @@ _PR_SET_PDEATHSIG = 1
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 """A path ssh takes as it is: ControlPath expands `%` tokens, and a space would split the option."""
 _HARDENED = (
-    "-a", "-x", "-T",  # no agent forwarding, no X11, no terminal
+    "-a", "-x", "-T", "-e", "none",  # no agent forwarding, no X11, no terminal, no escape character
     "-o", "BatchMode=yes", "-o", "ClearAllForwardings=yes", "-o", "PermitLocalCommand=no",
     "-o", "RemoteCommand=none", "-o", "ForkAfterAuthentication=no",
 )  # fmt: skip
