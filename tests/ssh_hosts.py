@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _live_processes() -> Iterator[tuple[int, list[str], Path]]:
+    """Each process's pid, the fields of its stat after the command (state first, then ppid), and
+    its /proc entry; one that is gone by the time it is read is left out."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[1].split(), entry
+            except OSError:
+                continue
+
+
 @dataclass
 class SshHost:
     alias: str
@@ -43,31 +55,18 @@ class SshHost:
     def processes(self) -> list[int]:
         """Processes running "on" this host for the test: those with its marker."""
         found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        for pid, fields, entry in _live_processes():
             try:
                 environ = (entry / "environ").read_bytes().split(b"\0")
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if f"{HOST_MARK}={self.alias}".encode() in environ and state != "Z":
-                found.append(int(entry.name))
+            if f"{HOST_MARK}={self.alias}".encode() in environ and fields[0] != "Z":
+                found.append(pid)
         return found
 
     def connections(self) -> list[int]:
         """The sshd processes serving a connection: the listener's children."""
-        children = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                children.append(int(entry.name))
-        return children
+        return [pid for pid, fields, _ in _live_processes() if int(fields[1]) == self.process.pid]
 
     def cut(self) -> None:
         """Drop every connection to this host, as a network failure would (the sshd of each dies)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -19,10 +18,11 @@ from typing import Any
 import anyio
 
 from . import cursors, validation
+from .admission import check_message, check_queue_room
 from .clock import now
 from .commands import Actions, ask_owner, carry_out
 from .config import Settings
-from .errors import Busy, DepthExceeded, InvalidInput, RunFailed, UnknownAgent, UnknownRun
+from .errors import Busy, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
 from .locks import AgentLocks
@@ -176,31 +176,11 @@ class AgentPool:
     def _check_message(self, name: str, message: str, timeout_s: float | None) -> AgentRecord:
         """Everything that refuses a message before it is queued."""
         agent = self.get(name)
-        validation.check_text("message", message, self.settings.max_message_bytes)
-        validation.check_timeout(timeout_s)
-        self._check_depth()
+        check_message(self.settings, message, timeout_s)
         return agent
 
-    def _check_depth(self) -> None:
-        depth, limit = self.settings.depth, self.settings.max_depth
-        if depth >= limit:
-            raise DepthExceeded(
-                f"this agent-mcp runs at depth {depth} (started by an agent that was itself run by agent-mcp), "
-                f"and the limit is {limit} (AGENT_MCP_MAX_DEPTH / --max-depth): nested agent pools stop here so "
-                "they cannot recurse without end; do this work directly instead"
-            )
-
     def _check_queue_room(self, agents: list[str]) -> None:
-        """The limit that keeps a flood of messages from piling up without end."""
-        wanted = Counter(agent.casefold() for agent in agents)
-        for agent in dict.fromkeys(agents):
-            queued = len(self._scheduler.queue(agent))
-            if queued + wanted[agent.casefold()] > self.settings.max_queued:
-                raise Busy(
-                    f"agent {agent!r} has {queued} message(s) queued or running, and {self.settings.max_queued} is the "
-                    "limit (AGENT_MCP_MAX_QUEUED / --max-queued); wait for some to finish (wait_runs) or cancel them, "
-                    "then send again, or raise the limit"
-                )
+        check_queue_room(agents, lambda agent: len(self._scheduler.queue(agent)), self.settings.max_queued)
 
     async def start(self, name: str, message: str, timeout_s: float | None = None) -> Run:
         """Queue a message behind the agent's earlier ones and return at once."""

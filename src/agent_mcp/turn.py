@@ -25,8 +25,8 @@ from .clock import now
 from .config import Settings
 from .confinement import Workplace, open_workplace
 from .errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
+from .exits import without_result
 from .framing import LONG_LINE_BYTES, LineTooLong
-from .hosts import Host
 from .long_strings import SpilledText, StringCutter, decode_whole, whole_of
 from .models import AgentResponse
 from .permission_desk import PermissionDesk
@@ -34,17 +34,14 @@ from .process import (
     ClaudeProcess,
     ExecutableNotFound,
     LineHandler,
-    ProcessExit,
     ProcessRegistry,
     ProcessSpec,
     ProcessTimedOut,
     SpawnFailed,
 )
-from .reaper import CLAUDE_MISSING, CWD_UNUSABLE
 from .records import AgentRecord
 from .remote import Remote
 from .runs import Run
-from .ssh import LOST
 from .store import Store
 from .stream import StreamState, clean_text
 from .transcript import Entry, dropped_output, entries_of
@@ -270,10 +267,7 @@ async def _run_process(
             await notes.flush()
     if not complete:
         process.kill_now()
-        outcome = await process.end()
-        if workplace.host is not None:
-            raise _remote_failure(agent, workplace.host, outcome, settings.remote_claude)
-        raise RunFailed("crashed", _describe_exit(outcome), clean_text(outcome.tail))
+        raise without_result(agent.name, agent.cwd, workplace.host, await process.end(), settings.remote_claude)
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
     )
@@ -367,45 +361,3 @@ async def _serve_turn(
         finally:
             flushing.cancel_scope.cancel()
     raise failure
-
-
-def _remote_failure(agent: AgentRecord, host: Host, outcome: ProcessExit, claude: str) -> RunFailed:
-    """How a run on a host ended without a result: ssh's 255 is the connection, reaper.py's own
-    codes are what it found on the host, the rest is claude's."""
-    tail = clean_text(outcome.tail)
-    if outcome.returncode == LOST:
-        return RunFailed(
-            "connection_lost",
-            f"the connection to host {host.alias!r} was lost while agent {agent.name!r} worked; what ran there was "
-            "ended. The agent keeps its session on the host: send the message again to resume it",
-            tail,
-        )
-    if outcome.returncode == CLAUDE_MISSING:
-        return RunFailed(
-            "cli_not_found",
-            f"the claude CLI {claude!r} was not found on host {host.alias!r}; install it there (npm install -g "
-            "@anthropic-ai/claude-code) or point AGENT_MCP_REMOTE_CLAUDE / --remote-claude at it",
-        )
-    if outcome.returncode == CWD_UNUSABLE:
-        return RunFailed(
-            "crashed",
-            f"agent {agent.name!r}'s cwd {agent.cwd!r} is no longer a usable directory on host {host.alias!r}; "
-            "recreate it there, or delete the agent",
-            tail,
-        )
-    if outcome.returncode == 127:
-        return RunFailed(
-            "crashed",
-            f"could not start agent {agent.name!r} on host {host.alias!r}: it needs python3 there (agent-mcp "
-            "starts claude through it)",
-            tail,
-        )
-    return RunFailed("crashed", _describe_exit(outcome) + f" on host {host.alias!r}", tail)
-
-
-def _describe_exit(outcome: ProcessExit) -> str:
-    if outcome.signal is not None:
-        how = f"was killed by signal {outcome.signal}"
-    else:
-        how = f"exited with code {outcome.returncode}"
-    return f"the claude CLI {how} without a result"
