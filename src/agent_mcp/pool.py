@@ -72,6 +72,7 @@ class AgentPool:
             async with self._warm.running(), self._scheduler.running(), anyio.create_task_group() as watching:
                 actions = Actions(self.cancel, self.answer_permission)
                 watching.start_soon(carry_out, self._store, self._store.owner, actions.carry_out)
+                watching.start_soon(self.remote.links.reap)
                 try:
                     yield self
                 finally:

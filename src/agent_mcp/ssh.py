@@ -40,6 +40,7 @@ suffix while it binds, and a socket's own name is at most 21."""
 LOST = 255
 """ssh's exit code when the connection failed or dropped."""
 _PR_SET_PDEATHSIG = 1
+REAP_S = 1.0
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 """A path ssh takes as it is: ControlPath expands `%` tokens, and a space would split the option."""
 _HARDENED = (
@@ -155,6 +156,14 @@ class SshLinks:
         path = self.control_path(Host(alias, 1))
         with contextlib.suppress(FileNotFoundError):
             path.with_name(path.name + ".log").unlink()
+
+    async def reap(self) -> None:
+        """A master whose connection dropped exits on its own: it is collected within a second rather
+        than left a zombie until the host's next message."""
+        while True:
+            await anyio.sleep(REAP_S)
+            for master in list(self._masters.values()):
+                master.poll()
 
     def close(self) -> None:
         """Every master ends: each session over it (and so each run on its host) goes with it."""
