@@ -50,7 +50,7 @@ def _children() -> list[int]:
     """This process's children (the re-parented included), read from /proc."""
     me = os.getpid()
     found = []
-    for entry in os.listdir("/proc"):
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():  # a host without /proc: none found
         if not entry.isdigit():
             continue
         try:
@@ -194,6 +194,8 @@ def remote(argv: list[str]) -> None:
         try:
             for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, KILL_ALL):
                 signal.signal(sig, signal.SIG_DFL)
+            _prctl(1, signal.SIGKILL)  # it dies with its reaper, as here
+            os.setpgid(0, 0)  # a group of its own, which can be ended where /proc cannot be read
             os.execve(executable, [executable, *command[1:]], env)
         except BaseException as exc:
             os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
@@ -218,6 +220,10 @@ def remote(argv: list[str]) -> None:
         while claude not in statuses and time.monotonic() < deadline:
             _reap(statuses)
             time.sleep(0.02)
+    try:  # noqa: SIM105 (contextlib would cost every message its import)
+        os.killpg(claude, signal.SIGKILL)  # what stayed in claude's group, on any host
+    except (ProcessLookupError, PermissionError):
+        pass
     _kill_everything(statuses)
     status = statuses.get(claude, int(signal.SIGKILL))
     # ssh reports a remote death by signal as its own failure (255): a code says it plainly
