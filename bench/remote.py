@@ -2,7 +2,9 @@
 
 Two sshd's on loopback stand for two hosts (tests/ssh_hosts.py starts them; the double is claude
 there), so the figures are what the SSH path itself costs, not a network's latency:
-- a warm remote agent's round trip against a warm local agent's, once the master connection is up;
+- a warm remote agent's round trip against a warm local agent's, once the master connection is up,
+  and the same with warm agents off (a process per message: a new session, the host's reaper and
+  claude started for each);
 - agents spread over the two hosts (host="auto") each running a 1-second job at once, against the
   same agents on this machine.
 """
@@ -47,20 +49,27 @@ def round_trip_medians(env: dict[str, str], hosts: SshHosts, work: Path, rounds:
     return medians
 
 
-async def round_trip(tmp: Path, rounds: int, quick: bool) -> Row:
-    name, goal = "remote agent round trip over loopback sshd, warm (median)", "<= 1.15x a local agent"
+async def round_trips(tmp: Path, rounds: int, quick: bool) -> list[Row]:
+    warm = ("remote agent round trip over loopback sshd, warm (median)", "<= 1.15x a local agent", 1.15, "600")
+    cold = ("remote agent round trip over loopback sshd, warm agents off (median)", "<= 1.5x a local agent", 1.5,
+            "0")  # fmt: skip
     if not sshd_available():
-        return _missing(name, "ms", goal)
+        return [_missing(name, "ms", goal) for name, goal, _, _ in (warm, cold)]
     hosts, extra = _hosts(tmp)
+    rows = []
     try:
-        work = tmp / "work"
-        work.mkdir()
-        ms = await anyio.to_thread.run_sync(round_trip_medians, {**environment(tmp), **extra}, hosts, work, rounds)
+        for i, (name, goal, most, ttl) in enumerate((warm, cold)):
+            work = tmp / f"work{i}"
+            work.mkdir()
+            env = {**environment(tmp), **extra, "AGENT_MCP_WARM_TTL": ttl, "AGENT_MCP_STATE_DIR": str(tmp / f"s{i}")}
+            ms = await anyio.to_thread.run_sync(round_trip_medians, env, hosts, work, rounds)
+            met = None if quick else ms["remote"] / ms["local"] <= most
+            local = "a warm local agent" if ttl != "0" else "a local agent"
+            rows.append(Row(name, ms["remote"], ms["local"], "ms", goal, met,
+                            f"baseline: {local} in the same server, messages in turn"))  # fmt: skip
     finally:
         hosts.close()
-    ratio = ms["remote"] / ms["local"]
-    return Row(name, ms["remote"], ms["local"], "ms", goal, None if quick else ratio <= 1.15,
-               "baseline: a warm local agent, same server, messages in turn")  # fmt: skip
+    return rows
 
 
 def spread_wall(env: dict[str, str], cwds: list[str], hosted: bool) -> float:

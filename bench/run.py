@@ -462,7 +462,7 @@ async def main(quick: bool) -> int:
         rows.append(await warm.warm_vs_cold(tmp / "warm", max(3, sizes["rounds"] // 3), quick))
         rows.append(await warm.real_cli(tmp / "real-cli", sizes["rounds"], quick))
         rows.extend(await warm.printing(tmp / "printing", sizes["printed"], 3, quick))
-        rows.append(await remote.round_trip(tmp / "remote", sizes["rounds"], quick))
+        rows.extend(await remote.round_trips(tmp / "remote", sizes["rounds"], quick))
         rows.append(await remote.spread(tmp / "spread", sizes["spread"], quick))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}{' (quick mode: goals not judged)' if quick else ''}")  # fmt: skip

@@ -20,4 +20,4 @@ def test_quick_benchmark_runs_every_figure():
                    "cold start", "list_agents latency", "server memory", "warm agent", "the real CLI",
                    "tools printing", "remote agent round trip", "agents over two hosts"):  # fmt: skip
         assert figure in names, figure
-    assert len(rows) == 16
+    assert len(rows) == 17

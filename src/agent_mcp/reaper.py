@@ -147,6 +147,10 @@ CWD_UNUSABLE = 121
 _TERM_GRACE_S = 1.0
 
 
+def _child_ended(_signum: int, _frame: object) -> None:
+    """Nothing: its arrival writes the wakeup pipe, which is what the wait is for."""
+
+
 def _search(name: str, path: str) -> str | None:
     candidates = [name] if "/" in name else [os.path.join(d or ".", name) for d in path.split(":")]
     for candidate in candidates:
@@ -201,12 +205,22 @@ def remote(argv: list[str]) -> None:
             os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
         os._exit(127)
     os.close(0)  # the prompt is claude's to read
+    # Woken by a child's exit (SIGCHLD, through the wakeup pipe) or the output's error, not by a timer:
+    # the run's end is seen at once.
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, _child_ended)
     watch = select.poll()
     watch.register(1, 0)  # errors only: sshd's end of the output closed
+    watch.register(woken, select.POLLIN)
     try:
+        _reap(statuses)
         while claude not in statuses:
-            if watch.poll(100):
-                _end_all(0, None)
+            for fd, _ in watch.poll(1000):
+                if fd == 1:
+                    _end_all(0, None)
+                os.read(woken, 512)
             _reap(statuses)
         _end_all(0, None)
     except _EndAll:
