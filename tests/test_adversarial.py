@@ -41,7 +41,7 @@ def values(paths: list[str]) -> st.SearchStrategy[object]:
     texts = st.one_of(
         st.text(max_size=40),
         st.sampled_from(["", " ", "\n\t", "dev", "DEV", "ghost", "-x", "--help", "a\x00b", "../..", "~", "relative",
-                         "yolo", "acceptEdits", "high", "all", "any", "\ud800", "é" * 40]),
+                         "yolo", "acceptEdits", "high", "all", "any", "auto", "\ud800", "é" * 40]),
         st.sampled_from(paths),
         st.text(min_size=1, max_size=3).map(lambda t: t * 30_000),
     )  # fmt: skip
@@ -62,7 +62,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
     paths = [str(work), str(tmp_path / "file.txt"), str(tmp_path / "missing"), "/", "/etc", str(DOUBLE)]
     tools = {
         "create_agent": ["name", "role", "cwd", "model", "permission_mode", "allowed_tools", "disallowed_tools",
-                         "max_turns", "max_budget_usd", "add_dirs", "mcp_config", "effort", "worktree"],
+                         "max_turns", "max_budget_usd", "add_dirs", "mcp_config", "effort", "worktree", "host"],
         "list_agents": ["status", "name_prefix", "limit", "cursor"],
         "get_agent": ["name"],
         "send_message": ["agent", "message", "timeout_s"],
