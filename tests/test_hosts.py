@@ -32,6 +32,12 @@ def test_an_alias_ssh_could_misread_stops_start_up(text):
         load_settings({}, {"AGENT_MCP_HOSTS": text})
 
 
+def test_an_ssh_config_that_is_not_a_file_stops_start_up(tmp_path):
+    for bad in (str(tmp_path / "missing"), str(tmp_path), "relative/config"):
+        with pytest.raises(ValueError, match="AGENT_MCP_SSH_CONFIG"):
+            load_settings({}, {"AGENT_MCP_SSH_CONFIG": bad})
+
+
 def test_auto_picks_the_most_free_slots_then_the_fewest_agents_then_the_first():
     hosts = (Host("a", 2), Host("b", 4), Host("c", 4))
     assert choose(hosts, "auto", {}, {}).alias == "b"

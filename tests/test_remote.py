@@ -251,6 +251,8 @@ async def test_cwd_is_checked_on_the_host(hosted, ssh_hosts, no_leaks):
         await pool.create("dev", "r", work(ssh_hosts, "h1") + "/missing", AgentOptions(), host="h1")
     with pytest.raises(AgentMCPError, match="not an absolute path"):
         await pool.create("dev", "r", "relative/dir", AgentOptions(), host="h1")
+    assert (await pool.create("home", "r", "~/work", AgentOptions(), host="h1")).cwd == work(ssh_hosts, "h1")
+    assert (await pool.create("home2", "r", "~", AgentOptions(), host="h1")).cwd == str(ssh_hosts.hosts["h1"].home)
     link = Path(work(ssh_hosts, "h1")) / "link"
     link.symlink_to(Path(work(ssh_hosts, "h1")))
     assert (await pool.create("dev", "r", str(link), AgentOptions(), host="h1")).cwd == work(ssh_hosts, "h1")
@@ -399,3 +401,16 @@ async def test_a_host_given_as_user_at_address_and_port(make_pool, ssh_hosts, cl
     assert info.host == login
     reply = await pool.send("dev", "hello MOCK_ECHO_ENV=TEST_SSH_HOST")
     assert "TEST_SSH_HOST=h1" in reply.text
+
+
+@pytest.mark.attack
+async def test_a_host_no_longer_listed_is_reached_no_more(hosted, ssh_hosts, claude_env, make_pool, no_leaks):
+    """An agent placed on a host that a later server no longer lists keeps its record, and its
+    messages are refused: the store never names a destination the settings do not."""
+    pool = await hosted({"h1": 1})
+    await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(), host="h1")
+    later = await make_pool(claude_env, hosts=(Host("h2", 1),), ssh_config=ssh_hosts.config)
+    assert (await later.info("dev")).host == "h1"
+    with pytest.raises(RunFailed, match=r"^\[policy\] refused to run agent 'dev': host 'h1' is not one"):
+        await later.send("dev", "hello")
+    assert not later.remote.links._masters

@@ -104,6 +104,13 @@ def _directory(text: str) -> Path:
     return path
 
 
+def _existing_file(text: str) -> Path:
+    path = _directory(text)
+    if not path.is_file():
+        raise ValueError(f"{text!r} is not a file")
+    return path
+
+
 def _seconds_or_off(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -278,7 +285,7 @@ OPTIONS: tuple[Option, ...] = (
         "ssh_config",
         "--ssh-config",
         "AGENT_MCP_SSH_CONFIG",
-        _directory,
+        _existing_file,
         "the ssh client configuration file to use for the hosts (default: ssh's own, ~/.ssh/config)",
     ),
     Option(

@@ -24,8 +24,12 @@ from .ssh import REAPER_SOURCE, SshLinks
 from .store import Store
 
 PYTHON = "python3"
-_RESOLVE = 'for d do cd -- "$d" && printf "%s\\0" "$(pwd -P)" || exit 1; done'
-"""Each directory argument, entered and printed as the host resolves it (NUL-terminated)."""
+_RESOLVE = (
+    'for d do case $d in "~") d=$HOME;; "~/"*) d=$HOME/${d#"~/"};; esac; '
+    'cd -- "$d" && printf "%s\\0" "$(pwd -P)" || exit 1; done'
+)
+"""Each directory argument (`~` is the login's home there), entered and printed as the host resolves
+it (NUL-terminated)."""
 _PASSED_ENV = ("AGENT_MCP_DEPTH", "AGENT_MCP_MAX_DEPTH")
 """What of this machine's child environment reaches claude on a host: the depth that stops nested
 pools. Nothing else (API keys included): the host's claude runs with the host's login."""
@@ -71,8 +75,11 @@ class Remote:
         """The cwd (and add_dirs) checked on the host, as the host resolves them."""
         paths = [cwd, *(options.add_dirs or ())]
         for what, path in zip(["cwd", *["add_dirs entry"] * len(paths)], paths, strict=False):
-            if not path.startswith("/") or "\x00" in path:
-                raise InvalidInput(f"{what} {path!r} is not an absolute path; give one as it is on host {host.alias!r}")
+            if not (path.startswith(("/", "~/")) or path == "~") or "\x00" in path:
+                raise InvalidInput(
+                    f"{what} {path!r} is not an absolute path; give one as it is on host {host.alias!r} (or one "
+                    "under ~/, the login's home there)"
+                )
         done = await self.links.run(host, ["sh", "-c", _RESOLVE, "sh", *paths], self.command_timeout_s)
         resolved = done.out.split("\0")[:-1] if done.out.endswith("\0") else done.out.split("\0")
         if done.code != 0 or len(resolved) != len(paths):

@@ -129,7 +129,8 @@ async def create_agent(
     host: Annotated[
         str | None,
         Field(
-            description="run it on this SSH host (one the server lists in --hosts; cwd is then a path there), or "
+            description="run it on this SSH host (one the server lists in --hosts; cwd is then a path there, ~/ "
+            "its login's home), or "
             "'auto' for the listed host with the most free slots; omitted: this machine"
         ),
     ] = None,
