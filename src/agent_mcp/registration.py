@@ -65,8 +65,8 @@ async def register_agent(
         too_big = exec_problem(argv, child_env)
     if too_big is not None:
         raise InvalidInput(
-            f"this agent could never run: {too_big}. Shorten it (an mcp_config can be given as the path of a "
-            "file instead of the object)"
+            f"this agent could never run: {too_big}. Shorten it"
+            + ("" if placed else " (an mcp_config can be given as the path of a file instead of the object)")
         )
     if store.agent_count() >= settings.max_agents:
         raise PolicyRefusal(
