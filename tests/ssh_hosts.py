@@ -93,14 +93,18 @@ class SshHosts:
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
 
-    def start(self, alias: str, extra_env: dict[str, str] | None = None, max_sessions: int = 100) -> SshHost:
+    def start(
+        self, alias: str, extra_env: dict[str, str] | None = None, max_sessions: int = 100, claude: Path | None = None
+    ) -> SshHost:
+        """A host whose `claude` is the double (or the program given)."""
         where = self.root / alias
         home, bin_dir = where / "home", where / "bin"
         home.mkdir(parents=True)
         bin_dir.mkdir()
-        claude = bin_dir / "claude"
-        claude.write_text(f'#!/bin/sh\nexec {sys.executable} {DOUBLE} "$@"\n')
-        claude.chmod(0o755)
+        program = f"{sys.executable} {DOUBLE}" if claude is None else str(claude)
+        wrapper = bin_dir / "claude"
+        wrapper.write_text(f'#!/bin/sh\nexec {program} "$@"\n')
+        wrapper.chmod(0o755)
         host_key = where / "host_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
         authorized = where / "authorized_keys"

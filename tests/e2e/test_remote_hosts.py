@@ -10,7 +10,10 @@ import subprocess
 
 import anyio
 import pytest
-from helpers import AGENT_MCP, call, connect, ok, refused, server_pid
+from conftest import sessions_dir
+from helpers import AGENT_MCP, call, connect, ok, real_client, refused, server_pid
+from mock_api import MockAnthropic
+from test_real_cli import QUIET, REAL_CLAUDE
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +98,25 @@ async def test_a_server_that_stops_ends_its_runs_on_the_host(ssh_hosts, claude_e
             while len(h1.processes()) < 3:
                 await anyio.sleep(0.05)
     await gone(h1, 6)
+
+
+async def test_the_real_cli_on_a_host_answers_resumes_and_uses_tools(ssh_hosts, claude_env, tmp_path, no_leaks):
+    """The real claude (tests/clients) as the host's claude, against the loopback mock API: on a
+    host its stdout is sshd's pipe rather than a terminal, and the stream is the same."""
+    real_client("claude", "the real claude CLI")
+    with MockAnthropic() as api:
+        host_env = {**QUIET, "ANTHROPIC_BASE_URL": api.url}
+        h1 = ssh_hosts.start("h1", host_env, claude=REAL_CLAUDE)
+        (h1.home / "work").mkdir()
+        env = with_hosts(claude_env, ssh_hosts, "h1=1")
+        async with connect(env) as client:
+            await ok(client, "create_agent", name="dev", role="says hello", cwd=str(h1.home / "work"), host="h1")
+            first = await ok(client, "send_message", agent="dev", message="hello MOCK_TEXT")
+            second = await ok(client, "send_message", agent="dev", message="second turn MOCK_TOOL")
+        assert first["text"] == api.replies[0] and first["text"].endswith("Last user text tail: hello MOCK_TEXT")
+        assert (first["input_tokens"], first["output_tokens"]) == (120, 42)
+        assert second["session_id"] == first["session_id"] and second["text"].endswith("TOOL_RESULT:hi-from-tool")
+        assert (sessions_dir({"HOME": str(h1.home)}, h1.home / "work") / f"{first['session_id']}.jsonl").exists()
+        *_, last = api.main_requests()
+        assert api.user_texts(last)[0] == "hello MOCK_TEXT"
+    await gone(h1)
