@@ -213,10 +213,15 @@ async def test_a_dropped_connection_is_connection_lost_and_the_next_message_resu
 
 async def test_an_unreachable_host_is_host_unreachable_with_ssh_s_words(hosted, ssh_hosts, no_leaks):
     ssh_hosts.add_unreachable("down")
-    pool = await hosted({"h1": 1, "down": 1})
+    locked = ssh_hosts.start("locked")
+    (ssh_hosts.root / "locked" / "authorized_keys").write_text("")  # our key is refused there
+    pool = await hosted({"h1": 1, "down": 1, "locked": 1})
     with pytest.raises(AgentMCPError, match=r"Connection refused") as refused:
         await pool.create("dev", "r", "/tmp", AgentOptions(), host="down")
     assert refused.value.kind == "host_unreachable"
+    with pytest.raises(AgentMCPError, match=r"Permission denied \(publickey\)") as refused:
+        await pool.create("dev", "r", str(locked.home), AgentOptions(), host="locked")
+    assert refused.value.kind == "host_unreachable" and "without a prompt" in str(refused.value)
     assert not pool.store.agents()
     # A host that goes away after the agent was placed there: the run says so
     await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(), host="h1")
