@@ -28,8 +28,9 @@ def without_result(agent: str, cwd: str, host: Host | None, outcome: ProcessExit
     if outcome.returncode == CLAUDE_MISSING:
         return RunFailed(
             "cli_not_found",
-            f"the claude CLI {claude!r} was not found on host {host.alias!r}; install it there (npm install -g "
-            "@anthropic-ai/claude-code) or point AGENT_MCP_REMOTE_CLAUDE / --remote-claude at it",
+            f"the claude CLI {claude!r} was not found (or could not be started) on host {host.alias!r}; install it "
+            "there (npm install -g @anthropic-ai/claude-code) or point AGENT_MCP_REMOTE_CLAUDE / --remote-claude at it",
+            tail,
         )
     if outcome.returncode == CWD_UNUSABLE:
         return RunFailed(

@@ -203,11 +203,12 @@ def remote(argv: list[str]) -> None:
             os.execve(executable, [executable, *command[1:]], env)
         except BaseException as exc:
             os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
-        os._exit(127)
+        os._exit(CLAUDE_MISSING)  # 127 stays the shell's: python3 itself missing
     os.close(0)  # the prompt is claude's to read
     # Woken by a child's exit (SIGCHLD, through the wakeup pipe) or the output's error, not by a timer:
     # the run's end is seen at once.
     woken, wake = os.pipe()
+    os.set_blocking(woken, False)
     os.set_blocking(wake, False)
     signal.set_wakeup_fd(wake)
     signal.signal(signal.SIGCHLD, _child_ended)
@@ -220,7 +221,8 @@ def remote(argv: list[str]) -> None:
             for fd, _ in watch.poll(1000):
                 if fd == 1:
                     _end_all(0, None)
-                os.read(woken, 512)
+                else:
+                    os.read(woken, 512)
             _reap(statuses)
         _end_all(0, None)
     except _EndAll:
