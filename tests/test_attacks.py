@@ -98,14 +98,16 @@ async def test_the_process_starts_in_the_directory_that_was_checked_not_where_it
             lines.append(line)
             return False
 
+        # It answers its input line, as claude does: output written before a turn's frame belongs to
+        # no turn and is dropped (a child that printed at once raced its own turn).
         spec = ProcessSpec(
-            argv=[sys.executable, "-c", "import os; print(os.getcwd())"],
+            argv=[sys.executable, "-c", "import os, sys; sys.stdin.readline(); print(os.getcwd())"],
             cwd_fd=fd,
             env=dict(os.environ),
             max_line_bytes=1 << 20,
         )
         process = ClaudeProcess(spec, ProcessRegistry())
-        assert await process.run_turn(b"", on_line, 20, 20) is False  # it printed and exited
+        assert await process.run_turn(b"go\n", on_line, 20, 20) is False  # it printed and exited
         await process.end()
     finally:
         os.close(fd)
