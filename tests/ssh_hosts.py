@@ -1,7 +1,7 @@
 """Real SSH hosts for the tests: OpenSSH's sshd on 127.0.0.1, one per "host", each on a free port
 with its own host key, home directory and PATH (whose `claude` is the test double), reached
 through a test ssh_config that names them by alias. Every process of a host's sessions carries
-TEST_SSH_HOST=<alias> and the variables it was given (the tests give their process marker, so the
+TEST_SSH_HOST=<alias>, an id of its own, and the variables it was given (the tests give their process marker, so the
 leak check sees what runs "there"). The benchmark uses it too.
 """
 
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 DOUBLE = Path(__file__).parent / "fake_claude.py"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 HOST_MARK = "TEST_SSH_HOST"
+HOST_ID = "TEST_SSH_HOST_ID"
+"""The host's alias and this set of hosts' own id: what tells its processes from another test run's."""
 
 
 def sshd_available() -> bool:
@@ -51,6 +54,7 @@ class SshHost:
     home: Path
     process: subprocess.Popen[bytes]
     log: Path
+    host_id: str
 
     def processes(self) -> list[int]:
         """Processes running "on" this host for the test: those with its marker."""
@@ -60,7 +64,7 @@ class SshHost:
                 environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if f"{HOST_MARK}={self.alias}".encode() in environ and fields[0] != "Z":
+            if f"{HOST_ID}={self.host_id}".encode() in environ and fields[0] != "Z":
                 found.append(pid)
         return found
 
@@ -84,6 +88,7 @@ class SshHosts:
     def __init__(self, root: Path, session_env: dict[str, str]) -> None:
         self.root = root
         self.session_env = session_env
+        self.id = uuid.uuid4().hex
         self.config = root / "ssh_config"
         self.hosts: dict[str, SshHost] = {}
         root.mkdir(parents=True, exist_ok=True)
@@ -116,6 +121,7 @@ class SshHosts:
             "ANTHROPIC_API_KEY": "sk-ant-api03-dummy",
             **self.session_env,
             HOST_MARK: alias,
+            HOST_ID: f"{self.id}-{alias}",
             **(extra_env or {}),
         }
         settings = [
@@ -146,7 +152,7 @@ class SshHosts:
                 f"  IdentityFile {self.key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {self.root / 'known_hosts'}\n"
                 "  StrictHostKeyChecking yes\n  LogLevel ERROR\n"
             )
-        host = SshHost(alias, port, home, process, log)
+        host = SshHost(alias, port, home, process, log, f"{self.id}-{alias}")
         self.hosts[alias] = host
         return host
 
