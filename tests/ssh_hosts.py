@@ -1,8 +1,8 @@
 """Real SSH hosts for the tests: OpenSSH's sshd on 127.0.0.1, one per "host", each on a free port
 with its own host key, home directory and PATH (whose `claude` is the test double), reached
 through a test ssh_config that names them by alias. Every process of a host's sessions carries
-TEST_SSH_HOST=<alias>, an id of its own, and the variables it was given (the tests give their process marker, so the
-leak check sees what runs "there"). The benchmark uses it too.
+TEST_SSH_HOST=<alias>, an id of its own, and the variables it was given (the tests give their
+process marker, so the leak check sees what runs "there"). The benchmark uses it too.
 """
 
 from __future__ import annotations
