@@ -420,3 +420,32 @@ async def test_a_host_no_longer_listed_is_reached_no_more(hosted, ssh_hosts, cla
     with pytest.raises(RunFailed, match=r"^\[policy\] refused to run agent 'dev': host 'h1' is not one"):
         await later.send("dev", "hello")
     assert not later.remote.links._masters
+
+
+@pytest.mark.attack
+async def test_git_variables_in_either_environment_do_not_redirect_git(
+    hosted, ssh_hosts, tmp_path, monkeypatch, no_leaks
+):
+    """GIT_DIR and GIT_CONFIG_* in the server's environment or the host login's would send git to
+    another repository, or configure it (a hooks path): every GIT_ variable is dropped, here and there."""
+    hooks = tmp_path / "evil-hooks"
+    hooks.mkdir()
+    canary = tmp_path / "hook-ran"
+    (hooks / "post-checkout").write_text(f"#!/bin/sh\ntouch {canary}\n")
+    (hooks / "post-checkout").chmod(0o755)
+    hostile = {"GIT_DIR": str(tmp_path / "nowhere"), "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath",
+               "GIT_CONFIG_VALUE_0": str(hooks)}  # fmt: skip
+    ssh_hosts.start("h1", hostile)
+    pool = await hosted({"h1": 1})
+    for where, host in (("here", None), ("there", "h1")):
+        repo = tmp_path / f"repo-{where}"
+        repo.mkdir()
+        for args in (["init", "-q"], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty",
+                                      "-m", "first"]):  # fmt: skip
+            await anyio.run_process(["git", "-C", str(repo), *args])
+        with monkeypatch.context() as patched:
+            for key, value in hostile.items():
+                patched.setenv(key, value)
+            info = await pool.create(f"dev-{where}", "r", str(repo), AgentOptions(), worktree=True, host=host)
+        assert info.worktree_repo == str(repo) and Path(info.cwd).is_dir()
+    assert not canary.exists()

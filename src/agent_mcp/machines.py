@@ -21,14 +21,17 @@ Kind = Literal["dir", "file", "symlink"] | None
 
 _KIND = 'if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -e "$1" ]; then echo file; fi'
 _REAL = 'cd -- "$1" && pwd -P'
+_WITHOUT = 'p=$1; shift; for v in $(env | sed -n "s/^\\($p[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$v"; done; exec "$@"'
+"""Runs the rest of its arguments without any variable whose name starts with its first."""
 
 
 class Machine(Protocol):
     label: str
     """How messages name it: "the server's machine" or "host 'x'"."""
 
-    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
-        """argv with the variables in env set and those in unset removed."""
+    async def run(self, argv: list[str], env: Mapping[str, str], unset_prefix: str) -> Done:
+        """argv with the variables in env set, and every variable whose name starts with unset_prefix
+        removed."""
 
     async def kind(self, path: str) -> Kind: ...
 
@@ -46,8 +49,8 @@ class Machine(Protocol):
 class _Local:
     label = "the server's machine"
 
-    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
-        full = {key: value for key, value in os.environ.items() if key not in unset} | dict(env)
+    async def run(self, argv: list[str], env: Mapping[str, str], unset_prefix: str) -> Done:
+        full = {key: value for key, value in os.environ.items() if not key.startswith(unset_prefix)} | dict(env)
         try:
             done = await anyio.run_process(argv, check=False, env=full)
         except FileNotFoundError:
@@ -84,13 +87,8 @@ class RemoteMachine:
         self.host, self.links, self.timeout_s = host, links, timeout_s
         self.label = f"host {host.alias!r}"
 
-    async def run(self, argv: list[str], env: Mapping[str, str], unset: tuple[str, ...]) -> Done:
-        wrapped = [
-            "env",
-            *(arg for name in unset for arg in ("-u", name)),
-            *(f"{k}={v}" for k, v in env.items()),
-            *argv,
-        ]
+    async def run(self, argv: list[str], env: Mapping[str, str], unset_prefix: str) -> Done:
+        wrapped = ["sh", "-c", _WITHOUT, "sh", unset_prefix, "env", *(f"{k}={v}" for k, v in env.items()), *argv]
         done = await self.links.run(self.host, wrapped, self.timeout_s)
         if done.code == 127 and not done.out:
             raise InvalidInput(f"could not run {argv[0]} on {self.label}: {done.err}")

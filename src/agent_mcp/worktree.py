@@ -47,13 +47,13 @@ class Worktree:
 
 
 _CLEAN_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-_UNSET = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
-          "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES")  # fmt: skip
-"""Variables that would point a command at another repository than the one named."""
+_UNSET_PREFIX = "GIT_"
+"""GIT_DIR, GIT_WORK_TREE, GIT_CONFIG_* and the like in the environment would point a command at
+another repository than the one named, or configure it: every GIT_ variable goes, here and on a host."""
 
 
 async def _run(machine: Machine, args: list[str], cwd: str) -> Done:
-    done = await machine.run(["git", "-C", cwd, *args], _CLEAN_ENV, _UNSET)
+    done = await machine.run(["git", "-C", cwd, *args], _CLEAN_ENV, _UNSET_PREFIX)
     if done.code == 127 and not done.out and "git" in done.err and "not found" in done.err:
         raise InvalidInput(f"worktree=true needs git, which is not installed on {machine.label}")
     return done
