@@ -61,7 +61,7 @@ class AgentPool:
         self._store: Store | None = None
         self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
         links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
-        self.remote = Remote(settings.hosts, links, settings.remote_claude, settings.timeout_s)
+        self.remote = Remote(settings.hosts, links, settings.timeout_s)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:

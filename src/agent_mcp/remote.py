@@ -45,10 +45,9 @@ class Placed:
 class Remote:
     """The listed hosts and the connections to them."""
 
-    def __init__(self, hosts: tuple[Host, ...], links: SshLinks, remote_claude: str, command_timeout_s: float) -> None:
+    def __init__(self, hosts: tuple[Host, ...], links: SshLinks, command_timeout_s: float) -> None:
         self.hosts = hosts
         self.links = links
-        self.remote_claude = remote_claude
         self.command_timeout_s = command_timeout_s
 
     def host(self, alias: str) -> Host:
@@ -91,10 +90,10 @@ class Remote:
         return Placed(host, resolved[0], resolved[1:] if options.add_dirs is not None else None)
 
     def command(self, host: Host, cwd: str, claude_argv: list[str], env: Mapping[str, str]) -> list[str]:
-        """The local argv of a run on the host: ssh, then reaper.py there, then claude."""
+        """The local argv of a run on the host: ssh, then reaper.py there, then claude's argv (built
+        for the host's claude, --remote-claude)."""
         passed = [f"{key}={env[key]}" for key in _PASSED_ENV if key in env]
-        argv = [PYTHON, "-I", "-S", "-c", REAPER_SOURCE, "remote", cwd, *passed, "--",
-                self.remote_claude, *claude_argv[1:]]  # fmt: skip
+        argv = [PYTHON, "-I", "-S", "-c", REAPER_SOURCE, "remote", cwd, *passed, "--", *claude_argv]
         return self.links.command(host, argv)
 
 
