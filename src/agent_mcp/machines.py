@@ -20,7 +20,12 @@ from .ssh import Done, SshLinks, text_of
 Kind = Literal["dir", "file", "symlink"] | None
 
 _KIND = 'if [ -L "$1" ]; then echo symlink; elif [ -d "$1" ]; then echo dir; elif [ -e "$1" ]; then echo file; fi'
-_REAL = 'cd -- "$1" && pwd -P'
+_RESOLVE = (
+    'for d do case $d in "~") d=$HOME;; "~/"*) d=$HOME/${d#"~/"};; esac; '
+    'cd -- "$d" && printf "%s\\0" "$(pwd -P)" || exit 1; done'
+)
+"""Each directory argument (`~` is the login's home there), entered and printed as the host resolves
+it (NUL-terminated)."""
 _WITHOUT = 'p=$1; shift; for v in $(env | sed -n "s/^\\($p[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$v"; done; exec "$@"'
 """Runs the rest of its arguments without any variable whose name starts with its first."""
 
@@ -64,9 +69,10 @@ class _Local:
         return "symlink" if p.is_symlink() else "dir" if p.is_dir() else "file" if p.exists() else None
 
     async def remove(self, path: str) -> None:
-        if await self.kind(path) == "dir":
+        kind = await self.kind(path)
+        if kind == "dir":
             shutil.rmtree(path)
-        elif await self.kind(path) is not None:
+        elif kind is not None:
             os.unlink(path)
 
     async def make_dirs(self, path: str) -> None:
@@ -94,8 +100,8 @@ class RemoteMachine:
             raise InvalidInput(f"could not run {argv[0]} on {self.label}: {done.err}")
         return done
 
-    async def _sh(self, script: str, path: str) -> Done:
-        return await self.links.run(self.host, ["sh", "-c", script, "sh", path], self.timeout_s)
+    async def _sh(self, script: str, *paths: str) -> Done:
+        return await self.links.run(self.host, ["sh", "-c", script, "sh", *paths], self.timeout_s)
 
     async def kind(self, path: str) -> Kind:
         out = (await self._sh(_KIND, path)).out
@@ -110,10 +116,19 @@ class RemoteMachine:
             raise InvalidInput(f"could not make the directory {path!r} on {self.label}: {done.err}")
 
     async def real_dir(self, path: str) -> str:
-        done = await self._sh(_REAL, path)
-        if done.code != 0:
-            raise InvalidInput(f"{path!r} is not a usable directory on {self.label}: {done.err}")
-        return done.out
+        return (await self.real_dirs([path]))[0]
+
+    async def real_dirs(self, paths: list[str]) -> list[str]:
+        """Every one resolved in one command; InvalidInput names the first that is no directory."""
+        done = await self._sh(_RESOLVE, *paths)
+        resolved = done.out.split("\0")[:-1] if done.out.endswith("\0") else done.out.split("\0")
+        if done.code != 0 or len(resolved) != len(paths):
+            bad = paths[min(len(resolved), len(paths) - 1)]
+            raise InvalidInput(
+                f"{bad!r} is not a usable directory on {self.label} ({done.err or 'no message'}); give an existing "
+                "directory there"
+            )
+        return resolved
 
     async def worktrees_dir(self, state_dir: Path) -> str:
         """Under the host login's home, one directory per state directory of this machine (two

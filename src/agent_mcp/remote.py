@@ -24,12 +24,6 @@ from .ssh import REAPER_SOURCE, SshLinks
 from .store import Store
 
 PYTHON = "python3"
-_RESOLVE = (
-    'for d do case $d in "~") d=$HOME;; "~/"*) d=$HOME/${d#"~/"};; esac; '
-    'cd -- "$d" && printf "%s\\0" "$(pwd -P)" || exit 1; done'
-)
-"""Each directory argument (`~` is the login's home there), entered and printed as the host resolves
-it (NUL-terminated)."""
 _PASSED_ENV = ("AGENT_MCP_DEPTH", "AGENT_MCP_MAX_DEPTH")
 """What of this machine's child environment reaches claude on a host: the depth that stops nested
 pools. Nothing else (API keys included): the host's claude runs with the host's login."""
@@ -53,7 +47,7 @@ class Remote:
     def host(self, alias: str) -> Host:
         return listed(self.hosts, alias)
 
-    def machine(self, host: Host) -> Machine:
+    def machine(self, host: Host) -> RemoteMachine:
         return RemoteMachine(host, self.links, self.command_timeout_s)
 
     def machine_of(self, alias: str | None) -> Machine:
@@ -79,14 +73,7 @@ class Remote:
                     f"{what} {path!r} is not an absolute path; give one as it is on host {host.alias!r} (or one "
                     "under ~/, the login's home there)"
                 )
-        done = await self.links.run(host, ["sh", "-c", _RESOLVE, "sh", *paths], self.command_timeout_s)
-        resolved = done.out.split("\0")[:-1] if done.out.endswith("\0") else done.out.split("\0")
-        if done.code != 0 or len(resolved) != len(paths):
-            bad = paths[min(len(resolved), len(paths) - 1)]
-            raise InvalidInput(
-                f"{bad!r} is not a usable directory on host {host.alias!r} ({done.err or 'no message'}); give an "
-                "existing directory there"
-            )
+        resolved = await self.machine(host).real_dirs(paths)
         return Placed(host, resolved[0], resolved[1:] if options.add_dirs is not None else None)
 
     def command(self, host: Host, cwd: str, claude_argv: list[str], env: Mapping[str, str]) -> list[str]:
