@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import logging
 import os
@@ -90,15 +91,20 @@ class SshLinks:
         self._masters: dict[str, subprocess.Popen[bytes]] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
-    def control_path(self, host: Host) -> Path:
-        name = hashlib.sha256(host.alias.casefold().encode()).hexdigest()[:12]
-        return socket_dir(self.state_dir) / f"{name}-{os.getpid()}"
+    @functools.cached_property
+    def _socket_dir(self) -> Path:
+        """Made (and checked) once, at the first command: every command names its socket."""
+        return socket_dir(self.state_dir)
+
+    def control_path(self, alias: str) -> Path:
+        name = hashlib.sha256(alias.casefold().encode()).hexdigest()[:12]
+        return self._socket_dir / f"{name}-{os.getpid()}"
 
     def _options(self, host: Host) -> list[str]:
         config = ["-F", str(self.ssh_config)] if self.ssh_config is not None else []
         timeout = max(1, round(self.connect_timeout_s))
         return ["ssh", *config, *_HARDENED, "-o", f"ConnectTimeout={timeout}",
-                "-o", f"ControlPath={self.control_path(host)}"]  # fmt: skip
+                "-o", f"ControlPath={self.control_path(host.alias)}"]  # fmt: skip
 
     def command(self, host: Host, argv: list[str]) -> list[str]:
         """The local argv that runs `argv` on the host, in the login's home, over the master."""
@@ -110,7 +116,7 @@ class SshLinks:
         lock = self._locks.setdefault(host.alias, anyio.Lock())
         async with lock:
             master = self._masters.get(host.alias)
-            path = self.control_path(host)
+            path = self.control_path(host.alias)
             if master is not None and master.poll() is None and path.exists():
                 return
             if master is not None:
@@ -153,7 +159,7 @@ class SshLinks:
             except subprocess.TimeoutExpired:
                 master.kill()
                 master.wait()
-        path = self.control_path(Host(alias, 1))
+        path = self.control_path(alias)
         with contextlib.suppress(FileNotFoundError):
             path.with_name(path.name + ".log").unlink()
 
