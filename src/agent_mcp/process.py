@@ -1,12 +1,17 @@
 """One CLI process under a pseudo-terminal, and its whole lifetime: one turn or many.
 
 Why this shape:
-- The CLI's stdout and stderr are a PTY (it behaves as it would for a person), but its stdin is a
-  pipe: each turn's message goes there as a stream-json line, untouched by the terminal's line
-  discipline and free of argv's 128 KiB per-entry limit, and the process waits for the next one
-  while the pipe stays open. Between turns nobody listens: what it writes then is read and dropped.
-- The PTY master is read by a thread of its own (terminal_output.py says why); the stdin pipe and a
-  pidfd for the child's exit are awaited with anyio.
+- The CLI runs under a PTY (its terminal and stderr: it behaves as it would for a person), but its
+  stdin and stdout are not the terminal. Its stdin is a pipe: each turn's message goes there as a
+  stream-json line, untouched by the terminal's line discipline and free of argv's 128 KiB
+  per-entry limit, and the process waits for the next one while the pipe stays open.
+- Its stdout, where the events come, is one end of a socket pair: a place the agent's tools cannot
+  write into. Anything the agent runs can open /dev/tty and write lines into the terminal, and a
+  pipe could be opened again through /proc/<pid>/fd/1; a socket cannot be. The terminal is drained
+  (terminal_tail.py) and never parsed. Between turns nobody listens to stdout: what it writes then
+  is read and dropped, and counted (`stray_lines`), since the CLI writes nothing between turns.
+- stdout is read by a thread of its own (output_reader.py says why); the stdin pipe and a pidfd
+  for the child's exit are awaited with anyio.
 - The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
   ends every process the run started, also those that left the process group, and also when the
   server is killed outright.
@@ -24,6 +29,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +41,8 @@ from .framing import LineFramer, LineTooLong, keep_all
 from .long_strings import StringCutter
 from .reaper import KILL_ALL
 from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
-from .terminal_output import READ_CHUNK, TerminalOutput
+from .output_reader import READ_CHUNK, OutputReader
+from .terminal_tail import TerminalTail
 
 __all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
            "ProcessTimedOut", "SpawnFailed"]  # fmt: skip
@@ -76,23 +83,34 @@ class ClaudeProcess:
     def __init__(self, spec: ProcessSpec, registry: ProcessRegistry) -> None:
         self.spec = spec
         self.registry = registry
-        self.on_line: LineHandler = _dropped
+        self.on_line: LineHandler = self._stray
         stdin_read, self.stdin_write = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.shutdown(socket.SHUT_WR)  # the events go one way only
+        theirs.shutdown(socket.SHUT_RD)
+        self.stdout_fd = ours.detach()
         try:
-            self.pty = spawn(spec, stdin_read)
+            self.pty = spawn(spec, stdin_read, theirs.fileno())
         except BaseException:
             os.close(self.stdin_write)
+            os.close(self.stdout_fd)
             raise
         finally:
             os.close(stdin_read)
+            theirs.close()
         self.pid: int = self.pty.pid
         self.fd: int = self.pty.fd
         self.pidfd = os.pidfd_open(self.pid)
         os.set_blocking(self.fd, False)
         os.set_blocking(self.stdin_write, False)
-        self.output = TerminalOutput(self.fd, UNREAD_BYTES)
+        os.set_blocking(self.stdout_fd, False)
+        self.output = OutputReader(self.stdout_fd, UNREAD_BYTES)
+        self.terminal = TerminalTail(self.fd)
         self.framer = LineFramer(spec.max_line_bytes)
         self.tail = b""
+        """The turn's last output bytes on stdout."""
+        self.stray_lines = 0
+        """Lines written on stdout while no turn ran: the CLI writes none then, so someone else did."""
         self.complete = False
         self.exited = False
         self.idle_timed_out = False
@@ -132,6 +150,7 @@ class ClaudeProcess:
         process is then still running (the caller ends it)."""
         self.output.read_now()  # what it wrote since its last turn is no part of this one: dropped
         await self._handle(self.output.take())
+        await self._flush_partial()
         self.on_line, self.complete, self.tail = on_line, False, b""
         self.idle_timeout_s, self.turn_started = idle_timeout_s, time.monotonic()
         self.framer.droppable, self.framer.cutter = droppable, cutter
@@ -142,12 +161,12 @@ class ClaudeProcess:
                     await self.pump()
                     tg.cancel_scope.cancel()
         finally:
-            self.on_line, self.idle_timeout_s, self.framer.droppable = _dropped, float("inf"), keep_all
+            self.on_line, self.idle_timeout_s, self.framer.droppable = self._stray, float("inf"), keep_all
             self.framer.cutter = None
         if deadline.cancelled_caught:
-            raise ProcessTimedOut("timeout", timeout_s, self.tail)
+            raise ProcessTimedOut("timeout", timeout_s, self.last_words())
         if self.idle_timed_out:
-            raise ProcessTimedOut("idle timeout", idle_timeout_s, self.tail)
+            raise ProcessTimedOut("idle timeout", idle_timeout_s, self.last_words())
         if self.overflow is not None:
             raise self.overflow
         return self.complete
@@ -163,7 +182,7 @@ class ClaudeProcess:
                 await self.write(json.dumps(request).encode() + b"\n")
                 await self.pump()
         finally:
-            self.on_line = _dropped
+            self.on_line = self._stray
         return self.complete and self.alive
 
     async def idle(self, seconds: float) -> None:
@@ -183,6 +202,11 @@ class ClaudeProcess:
         finally:
             self._idle_holds -= 1
             self.turn_started = max(self.turn_started, time.monotonic())
+
+    def last_words(self) -> bytes:
+        """What to show of a turn that went wrong: the end of its output, then of its terminal (where
+        the CLI writes its errors)."""
+        return (self.tail[-TAIL_BYTES // 2 :] + b"\n" + self.terminal.tail).strip(b"\n")[-TAIL_BYTES:]
 
     async def write(self, data: bytes) -> None:
         """One frame whole: frames written at once (an answer, an interrupt) never interleave."""
@@ -208,6 +232,13 @@ class ClaudeProcess:
             self.stdin_write = -1
 
     # --- output ------------------------------------------------------------------------------
+
+    async def _stray(self, line: bytes) -> bool:
+        """Output between turns (or after a turn's result) belongs to no turn: dropped, and counted."""
+        if line.strip():
+            self.stray_lines += 1
+            log.warning("pid %d wrote on its output between turns (dropped): %r", self.pid, line[:200])
+        return False
 
     async def pump(self) -> None:
         """Read until the handler says complete, the terminal closes, the child exits, the output
@@ -321,6 +352,8 @@ class ClaudeProcess:
         finally:
             os.close(self.pidfd)
             self.output.close()
+            os.close(self.stdout_fd)
+            self.terminal.close()
             self.pty.fileobj.close()
             self.pty.closed = True
             self.pty.terminated = True
@@ -332,7 +365,7 @@ class ClaudeProcess:
         return ProcessExit(
             returncode=os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
             signal=os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None,
-            tail=self.tail,
+            tail=self.last_words(),
         )
 
 
@@ -354,9 +387,3 @@ class ProcessRegistry:
 
     def __len__(self) -> int:
         return len(self._live)
-
-
-async def _dropped(line: bytes) -> bool:
-    """Output between turns (or after a turn's result) belongs to no turn."""
-    log.debug("dropped output between turns: %r", line[:200])
-    return False

@@ -1,8 +1,9 @@
 """Starting one CLI process: the PTY, the reaper that becomes its parent, the directory it starts in.
 
 The forked child sets the kernel's subreaper and parent-death flags, enters the directory that was
-checked (by descriptor), takes the stdin pipe, forks claude (exec'd at once), then becomes
-reaper.py: claude's parent, which ends every process the run started when the run or the server ends.
+checked (by descriptor), takes the stdin pipe, forks claude (exec'd at once, its stdout the socket
+given: process.py says why), then becomes reaper.py: claude's parent, which ends every process the
+run started when the run or the server ends.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _REAPER = str(Path(__file__).with_name("reaper.py"))
 
 
-def _child_setup(spec: ProcessSpec, executable: str, stdin_fd: int) -> Callable[[], None]:
+def _child_setup(spec: ProcessSpec, executable: str, stdin_fd: int, stdout_fd: int) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the forked child, which then becomes the reaper (a failure here is reported by
         # ptyprocess as a spawn error). Both prctl settings outlive the exec of the reaper: orphans of
@@ -79,16 +80,20 @@ def _child_setup(spec: ProcessSpec, executable: str, stdin_fd: int) -> Callable[
         if os.fork() == 0:
             try:
                 _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # it dies with its reaper
+                os.dup2(stdout_fd, 1)
+                os.close(stdout_fd)
                 os.execve(executable, [executable, *spec.argv[1:]], spec.env)
             except BaseException as exc:
                 os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
             os._exit(127)
+        os.close(stdout_fd)  # the output's end comes when claude and what it started let go of it
 
     return setup
 
 
-def spawn(spec: ProcessSpec, stdin_read: int) -> Any:
-    """The child is reaper.py, the parent of claude: it ends whatever the run leaves behind."""
+def spawn(spec: ProcessSpec, stdin_read: int, stdout_write: int) -> Any:
+    """The child is reaper.py, the parent of claude: it ends whatever the run leaves behind. Its
+    terminal is the PTY; claude's stdin is `stdin_read`, its stdout `stdout_write`."""
     executable = shutil.which(spec.argv[0], path=spec.env.get("PATH", os.defpath))
     if executable is None:
         raise ExecutableNotFound(spec.argv[0])
@@ -98,8 +103,8 @@ def spawn(spec: ProcessSpec, stdin_read: int) -> Any:
         return _RememberingPty.spawn(
             argv,
             env=spec.env,
-            preexec_fn=_child_setup(spec, executable, stdin_read),
-            pass_fds=(stdin_read, spec.cwd_fd),
+            preexec_fn=_child_setup(spec, executable, stdin_read, stdout_write),
+            pass_fds=(stdin_read, stdout_write, spec.cwd_fd),
             dimensions=(50, 250),
         )
     except Exception as exc:
