@@ -34,6 +34,7 @@ Faults a real process can have:
                        MOCK_MIXED, quotes, backslashes, tabs, accents, emoji and line separators)
   MOCK_ECHO_PID        adds the pid of the process that answered to the reply
   MOCK_DEAF            does not read its input while the turn waits (an interrupt goes unanswered)
+  MOCK_RUN=<path>      a Bash tool use that runs that program (pipes for its output, the terminal kept)
   MOCK_PRINT=<n>       Bash tool uses that print n bytes in all, 1 MiB each at most, every result
                        written twice (its content and tool_use_result.stdout, as the CLI does)
 With --input-format=stream-json (docs/claude-cli.md, "Observed with 2.1.332") it reads NDJSON from
@@ -915,6 +916,15 @@ class Turn:
             {"stdout": "hi-from-tool", "stderr": "", "interrupted": False},
         )
 
+    def run_script(self) -> None:
+        """A Bash tool use that runs a program of the repository's (`MOCK_RUN=<path>`), as the CLI's Bash
+        tool does: its stdout and stderr on pipes, the CLI's terminal still its controlling terminal."""
+        path = re.search(r"MOCK_RUN=(\S+)", self.prompt).group(1)  # type: ignore[union-attr]
+        done = subprocess.run([path], cwd=self.session.cwd, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+        out = (done.stdout + done.stderr).decode("utf-8", "replace").strip()
+        self.use_tool("Bash", {"command": path, "description": "Run the script"}, out, done.returncode != 0,
+                      {"stdout": out, "stderr": "", "interrupted": False})  # fmt: skip
+
     def print_a_lot(self) -> None:
         left = int(re.search(r"MOCK_PRINT=(\d+)", self.prompt).group(1))  # type: ignore[union-attr]
         while left > 0:
@@ -1066,6 +1076,7 @@ BEHAVIOURS: list[tuple[str, Callable[[Turn], int | None]]] = [
     ("MOCK_400", _api_error(400, "invalid_request", "Prompt is too long · run /compact", retried=False)),
     ("MOCK_429", Turn.rate_limited),
     ("MOCK_PRINT", Turn.print_a_lot),
+    ("MOCK_RUN=", Turn.run_script),
     ("MOCK_TOOL", Turn.bash),
     ("MOCK_WRITE", Turn.write_file),
     ("MOCK_LOOP", Turn.loop),

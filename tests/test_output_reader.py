@@ -11,9 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from agent_mcp.output_reader import OutputReader
 from agent_mcp.process import ClaudeProcess, ProcessRegistry, ProcessSpec
 from agent_mcp.stream import StreamState
-from agent_mcp.terminal_output import TerminalOutput
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ def nonblocking_pipe() -> tuple[int, int]:
 
 async def test_the_consumer_wakes_for_a_finished_line_not_for_each_piece():
     read_end, write_end = nonblocking_pipe()
-    output = TerminalOutput(read_end, 1 << 20)
+    output = OutputReader(read_end, 1 << 20)
     try:
         os.write(write_end, b'{"type":')
         with anyio.move_on_after(0.3) as waited:
@@ -53,7 +53,7 @@ async def test_unread_output_is_bounded_and_the_writer_is_held_up():
     """With nobody taking, the reader stops at its bound: the rest stays with the writer."""
     read_end, write_end = nonblocking_pipe()
     os.set_blocking(write_end, False)
-    output = TerminalOutput(read_end, 256 * 1024)
+    output = OutputReader(read_end, 256 * 1024)
     written = 0
     try:
         with anyio.fail_after(10):
@@ -81,7 +81,7 @@ async def test_unread_output_is_bounded_and_the_writer_is_held_up():
 
 async def test_reads_from_the_loop_and_from_the_thread_keep_the_bytes_in_order():
     read_end, write_end = nonblocking_pipe()
-    output = TerminalOutput(read_end, 1 << 16)
+    output = OutputReader(read_end, 1 << 16)
     sent = b"".join(b"%08d\n" % n for n in range(200_000))
 
     def writer() -> None:
@@ -107,7 +107,7 @@ async def test_reads_from_the_loop_and_from_the_thread_keep_the_bytes_in_order()
 async def test_closing_ends_the_thread_while_it_waits_for_output():
     read_end, write_end = nonblocking_pipe()
     before = threading.active_count()
-    output = TerminalOutput(read_end, 1 << 20)
+    output = OutputReader(read_end, 1 << 20)
     assert threading.active_count() == before + 1
     await anyio.sleep(0.1)  # it is in poll now
     with anyio.fail_after(2):

@@ -28,6 +28,9 @@ def run_record(run_id: str, status: str = "queued", **fields: object) -> RunReco
     return RunRecord(run_id=run_id, agent="dev", status=status, message="m", queued_at="2026-01-01T00:00:00", **fields)  # type: ignore[arg-type]
 
 
+SID = "0f0e0d0c-0b0a-4909-8807-060504030201"
+
+
 def response(session_id: str = "s1") -> AgentResponse:
     return AgentResponse(
         agent="dev", text="hi", session_id=session_id, model="m", api_key_source=None, cost_usd=0.5,
@@ -38,7 +41,7 @@ def response(session_id: str = "s1") -> AgentResponse:
 
 def test_a_new_store_is_at_the_current_version_in_wal_mode(tmp_path):
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.version == SCHEMA_VERSION == 6
+    assert store.version == SCHEMA_VERSION == 7
     mode = sqlite3.connect(tmp_path / "state" / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
@@ -51,8 +54,8 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
     db.execute("PRAGMA user_version = 1")
     db.execute(
         "INSERT INTO agents (name, role, cwd, options, created_at, session_id, message_count, total_cost_usd,"
-        " total_input_tokens, total_output_tokens) VALUES ('old', 'r', '/w', '{\"model\": \"haiku\"}', 't0', 'sid-1',"
-        " 3, 1.5, 100, 200)"
+        " total_input_tokens, total_output_tokens) VALUES ('old', 'r', '/w', '{\"model\": \"haiku\"}', 't0',"
+        f" '{SID}', 3, 1.5, 100, 200)"
     )
     db.execute(
         "INSERT INTO runs (run_id, agent, message, status, queued_at, finished_at) VALUES"
@@ -66,13 +69,13 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
     agent = store.agent("OLD")
     assert agent is not None
     assert (agent.session_id, agent.message_count, agent.total_cost_usd, agent.options.model) == (
-        "sid-1",
+        SID,
         3,
         1.5,
         "haiku",
     )
     assert agent.total_cache_read_input_tokens == 0
-    assert store.sessions("old") == ["sid-1"]
+    assert store.sessions("old") == [SID]
     [(run, _)] = store.history("old", 10)
     assert (run.run_id, run.message, run.status) == ("r1", "hello", "done")
 

@@ -14,8 +14,11 @@ from agent_mcp.stream import StreamState, clean_text, decode_event, describe_eve
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def parse(name: str) -> tuple[StreamState, AgentResponse]:
-    state = StreamState()
+SID = b"0f0e0d0c-0b0a-4909-8807-060504030201"
+
+
+def parse(name: str, resumed: str | None = None) -> tuple[StreamState, AgentResponse]:
+    state = StreamState(resumed=resumed)
     for line in (FIXTURES / name).read_bytes().split(b"\n"):
         state.feed(line)
     return state, state.response("a")
@@ -118,7 +121,7 @@ def test_api_errors(name, status):
 
 
 def test_resume_of_unknown_session_has_no_init_but_a_session_id():
-    _, r = parse("04_resume_unknown.stdout")
+    _, r = parse("04_resume_unknown.stdout", resumed="11111111-2222-3333-4444-555555555555")
     assert r.is_error and r.subtype == "error_during_execution"
     assert r.session_id == "11111111-2222-3333-4444-555555555555"
     assert r.model is None
@@ -167,7 +170,7 @@ def test_text_falls_back_to_assistant_blocks_when_result_has_none():
         state.feed(json.dumps(event).encode())
     r = state.response("a")
     assert r.text == "a\nb"
-    assert r.session_id == "s2"  # the latest id wins
+    assert r.session_id is None  # a session is taken only from the turn's own init, never from other events
     assert r.model == "m"
     assert r.error == "a\nb"
 
@@ -180,14 +183,15 @@ def test_noise_and_broken_lines_are_skipped_and_nothing_after_result_counts():
         b"{not json",
         b"[1, 2]",
         b'{"no_type": 1}',
-        b'\xff\xfe{"type":"system","subtype":"init","session_id":"s","model":"m"}\r',
-        b'{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"s"}\r',
+        b"\xff\xfe not UTF-8",
+        b'{"type":"system","subtype":"init","session_id":"%s","model":"m"}\r' % SID,
+        b'{"type":"result","subtype":"success","is_error":false,"result":"ok","session_id":"%s"}\r' % SID,
         b'{"type":"result","subtype":"success","is_error":true,"result":"late","session_id":"other"}',
     ]
     events = [state.feed(line) for line in feed]
-    assert events[:5] == [None] * 5
+    assert events[:6] == [None] * 6
     r = state.response("a")
-    assert (r.text, r.session_id, r.is_error) == ("ok", "s", False)
+    assert (r.text, r.session_id, r.is_error) == ("ok", SID.decode(), False)
 
 
 def test_subagent_text_is_not_the_answer():
@@ -294,12 +298,13 @@ def test_a_result_leaves_out_the_fields_that_say_nothing_but_keeps_the_contracts
 
 def test_a_turn_on_a_warm_process_starts_at_its_own_init():
     """What the last turn left behind (a late result) is dropped until this turn's system/init."""
-    state = StreamState(awaiting_init=True)
+    state = StreamState(awaiting_init=True, resumed=SID.decode())
     stale = {"type": "result", "subtype": "success", "is_error": False, "result": "left behind", "session_id": "s"}
     assert state.feed(json.dumps(stale).encode()) is None and not state.done
-    state.feed(json.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}).encode())
-    state.feed(json.dumps({**stale, "result": "this turn's"}).encode())
+    state.feed(json.dumps({"type": "system", "subtype": "init", "session_id": SID.decode(), "model": "m"}).encode())
+    state.feed(json.dumps({**stale, "result": "this turn's", "session_id": SID.decode()}).encode())
     assert state.done and state.response("a").text == "this turn's"
+    assert state.leftovers == 1  # counted: the process gets no further turn
 
 
 def test_a_large_tool_output_counts_only_while_a_file_edit_awaits_its_result():

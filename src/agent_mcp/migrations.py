@@ -98,6 +98,38 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE agents ADD COLUMN host TEXT;
     """,
+    # 6 -> 7: what a forged output line could leave behind before the parser checked its values
+    # (stream.py), repaired so that no listing fails its schema: a response's cost that was not finite
+    # (stored as null) or negative, negative token counts; an agent's totals that are not finite or
+    # negative, summed again from its kept runs; a session id not in the CLI's UUID form, or one taken
+    # over from another agent (the later holder lets go). Sessions are found by id (session_holder).
+    """
+    CREATE INDEX sessions_by_id ON sessions (session_id);
+    UPDATE runs SET response = json_set(response, '$.cost_usd', 0.0) WHERE response IS NOT NULL
+        AND json_valid(response) AND (json_type(response, '$.cost_usd') NOT IN ('real', 'integer')
+        OR json_extract(response, '$.cost_usd') < 0 OR abs(json_extract(response, '$.cost_usd')) > 1e300);
+    UPDATE runs SET response = json_set(response, '$.input_tokens', max(0, json_extract(response, '$.input_tokens')),
+        '$.output_tokens', max(0, json_extract(response, '$.output_tokens')),
+        '$.cache_creation_input_tokens', max(0, json_extract(response, '$.cache_creation_input_tokens')),
+        '$.cache_read_input_tokens', max(0, json_extract(response, '$.cache_read_input_tokens')))
+        WHERE response IS NOT NULL AND json_valid(response) AND min(json_extract(response, '$.input_tokens'),
+        json_extract(response, '$.output_tokens'), json_extract(response, '$.cache_creation_input_tokens'),
+        json_extract(response, '$.cache_read_input_tokens')) < 0;
+    UPDATE agents SET
+        total_cost_usd = (SELECT coalesce(sum(json_extract(response, '$.cost_usd')), 0) FROM runs
+            WHERE runs.agent = agents.name AND response IS NOT NULL AND json_valid(response)),
+        total_input_tokens = max(0, total_input_tokens), total_output_tokens = max(0, total_output_tokens),
+        total_cache_creation_input_tokens = max(0, total_cache_creation_input_tokens),
+        total_cache_read_input_tokens = max(0, total_cache_read_input_tokens)
+        WHERE total_cost_usd < 0 OR abs(total_cost_usd) > 1e300 OR min(total_input_tokens, total_output_tokens,
+        total_cache_creation_input_tokens, total_cache_read_input_tokens) < 0;
+    UPDATE agents SET session_id = NULL WHERE session_id IS NOT NULL
+        AND (length(session_id) != 36 OR session_id GLOB '*[^0-9a-f-]*');
+    UPDATE agents SET session_id = NULL WHERE session_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM sessions other, sessions own WHERE other.session_id = agents.session_id
+        AND other.agent != agents.name AND own.agent = agents.name AND own.session_id = agents.session_id
+        AND (other.first_seen < own.first_seen OR (other.first_seen = own.first_seen AND other.rowid < own.rowid)));
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,8 @@ ErrorKind = Literal[
     "policy",
     "host_unreachable",
     "connection_lost",
+    "protocol_error",
+    "internal",
 ]
 
 

@@ -1,7 +1,8 @@
-"""A terminal's output, read by a thread of its own as it arrives and handed over in batches.
+"""The CLI's stdout (a socket, see process.py), read by a thread of its own as it arrives and handed
+over in batches.
 
-Why a thread: a terminal hands over at most 4 KiB per read, and its buffers hold little more, so a
-CLI writing fast (tools printing 50 MiB; the CLI writes each result twice) waits on every read that
+Why a thread: a terminal hands over at most 4 KiB per read (a socket more, but its buffer is soon
+full too), so a CLI writing fast (tools printing 50 MiB; the CLI writes each result twice) waits on every read that
 comes late. Read from the event loop, each 4 KiB costs a trip through the loop and waits behind
 whatever the loop is doing (1.5x the time a blocking reader takes, measured with the double; a
 reader callback that drains in place, 1.25-1.4x). A thread that only reads, blocked in `poll`
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 READ_CHUNK = 1 << 16
 
 
-class TerminalOutput:
+class OutputReader:
     def __init__(self, fd: int, high_water: int) -> None:
         """`fd` must be non-blocking; it stays open until after `close`."""
         self.fd = fd
@@ -52,7 +53,7 @@ class TerminalOutput:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._stop_read, self._stop_write = os.pipe()
-        self._thread = threading.Thread(target=self._run, name=f"terminal-{fd}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"output-{fd}", daemon=True)
         self._thread.start()
 
     # --- the reading thread ------------------------------------------------------------------
@@ -61,7 +62,7 @@ class TerminalOutput:
         try:
             self._read_until_end()
         except BaseException:  # the consumer must not wait for output that will never come
-            log.exception("the reader of terminal %d failed; its output is taken as ended", self.fd)
+            log.exception("the reader of output %d failed; it is taken as ended", self.fd)
             with self._lock:
                 self._eof = True
             self._notify_soon()
@@ -94,8 +95,8 @@ class TerminalOutput:
         except BlockingIOError:
             return None
         except OSError as exc:
-            if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
-                log.warning("reading terminal %d failed, taken as its end: %s", self.fd, exc)
+            if exc.errno != errno.EIO:  # EIO: a terminal whose every holder has closed it
+                log.warning("reading output %d failed, taken as its end: %s", self.fd, exc)
             data = b""
         if not data:
             self._eof = True
@@ -117,7 +118,7 @@ class TerminalOutput:
             self._waiter.set()
 
     def read_now(self) -> None:
-        """Take in what the terminal holds right now, without waiting for the thread (up to the bound)."""
+        """Take in what the output holds right now, without waiting for the thread (up to the bound)."""
         with self._lock:
             while not self._eof and self._size < self.high_water and self._read_locked():
                 pass

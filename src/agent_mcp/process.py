@@ -39,9 +39,9 @@ import anyio
 from .errors import ProcessError
 from .framing import LineFramer, LineTooLong, keep_all
 from .long_strings import StringCutter
+from .output_reader import READ_CHUNK, OutputReader
 from .reaper import KILL_ALL
 from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
-from .output_reader import READ_CHUNK, OutputReader
 from .terminal_tail import TerminalTail
 
 __all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
@@ -130,6 +130,11 @@ class ClaudeProcess:
     def alive(self) -> bool:
         return not (self.exited or self.eof or self.overflow or self.poll())
 
+    @property
+    def reusable(self) -> bool:
+        """Fit for another turn: alive, and no one wrote on its output between turns."""
+        return self.alive and not self.stray_lines
+
     # --- turns -------------------------------------------------------------------------------
 
     async def run_turn(
@@ -183,7 +188,7 @@ class ClaudeProcess:
                 await self.pump()
         finally:
             self.on_line = self._stray
-        return self.complete and self.alive
+        return self.complete and self.reusable
 
     async def idle(self, seconds: float) -> None:
         """Wait while the process idles between turns, dropping what it writes; returns after
@@ -295,9 +300,11 @@ class ClaudeProcess:
         except LineTooLong as exc:
             self.overflow = exc
             return
-        for line in lines:
+        for index, line in enumerate(lines):
             if await self.on_line(line):
                 self.complete = True
+                for after in lines[index + 1 :]:  # the turn is over: what follows its end is no part of it
+                    await self._stray(after)
                 return
 
     async def _flush_partial(self) -> None:

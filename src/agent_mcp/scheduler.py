@@ -6,11 +6,15 @@ it. The head then takes the agent's lock file, which another server on the same 
 also needs (so two editor windows never run one agent at once), and finally a slot of the
 concurrency cap: different agents only meet there.
 
-Runs execute in the scheduler's own task group, so a run started by one request outlives it.
+Runs execute in the scheduler's own task group, so a run started by one request outlives it. Nothing
+a run does can end that group: a run that fails in an unforeseen way (a store that cannot write,
+output no check foresaw) fails alone, `internal`, with its reason in the log, and the other agents'
+runs go on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
@@ -20,6 +24,8 @@ from .background import Background
 from .errors import RunFailed
 from .locks import AgentLocks
 from .runs import Run
+
+log = logging.getLogger(__name__)
 
 Work = Callable[[Run], Awaitable[None]]
 """Runs the run once it is its turn, holding its agent's lock and a slot; ends it or raises RunFailed."""
@@ -89,6 +95,10 @@ class Scheduler:
                     self.locks.release(run.agent)
         except RunFailed as failure:
             run.fail(failure)
+        except Exception:
+            log.exception("run %s of %s failed inside agent-mcp", run.run_id, run.agent)
+            if not run.concluded:
+                run.fail(RunFailed("internal", _INTERNAL))
         finally:
             if not run.concluded and run.scope.cancel_called:
                 run.fail(RunFailed("cancelled", f"the message to {run.agent!r} was cancelled before it finished"))
@@ -97,6 +107,8 @@ class Scheduler:
             try:
                 with anyio.CancelScope(shield=True):
                     await on_finished(run)
+            except Exception:
+                log.exception("could not record how run %s of %s ended", run.run_id, run.agent)
             finally:
                 # Only now may the next message go, and waiters wake: both read what this run left.
                 queue = self._queues[run.agent.casefold()]
@@ -107,3 +119,9 @@ class Scheduler:
                     del self._queues[run.agent.casefold()]
                 del self._runs[run.run_id]
                 run.finished.set()
+
+
+_INTERNAL = (
+    "agent-mcp failed while running this message (its log, on stderr, says why); the agent and every other "
+    "agent go on: send the message again, and report the log if it happens again"
+)

@@ -192,6 +192,13 @@ class Store(SideTables):
         with self._transaction() as db:
             _record_session(db, name, session_id, seen_at)
 
+    def session_holder(self, session_id: str, name: str) -> str | None:
+        """Another agent that has had this session, if any: two agents never share a conversation."""
+        row = self._reader.execute(
+            "SELECT agent FROM sessions WHERE session_id = ? AND agent != ? LIMIT 1", (session_id, name)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def sessions(self, name: str) -> list[str]:
         rows = self._reader.execute(
             "SELECT session_id FROM sessions WHERE agent = ? ORDER BY first_seen, rowid", (name,)

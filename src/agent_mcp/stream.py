@@ -1,13 +1,22 @@
 """A pure parser from the CLI's stream-json output lines to an AgentResponse.
 
-It owns everything the CLI's output format implies (docs/claude-cli.md#pty and #events): lines come
-from a PTY, so they carry `\\r` and terminal escapes; not every line is JSON; `system/init` may be missing; the
+It owns everything the CLI's output format implies (docs/claude-cli.md#pty and #events): not every
+line is JSON (and a line may carry `\\r` and terminal escapes); `system/init` may be missing; the
 `result` event ends a run; and a failure can hide behind `subtype: "success"`.
+
+It believes nothing it is not sure of. The output comes from a socket the agent's tools cannot
+write into (process.py), but a line is still only data: a number is taken only when it is finite,
+not negative and in a range no real turn leaves (else dropped, and said so in `dropped`); JSON's
+NaN and Infinity, which the CLI never writes, make a line no event at all; a session id only in the
+CLI's UUID form, only from the turn's own `init`, and the `result` must name the same one (and a
+resumed turn the session it resumed); a second `init` in a turn breaks the protocol (`violation`);
+events of an earlier turn that come after its result are counted (`leftovers`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +50,16 @@ def clean_text(raw: bytes) -> str:
     return _ESCAPES.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def decode_event(raw: bytes) -> dict[str, Any] | None:
     """One output line as an event, or None for anything that is not a JSON object with a type."""
     try:
         # An event line is JSON as it stands (it cannot hold a raw control byte): parsed without a
         # cleaned copy first, which for a reply of many megabytes is one copy fewer.
-        event = json.loads(raw) if raw.startswith(b"{") else None
+        event = json.loads(raw, parse_constant=_no_constant) if raw.startswith(b"{") else None
     except ValueError:  # UnicodeDecodeError included
         event = None
     if event is None:
@@ -54,8 +67,8 @@ def decode_event(raw: bytes) -> dict[str, Any] | None:
         if not text.startswith("{"):
             return None
         try:
-            event = json.loads(text)
-        except ValueError:
+            event = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             return None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return None
@@ -86,19 +99,75 @@ def tool_subject(tool_input: Any) -> str:
     return summary[:DENIAL_SUMMARY_CHARS]
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _opt_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def is_session_id(value: Any) -> bool:
+    """The CLI names sessions by UUID (and takes nothing else for --resume=)."""
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+MAX_COUNT = 10**12
+"""Tokens and turns of one run: far beyond any real turn, far inside SQLite's 64-bit integers."""
+MAX_COST_USD = 1_000_000.0
+MAX_DURATION_MS = 10**11
+MAX_EPOCH_S = 10**11
+_WORD = re.compile(r"[A-Za-z0-9_.:\[\]/@<>-]{1,200}")
+"""A name the CLI reports (a model, a key source, a subtype): no spaces, no control characters."""
+RATE_LIMIT_STATUSES = ("allowed", "allowed_warning", "rejected")
 
 
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 _USER_EVENT = b'{"type":"user",'
+
+
+class _Checked:
+    """Values of one result taken only when they are what the CLI writes; each other is dropped and
+    noted, so the caller (and the log) learn that the output was not believed."""
+
+    def __init__(self, dropped: list[str]) -> None:
+        self.dropped = dropped
+
+    def _drop(self, name: str, value: Any) -> None:
+        shown = repr(value)
+        self.dropped.append(f"{name}={shown[:60]}{'…' if len(shown) > 60 else ''}")
+
+    def count(self, name: str, value: Any, most: int = MAX_COUNT) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most:
+            return value
+        self._drop(name, value)
+        return None
+
+    def cost(self, name: str, value: Any) -> float:
+        if value is None:
+            return 0.0
+        if _number(value) and math.isfinite(value) and 0 <= value <= MAX_COST_USD:
+            return float(value)
+        self._drop(name, value)
+        return 0.0
+
+    def choice(self, name: str, value: Any, choices: tuple[str, ...]) -> str | None:
+        if value is None or value in choices:
+            return value  # type: ignore[no-any-return]
+        self._drop(name, value)
+        return None
+
+    def word(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and _WORD.fullmatch(value):
+            return value
+        self._drop(name, value)
+        return None
 
 
 @dataclass
@@ -118,6 +187,16 @@ class StreamState:
     awaiting_init: bool = False
     """For a turn on a process that answered before: its events start at the turn's own system/init
     (the CLI writes one per turn), and anything earlier is what the last turn left behind."""
+    resumed: str | None = None
+    """The session the turn resumes (--resume=, or the warm process's): the CLI names it again."""
+    init_seen: bool = False
+    leftovers: int = 0
+    """Events before the turn's own init on a process that answered before: the CLI leaves none, so
+    its last turn went on after its result (which then was not the CLI's): it gets no further turn."""
+    violation: str | None = None
+    """How the output broke the CLI's protocol, once it did: the turn's output is not believed."""
+    dropped: list[str] = field(default_factory=list)
+    """Values the output gave that no real turn gives (name=value), left out of the response."""
 
     @property
     def spilled_text(self) -> SpilledText | None:
@@ -127,8 +206,9 @@ class StreamState:
 
     @property
     def done(self) -> bool:
-        """The result event is the CLI's completion signal; nothing after it matters."""
-        return self.result is not None
+        """The result event is the CLI's completion signal; nothing after it matters (nor after a
+        violation of the protocol)."""
+        return self.result is not None or self.violation is not None
 
     def droppable(self, head: bytes) -> bool:
         """Whether a long line that starts with `head` can go unread: a tool's output (the CLI writes
@@ -145,17 +225,14 @@ class StreamState:
             event = put_back(event, spills)
         if event is None or self.done:
             return event
-        if self.awaiting_init:
-            if event["type"] != "system" or event.get("subtype") != "init":
-                return None
-            self.awaiting_init = False
-        session_id = event.get("session_id")
-        if isinstance(session_id, str) and session_id:
-            self.session_id = session_id
         kind = event["type"]
-        if kind == "system" and event.get("subtype") == "init":
-            self.model = _opt_str(event.get("model")) or self.model
-            self.api_key_source = _opt_str(event.get("apiKeySource"))
+        is_init = kind == "system" and event.get("subtype") == "init"
+        if self.awaiting_init and not is_init:
+            self.leftovers += 1
+            return None
+        self.awaiting_init = False
+        if is_init:
+            self._init(event)
         elif kind == "assistant":
             self._assistant(event)
         elif kind == "user":
@@ -163,17 +240,40 @@ class StreamState:
         elif kind == "rate_limit_event" and isinstance(event.get("rate_limit_info"), dict):
             self.rate_limit = event["rate_limit_info"]
         elif kind == "result":
-            self.result = event
-            if isinstance(event.get("result"), str):
-                self.texts.clear()  # the answer is the result's; a long reply need not be held twice
+            self._result(event)
         return event
+
+    def _init(self, event: dict[str, Any]) -> None:
+        session_id = event.get("session_id")
+        if self.init_seen:
+            self.violation = "a second system/init within one turn"
+        elif not is_session_id(session_id):
+            self.violation = f"system/init named no session in the CLI's UUID form ({str(session_id)[:80]!r})"
+        elif self.resumed is not None and session_id != self.resumed:
+            self.violation = f"the turn resumed session {self.resumed} but system/init named {session_id}"
+        else:
+            self.init_seen, self.session_id = True, session_id
+            checked = _Checked(self.dropped)
+            self.model = checked.word("model", event.get("model")) or self.model
+            self.api_key_source = checked.word("apiKeySource", event.get("apiKeySource"))
+
+    def _result(self, event: dict[str, Any]) -> None:
+        """The session a result names must be the turn's: its init's, or the one it resumed."""
+        named, known = event.get("session_id"), self.session_id or self.resumed
+        if named is not None and known is not None and named != known:
+            self.violation = f"the result named session {str(named)[:80]!r}, not the turn's {known}"
+            return
+        self.result = event
+        self.session_id = self.session_id or self.resumed  # a failed resume has no init: it names the one asked
+        if isinstance(event.get("result"), str):
+            self.texts.clear()  # the answer is the result's; a long reply need not be held twice
 
     def _assistant(self, event: dict[str, Any]) -> None:
         message = event.get("message")
         if not isinstance(message, dict):
             return
         if self.model is None:
-            self.model = _opt_str(message.get("model"))
+            self.model = _Checked(self.dropped).word("model", message.get("model"))
         if isinstance(event.get("error"), str):
             self.assistant_error = event["error"]
         # Sub-agent (Task) messages carry a parent_tool_use_id; their text is not this agent's answer.
@@ -201,7 +301,7 @@ class StreamState:
                     self.files_changed.append(path)
 
     def response(self, agent: str) -> AgentResponse:
-        """The run's AgentResponse; only valid once `done`."""
+        """The run's AgentResponse; only valid once `done`. Every value is checked (_Checked)."""
         result = self.result
         if result is None:
             raise ValueError("the run produced no result event")
@@ -209,29 +309,34 @@ class StreamState:
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         final = result.get("result")
         text = final if isinstance(final, str) else "\n".join(self.texts)
+        checked = _Checked(self.dropped)
+        subtype = checked.word("subtype", result.get("subtype"))
         # A failure can come as subtype "success" with is_error true (auth, API errors, bad model).
-        is_error = result.get("is_error") is True or result.get("subtype") != "success"
-        cost = result.get("total_cost_usd")
+        is_error = result.get("is_error") is True or subtype != "success"
+        limit = self.rate_limit
         return AgentResponse(
             agent=agent,
             text=text,
             session_id=self.session_id,
             model=self.model,
             api_key_source=self.api_key_source,
-            rate_limit_type=_opt_str(self.rate_limit.get("rateLimitType")),
-            rate_limit_status=_opt_str(self.rate_limit.get("status")),
-            rate_limit_resets_at=_opt_int(self.rate_limit.get("resetsAt")),
-            cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else 0.0,
-            input_tokens=_int(usage.get("input_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
-            cache_creation_input_tokens=_int(usage.get("cache_creation_input_tokens")),
-            cache_read_input_tokens=_int(usage.get("cache_read_input_tokens")),
-            duration_ms=_opt_int(result.get("duration_ms")),
-            num_turns=_opt_int(result.get("num_turns")),
+            rate_limit_type=checked.word("rateLimitType", limit.get("rateLimitType")),
+            rate_limit_status=checked.choice("status", limit.get("status"), RATE_LIMIT_STATUSES),
+            rate_limit_resets_at=checked.count("resetsAt", limit.get("resetsAt"), MAX_EPOCH_S),
+            cost_usd=checked.cost("total_cost_usd", result.get("total_cost_usd")),
+            input_tokens=checked.count("input_tokens", usage.get("input_tokens")) or 0,
+            output_tokens=checked.count("output_tokens", usage.get("output_tokens")) or 0,
+            cache_creation_input_tokens=checked.count(
+                "cache_creation_input_tokens", usage.get("cache_creation_input_tokens")
+            )
+            or 0,
+            cache_read_input_tokens=checked.count("cache_read_input_tokens", usage.get("cache_read_input_tokens")) or 0,
+            duration_ms=checked.count("duration_ms", result.get("duration_ms"), MAX_DURATION_MS),
+            num_turns=checked.count("num_turns", result.get("num_turns")),
             is_error=is_error,
             error=self._error_text(result, text) if is_error else None,
-            subtype=_opt_str(result.get("subtype")),
-            api_error_status=_opt_int(result.get("api_error_status")),
+            subtype=subtype,
+            api_error_status=checked.count("api_error_status", result.get("api_error_status"), 599),
             error_kind=self._error_kind(result) if is_error else None,
             files_changed=list(self.files_changed),
             permission_denials=_denials(result.get("permission_denials")),
@@ -241,7 +346,7 @@ class StreamState:
         """docs/claude-cli.md#error-kinds: the subtype, the errors list, the synthetic message's
         error category and the HTTP status together say what went wrong."""
         subtype = result.get("subtype")
-        status = _opt_int(result.get("api_error_status"))
+        status = result.get("api_error_status")
         errors = " ".join(e for e in result.get("errors") or () if isinstance(e, str))
         if subtype == "error_max_turns":
             return "max_turns"

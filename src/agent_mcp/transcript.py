@@ -97,6 +97,11 @@ def dropped_output(size: int | None) -> Entry:
     return Entry("tool_result", f"(a tool's output{of}, not kept: nothing awaited it)", "", 0)
 
 
+def not_believed(what: str) -> Entry:
+    """Output the turn did not take at its word: a value out of range, a broken protocol."""
+    return _entry("error", f"not believed: {what}", what)
+
+
 def transcript_page(rows: list[Any], after: int, status: RunStatus) -> TranscriptPage:
     """Stored events (rows with TranscriptEvent's fields, in order) as a page of about PAGE_CHARS."""
     events: list[TranscriptEvent] = []

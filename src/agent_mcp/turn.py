@@ -44,7 +44,7 @@ from .remote import Remote
 from .runs import Run
 from .store import Store
 from .stream import StreamState, clean_text
-from .transcript import Entry, dropped_output, entries_of
+from .transcript import Entry, dropped_output, entries_of, not_believed
 from .warm import WarmKey, WarmProcesses
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ async def _run_process(
     key = WarmKey(command, workplace.cwd, agent.session_id)
     warm = await context.warm.take(agent.name, key)
     process = warm or await _start(context, agent, workplace)
-    state = StreamState(awaiting_init=warm is not None)
+    state = StreamState(awaiting_init=warm is not None, resumed=agent.session_id)
     run.session_id = agent.session_id  # written again only when the CLI names another one
 
     async def set_waiting(waiting: bool) -> None:
@@ -198,7 +198,11 @@ async def _run_process(
 
     async def on_line(line: bytes) -> bool:
         event = state.feed(line)
-        if state.session_id is not None and state.session_id != run.session_id:
+        if state.session_id is not None and state.session_id != run.session_id and state.violation is None:
+            holder = store.session_holder(state.session_id, agent.name)
+            if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
+                state.violation = f"system/init named session {state.session_id}, which is agent {holder!r}'s"
+                return True
             run.session_id = state.session_id
             await store.set_session(agent.name, state.session_id, now())
         if event is not None:
@@ -265,12 +269,23 @@ async def _run_process(
         # hide why the run ended.
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await notes.flush()
+    process.stray_lines += state.leftovers  # a process whose turns run on past their result is not kept
+    if state.violation is not None:
+        await _not_believed(context, agent, run, process, state.violation)
     if not complete:
         process.kill_now()
         raise without_result(agent.name, agent.cwd, workplace.host, await process.end(), settings.remote_claude)
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
     )
+    if state.dropped:
+        log.warning("run %s of %s: values out of range dropped: %s", run.run_id, agent.name, ", ".join(state.dropped))
+        await store.add_events(
+            run.run_id,
+            now(),
+            [not_believed(f"values no CLI writes, dropped: {', '.join(state.dropped)}")],
+            settings.max_transcript_events,
+        )
     response = await _whole_answer(response, state.spilled_text, run, settings)
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
@@ -285,6 +300,21 @@ async def _run_process(
         )
     await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
     return response
+
+
+async def _not_believed(context: TurnContext, agent: AgentRecord, run: Run, process: ClaudeProcess, why: str) -> None:
+    """The output broke the CLI's protocol: something other than the CLI wrote into it, or the CLI
+    is not one this server knows. Nothing of the turn is believed, and its process is not kept."""
+    log.warning("run %s of %s: the CLI's output broke its protocol: %s", run.run_id, agent.name, why)
+    await context.store.add_events(run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events)
+    process.kill_now()
+    await process.end()
+    raise RunFailed(
+        "protocol_error",
+        f"agent {agent.name!r}'s CLI output broke the stream-json protocol ({why}), so none of this turn's output "
+        "was believed and its process was ended. Something the agent ran may have written into it. The agent "
+        "keeps its session; look at its transcript, then send the message again",
+    )
 
 
 class _Notes:

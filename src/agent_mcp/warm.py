@@ -8,7 +8,8 @@ no concurrency slot, holds its agent's lock (see locks.py; another server that w
 makes it let go), and is ended cleanly: stdin closed, then the usual ladder.
 
 A process is only ever reused for the same claude command line, working directory and session:
-anything else (reset_agent, options or a cwd that now resolves elsewhere) ends it instead.
+anything else (reset_agent, options or a cwd that now resolves elsewhere) ends it instead, and so
+does one that wrote on its output between turns (the CLI does not: someone else did).
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class WarmProcesses:
         if idle is None:
             return None
         self.generation += 1
-        if idle.key != key or not idle.process.alive:
-            log.info("ending the warm claude of %s: %s", name, "it exited" if idle.key == key else "it changed")
+        if idle.key != key or not idle.process.reusable:
+            log.info("ending the warm claude of %s: %s", name, "it changed" if idle.key != key else "not reusable")
             idle.scope.cancel()  # its keeper ends it
             await idle.gone.wait()
             return None
@@ -95,7 +96,7 @@ class WarmProcesses:
     async def keep(self, name: str, key: WarmKey, process: ClaudeProcess) -> None:
         """After a turn that ended well: the process waits for the agent's next message, unless warm
         agents are off, it is gone, or another server wants the agent; then it is ended now."""
-        if not self._background.live or self.ttl_s <= 0 or not process.alive or self.locks.wanted(name):
+        if not self._background.live or self.ttl_s <= 0 or not process.reusable or self.locks.wanted(name):
             await process.end()
             return
         self.locks.hold(name)
@@ -127,7 +128,7 @@ class WarmProcesses:
         try:
             with idle.scope:
                 deadline = idle.since + self.ttl_s
-                while idle.process.alive and not self.locks.wanted(idle.name):
+                while idle.process.reusable and not self.locks.wanted(idle.name):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
