@@ -47,6 +47,7 @@ class Settings:
     warm_ttl_s: float = 600.0
     max_warm: int = 8
     permission_timeout_s: float = 300.0
+    permission_answerers: str = "any"
     keep_runs: int = 1000
     max_transcript_events: int = 2000
     hosts: tuple[Host, ...] = field(default_factory=tuple)
@@ -118,10 +119,13 @@ def _seconds_or_off(text: str) -> float:
     return value
 
 
-def _transport(text: str) -> str:
-    if text not in ("stdio", "http"):
-        raise ValueError(f"must be stdio or http, got {text!r}")
-    return text
+def _one_of(first: str, second: str) -> Callable[[str], str]:
+    def choice(text: str) -> str:
+        if text not in (first, second):
+            raise ValueError(f"must be {first} or {second}, got {text!r}")
+        return text
+
+    return choice
 
 
 def _port(text: str) -> int:
@@ -238,6 +242,14 @@ OPTIONS: tuple[Option, ...] = (
         "seconds a permission request of an ask-mode agent waits for an answer before it is denied (default: 300)",
     ),
     Option(
+        "permission_answerers",
+        "--permission-answerers",
+        "AGENT_MCP_PERMISSION_ANSWERERS",
+        _one_of("person", "any"),
+        "who may answer an ask-mode agent's permission requests: person (only through elicitation or the "
+        "dashboard) or any (also the MCP caller with answer_permission, never allow_always) (default: any)",
+    ),
+    Option(
         "keep_runs",
         "--keep-runs",
         "AGENT_MCP_KEEP_RUNS",
@@ -306,7 +318,7 @@ OPTIONS: tuple[Option, ...] = (
         "transport",
         "--transport",
         "AGENT_MCP_TRANSPORT",
-        _transport,
+        _one_of("stdio", "http"),
         "stdio (the default) or http: Streamable HTTP at http://HOST:PORT/mcp",
     ),
     Option(

@@ -6,12 +6,17 @@ time), says the run is waiting (its status, in the store too, so every server se
 the answer back as the control response the CLI expects (observed with 2.1.332: allow with
 `updatedInput`, or deny with a message). A request the CLI withdraws (`control_cancel_request`, after
 an interrupt) gets no answer. When the turn ends, what still waits is withdrawn.
+
+A line on the stream is not proof that the CLI wrote it (a tool the agent runs may write where the
+stream is read): a request is taken only from an agent in ask mode, whose CLI asks, and only in the
+shape the CLI sends; anything else is dropped with a log line, before anyone is asked.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
@@ -21,7 +26,19 @@ import anyio
 from .clock import now
 from .permissions import Answer, Request, RunPermissions
 
+log = logging.getLogger(__name__)
+
 DENIED = "The person asked for permission denied this tool use."
+
+REQUEST_ID_CHARS = 128
+"""The CLI's request ids are UUIDs (36 characters): a much longer one is not the CLI's."""
+
+TOOL_NAME_CHARS = 256
+"""Tool names, MCP ones included (mcp__<server>__<tool>), are far shorter: a longer one is not the CLI's."""
+
+
+class NotTheClis(Exception):
+    """A control request the CLI would not send: the message says why."""
 
 
 class PermissionDesk:
@@ -34,7 +51,12 @@ class PermissionDesk:
         set_waiting: Callable[[bool], Awaitable[None]],
         allow_always: Callable[[str], Awaitable[None]],
         hold_idle: Callable[[], AbstractContextManager[None]],
+        *,
+        accepting: bool = True,
     ) -> None:
+        """`accepting`: whether the agent is in ask mode. Only then does its CLI ask, so only then is a
+        request on its stream taken; any other agent's would be forged."""
+        self.accepting = accepting
         self.permissions = permissions
         self.always_allowed = set(always_allowed)
         self.timeout_s = timeout_s
@@ -59,16 +81,39 @@ class PermissionDesk:
     def take(self, event: dict[str, Any]) -> None:
         """Called with every event of the turn; acts on the permission exchange's."""
         kind, request_id = event.get("type"), event.get("request_id")
-        if not isinstance(request_id, str):
-            return
-        body = event.get("request")
-        if kind == "control_request" and isinstance(body, dict) and body.get("subtype") == "can_use_tool":
-            # A second request under an id that waits is not the CLI's (a tool can write to the
-            # terminal): it is dropped, so it cannot take the place of the real one.
-            if self._spawn is not None and request_id not in self.permissions.waiting:
-                self._spawn(self._serve, self.permissions.open(request_id, body, now()))
-        elif kind == "control_cancel_request" and (request := self.permissions.waiting.get(request_id)):
+        if kind == "control_request":
+            try:
+                request_id, tool_name, tool_input = self._as_the_cli_asks(event)
+            except NotTheClis as exc:
+                log.warning("agent %r: dropped a control request: %s", self.permissions.agent, exc)
+                return
+            if self._spawn is not None:
+                self._spawn(self._serve, self.permissions.open(request_id, tool_name, tool_input, now()))
+        elif (
+            kind == "control_cancel_request"
+            and isinstance(request_id, str)
+            and (request := self.permissions.waiting.get(request_id))
+        ):
             self.permissions.settle(request, Answer("deny", "withdrawn"), now())
+
+    def _as_the_cli_asks(self, event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """The request's id, tool name and input, when the CLI could have sent it to this agent."""
+        if not self.accepting:
+            raise NotTheClis("the agent is not in ask mode, so its CLI asks nothing")
+        request_id, body = event.get("request_id"), event.get("request")
+        if not (isinstance(request_id, str) and 0 < len(request_id) <= REQUEST_ID_CHARS and request_id.isprintable()):
+            raise NotTheClis(f"its request_id is not 1 to {REQUEST_ID_CHARS} printable characters")
+        if not isinstance(body, dict) or body.get("subtype") != "can_use_tool":
+            raise NotTheClis("it is not a can_use_tool request")
+        name, tool_input = body.get("tool_name"), body.get("input")
+        if not (isinstance(name, str) and 0 < len(name) <= TOOL_NAME_CHARS and name.isprintable()):
+            raise NotTheClis(f"its tool_name is not 1 to {TOOL_NAME_CHARS} printable characters")
+        if not isinstance(tool_input, dict):
+            raise NotTheClis("its input is not an object")
+        # The CLI names each request anew: a known id would take the place (or the record) of the CLI's.
+        if request_id in self.permissions.waiting or any(r.request_id == request_id for r in self.permissions.records):
+            raise NotTheClis(f"request {request_id!r} was asked already in this run")
+        return request_id, name, tool_input
 
     async def _serve(self, request: Request) -> None:
         permissions = self.permissions

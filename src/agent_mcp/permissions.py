@@ -3,8 +3,10 @@
 The CLI (`--permission-prompt-tool stdio`) writes a `can_use_tool` control request and waits for the
 control response on its stdin. Who answers, whoever comes first:
 - a rule: a tool a person allowed for good earlier (`allow_always`) is allowed at once;
-- a person, through the client of a call that waits on the run, when that client can elicit;
-- anyone, with answer_permission;
+- a person, through the client of a call that waits on the run, when that client can elicit, or
+  through the dashboard;
+- the MCP caller, with answer_permission: allow or deny, never allow_always, and nothing at all when
+  the server takes answers from a person only (caller_may_answer);
 - nobody: after the permission timeout it is denied, and the agent is told so.
 A request the CLI withdraws (an interrupt: a cancelled or timed-out run) or that the turn outlives is
 recorded as withdrawn. Every request and its answer is kept for the run's response.
@@ -25,7 +27,7 @@ from typing import Any
 import anyio
 
 from .clock import now
-from .errors import InvalidInput
+from .errors import InvalidInput, PolicyRefusal
 from .models import AnsweredBy, Decision, PendingPermission, PermissionRequest
 from .stream import tool_subject
 
@@ -40,6 +42,24 @@ class Answer:
     decision: Decision
     by: AnsweredBy
     message: str | None = None
+
+
+def caller_may_answer(decision: str, answerers: str) -> None:
+    """The MCP caller is most often the model that delegated the work, not the person who owns it: it
+    could allow what the agent asks for in that person's place, even while the person is being asked.
+    So a rule that outlives the request (allow_always) is a person's alone, and a server set to
+    answerers=person takes no answer from the caller at all. Refused before anything changes."""
+    if answerers == "person":
+        raise PolicyRefusal(
+            "this server takes permission answers from a person only (AGENT_MCP_PERMISSION_ANSWERERS / "
+            "--permission-answerers is person): the person answers through their client's question or the "
+            "dashboard; nothing changed"
+        )
+    if decision == "allow_always":
+        raise PolicyRefusal(
+            "only a person can allow a tool for good (allow_always: through their client's question or the "
+            'dashboard); answer decision="allow" to allow this one use; nothing changed'
+        )
 
 
 Asker = Callable[[str, PendingPermission], Awaitable[Answer | None]]
@@ -104,12 +124,10 @@ class RunPermissions:
         """The oldest request still waiting for a person."""
         return next((r.shown for r in self.waiting.values() if r.answer is None), None)
 
-    def open(self, request_id: str, body: dict[str, Any], asked_at: str) -> Request:
-        raw_input = body.get("input")
-        tool_input = raw_input if isinstance(raw_input, dict) else {}
+    def open(self, request_id: str, tool_name: str, tool_input: dict[str, Any], asked_at: str) -> Request:
         shown = PendingPermission(
             request_id=request_id,
-            tool_name=str(body.get("tool_name") or "?"),
+            tool_name=tool_name,
             summary=tool_subject(tool_input),
             input=shown_input(tool_input),
             asked_at=asked_at,

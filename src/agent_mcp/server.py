@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__, asking, replies, validation
+from . import __version__, asking, permissions, replies, validation
 from .config import Settings
 from .errors import UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
@@ -262,15 +262,18 @@ async def answer_permission(
     request_id: Annotated[str, Field(description="pending_permission.request_id of the run")],
     decision: Annotated[
         Literal["allow", "allow_always", "deny"],
-        Field(description="allow once; allow_always: this tool for this agent from now on; deny"),
+        Field(description="allow (this use) or deny; allow_always is refused here: only a person gives it"),
     ],
     ctx: Context[AgentPool],
     message: Annotated[str | None, Field(description="with deny: what to tell the agent")] = None,
 ) -> RunInfo:
     """Answer a permission request of an agent created with permission_mode="ask": its run is
     waiting_permission and its pending_permission says what the agent wants to do. The run goes on
-    with the answer; an unanswered request is denied after the permission timeout."""
-    return await _pool(ctx).answer_permission(run_id, request_id, decision, message)
+    with the answer; an unanswered request is denied after the permission timeout. Allowing a tool
+    for good (allow_always) is left to a person (their client's question, or the dashboard)."""
+    pool = _pool(ctx)
+    permissions.caller_may_answer(decision, pool.settings.permission_answerers)
+    return await pool.answer_permission(run_id, request_id, decision, message)
 
 
 async def get_transcript(
