@@ -272,8 +272,7 @@ async def _run_process(
     process.stray_lines += state.leftovers  # a process whose turns run on past their result is not kept
     if state.violation is not None:
         await _not_believed(context, agent, run, process, state.violation)
-    if not complete:
-        process.kill_now()
+    if not complete:  # its output ended (or it exited) first: it gets the usual moment to exit on its own
         raise without_result(agent.name, agent.cwd, workplace.host, await process.end(), settings.remote_claude)
     response = state.response(agent.name).model_copy(
         update={"run_id": run.run_id, "permission_requests": run.permissions.records}
