@@ -54,6 +54,7 @@ class Settings:
     ssh_config: Path | None = None
     remote_claude: str = "claude"
     connect_timeout_s: float = 15.0
+    lock_timeout_s: float = 5.0
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -313,6 +314,14 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_CONNECT_TIMEOUT",
         _positive_float,
         "seconds to reach a host over ssh before it counts as unreachable (default: 15)",
+    ),
+    Option(
+        "lock_timeout_s",
+        "--lock-timeout",
+        "AGENT_MCP_LOCK_TIMEOUT",
+        _positive_float,
+        "seconds create_agent and delete_agent wait for a lock another call or server holds on the name, then "
+        "refuse with busy (default: 5)",
     ),
     Option(
         "transport",

@@ -6,7 +6,11 @@ agent's cwd, add_dirs and mcp_config file again and refuses when one now leads o
 roots. The cwd is opened, checked through the open descriptor, and the child enters it with
 fchdir: the directory that was checked is the one the CLI starts in, whatever the path names by
 then. add_dirs and the mcp_config file are handed to the CLI by their resolved paths, checked a
-moment before it reads them.
+moment before it reads them. create_agent runs the same check once everything is made, so an agent
+is created only where its runs will start.
+
+A worktree agent's checkout lies under the state directory, outside every root: it counts as
+allowed for the agent that owns it (and for no other).
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import validation
 from .errors import InvalidInput
 from .hosts import Host
 from .models import AgentOptions
+
+if TYPE_CHECKING:
+    from .worktree import Worktree
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,16 @@ class Workplace:
     host: Host | None = None
     """The SSH host the run goes to (cwd and options are its paths then, checked there as it starts);
     cwd_fd is then only where the local ssh starts."""
+
+
+def agent_roots(roots: tuple[Path, ...], worktree: Worktree | None) -> tuple[Path, ...]:
+    """The roots an agent's paths are held to: the allowed roots and its own worktree. The worktree's
+    directory (under the state directory, the server's own) is resolved, its name is not: a checkout
+    replaced by a symlink leads elsewhere and is refused. No roots: nothing is held, nor added."""
+    if not roots or worktree is None:
+        return roots
+    tree = Path(worktree.path)
+    return (*roots, tree.parent.resolve() / tree.name)
 
 
 def open_workplace(cwd: str, options: AgentOptions, roots: tuple[Path, ...]) -> Workplace:

@@ -76,7 +76,10 @@ class _Local:
             os.unlink(path)
 
     async def make_dirs(self, path: str) -> None:
-        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file or a dangling symlink on the way, no permission
+            raise InvalidInput(f"could not make the directory {path!r} on {self.label}: {exc.strerror}") from None
 
     async def real_dir(self, path: str) -> str:
         return str(Path(path).resolve())

@@ -54,7 +54,7 @@ class AgentPool:
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._processes = ProcessRegistry()
-        self._locks = AgentLocks(settings.state_dir / "locks")
+        self._locks = AgentLocks(settings.state_dir / "locks", settings.lock_timeout_s)
         self._scheduler = Scheduler(self._locks, settings.max_concurrent, {h.alias: h.cap for h in settings.hosts})
         self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, self._locks)
         self._listing = ListingCache()
@@ -100,7 +100,7 @@ class AgentPool:
     async def create(
         self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False, host: str | None = None
     ) -> AgentInfo:
-        await register_agent(self.store, self.settings, self._child_env, self._locks.lock_dir, self.remote,
+        await register_agent(self.store, self.settings, self._child_env, self._locks, self.remote,
                              Registration(name, role, cwd, options, worktree, host))  # fmt: skip
         return await self.info(name)
 
@@ -146,9 +146,10 @@ class AgentPool:
         for run in queue:
             await self.cancel(run.run_id)
         await self._warm.end(agent.name)
-        if agent.worktree is not None:
-            await remove_worktree(self.remote.machine_of(agent.host), agent.worktree, force)
-        await self.store.delete_agent(agent.name)
+        async with self._locks.deleting(agent.name):
+            if agent.worktree is not None:
+                await remove_worktree(self.remote.machine_of(agent.host), agent.worktree, force)
+            await self.store.delete_agent(agent.name)
         log.info("deleted agent %s", agent.name)
         return agent.name
 

@@ -7,20 +7,23 @@ when it is refused late: a name another server took a moment ago removes the wor
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+
+import anyio
 
 from . import validation
 from .argv import MAX_ARG_BYTES, build_argv, exec_problem
 from .config import Settings
+from .confinement import agent_roots, open_workplace
 from .errors import InvalidInput, PolicyRefusal
-from .locks import file_lock
+from .locks import AgentLocks
 from .machines import LOCAL, Machine
 from .models import AgentOptions
 from .records import AgentRecord
-from .remote import Remote, check_remote_options
+from .remote import Placed, Remote, check_remote_options
 from .store import Store
 from .worktree import create_worktree, remove_worktree
 
@@ -38,7 +41,7 @@ class Registration:
 
 
 async def register_agent(
-    store: Store, settings: Settings, child_env: dict[str, str], lock_dir: Path, remote: Remote, wanted: Registration
+    store: Store, settings: Settings, child_env: dict[str, str], locks: AgentLocks, remote: Remote, wanted: Registration
 ) -> AgentRecord:
     name, role = wanted.name, wanted.role
     validation.check_name(name)
@@ -56,6 +59,61 @@ async def register_agent(
         resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
         checked = validation.check_options(wanted.options, settings.allowed_roots)
         argv = build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
+    _check_command(argv, child_env, placed)
+    if store.agent_count() >= settings.max_agents:
+        raise PolicyRefusal(
+            f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
+            "--max-agents); delete_agent one you no longer need, or raise the limit"
+        )
+    if placed is not None:
+        machine: Machine = remote.machine(placed.host)
+        cwd = placed.cwd
+    else:
+        machine, cwd = LOCAL, str(resolved_cwd)
+    agent = AgentRecord(
+        name=name,
+        role=role,
+        cwd=cwd,
+        options=checked,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        host=placed.host.alias if placed is not None else None,
+    )
+    # Held across the check and the insert, so a leftover of this name (a creation cut short) can
+    # be cleared without clearing another server's creation in progress.
+    async with locks.creating(name):
+        agent = await _insert(store, settings, machine, agent, wanted.worktree)
+    log.info("created agent %s in %s", name, agent.cwd)
+    return agent
+
+
+async def _insert(
+    store: Store, settings: Settings, machine: Machine, agent: AgentRecord, worktree: bool
+) -> AgentRecord:
+    """Makes the worktree (when asked), checks the agent's workplace as each of its runs will, and
+    stores the agent; the worktree goes again when anything after it fails."""
+    existing = store.agent(agent.name)
+    if existing is not None:
+        raise name_taken(existing.name)
+    tree = None
+    if worktree:
+        worktrees = await machine.worktrees_dir(settings.state_dir)
+        tree, cwd = await create_worktree(machine, agent.cwd, worktrees, agent.name, settings.allowed_roots)
+        agent = replace(agent, cwd=cwd, worktree=tree)
+    try:
+        if agent.host is None:  # on a host, its runs check it there as they start
+            roots = agent_roots(settings.allowed_roots, agent.worktree)
+            os.close(open_workplace(agent.cwd, agent.options, roots).cwd_fd)
+        if not await store.add_agent(agent):  # another server took the name a moment ago
+            raise name_taken(agent.name)
+    except BaseException:
+        if tree is not None:
+            with anyio.CancelScope(shield=True):
+                await remove_worktree(machine, tree, force=True)
+        raise
+    return agent
+
+
+def _check_command(argv: list[str], child_env: dict[str, str], placed: Placed | None) -> None:
     if placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:  # the host's shell gets it whole
         too_big: str | None = (
             f"its command on host {placed.host.alias!r} would be {len(argv[-1].encode())} bytes (quoted for the "
@@ -68,41 +126,6 @@ async def register_agent(
             f"this agent could never run: {too_big}. Shorten it"
             + ("" if placed else " (an mcp_config can be given as the path of a file instead of the object)")
         )
-    if store.agent_count() >= settings.max_agents:
-        raise PolicyRefusal(
-            f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
-            "--max-agents); delete_agent one you no longer need, or raise the limit"
-        )
-    # Held across the check and the insert, so a leftover of this name (a creation cut short) can
-    # be cleared without clearing another server's creation in progress.
-    async with file_lock(lock_dir / f"{name.casefold()}.create.lock"):
-        existing = store.agent(name)
-        if existing is not None:
-            raise name_taken(existing.name)
-        tree = None
-        if placed is not None:
-            machine: Machine = remote.machine(placed.host)
-            cwd = placed.cwd
-        else:
-            machine, cwd = LOCAL, str(resolved_cwd)
-        if wanted.worktree:
-            worktrees = await machine.worktrees_dir(settings.state_dir)
-            tree, cwd = await create_worktree(machine, cwd, worktrees, name, settings.allowed_roots)
-        agent = AgentRecord(
-            name=name,
-            role=role,
-            cwd=cwd,
-            options=checked,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            worktree=tree,
-            host=placed.host.alias if placed is not None else None,
-        )
-        if not await store.add_agent(agent):  # another server took the name a moment ago
-            if tree is not None:
-                await remove_worktree(machine, tree, force=True)
-            raise name_taken(name)
-    log.info("created agent %s in %s", name, agent.cwd)
-    return agent
 
 
 def name_taken(name: str) -> InvalidInput:

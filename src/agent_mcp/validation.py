@@ -7,6 +7,7 @@ pool can run every check before it changes anything.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -50,11 +51,20 @@ def check_path(what: str, raw: str, allowed_roots: tuple[Path, ...]) -> Path:
         raise InvalidInput(
             f"{what} {raw!r} is relative; give an absolute path (the server's own directory means nothing to you)"
         )
-    resolved = path.resolve()
-    if not resolved.exists():
+    resolved = real_path(what, path)
+    if not os.path.exists(resolved):  # False too where a directory on the way may not be searched
         raise InvalidInput(f"{what} {raw!r} does not exist; create it first or pick an existing one")
     check_within_roots(what, resolved, allowed_roots)
     return resolved
+
+
+def real_path(what: str, path: Path) -> Path:
+    """path with every symlink resolved (what does not exist yet stays as written); a symlink loop is
+    the caller's to fix, not the server's error."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise InvalidInput(f"{what} {str(path)!r} cannot be resolved ({exc}); give one without a loop") from None
 
 
 def check_within_roots(

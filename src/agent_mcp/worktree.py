@@ -18,7 +18,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import anyio
+
 from . import validation
+from .confinement import agent_roots
 from .errors import InvalidInput
 from .machines import Machine
 from .ssh import Done
@@ -96,9 +99,31 @@ async def create_worktree(
     if added.code != 0:
         raise InvalidInput(f"git could not create the worktree for {name!r}: {added.err} {added.out}".strip())
     log.info("created worktree %s on branch %s of %s on %s", path, branch, top, machine.label)
-    agent_cwd = str(PurePosixPath(path) / PurePosixPath(await machine.real_dir(cwd)).relative_to(top))
+    tree = Worktree(path=path, branch=branch, repo=top)
+    subpath = str(PurePosixPath(await machine.real_dir(cwd)).relative_to(top))
+    try:
+        return tree, await _cwd_in(machine, tree, subpath, roots)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await remove_worktree(machine, tree, force=True)
+        raise
+
+
+async def _cwd_in(machine: Machine, tree: Worktree, subpath: str, roots: tuple[Path, ...]) -> str:
+    """The agent's cwd: cwd's place in the repository, in the worktree. That place is as HEAD has it,
+    which may be a symlink where the caller's checkout has a directory: under roots it must still
+    lead into them or into the worktree, before anything is made on its way."""
+    agent_cwd = str(PurePosixPath(tree.path) / subpath)
+    if roots:  # this machine's only: a host has none
+        validation.check_within_roots(
+            "the agent's cwd in its worktree",
+            validation.real_path("the agent's cwd in its worktree", Path(agent_cwd)),
+            agent_roots(roots, tree),
+            "HEAD of the repository has a symlink on cwd's path that leads out of them; create the agent from a "
+            "cwd whose path in HEAD has none, or without worktree=true",
+        )
     await machine.make_dirs(agent_cwd)  # git does not keep empty or untracked directories
-    return Worktree(path=path, branch=branch, repo=top), agent_cwd
+    return agent_cwd
 
 
 async def _clear_leftovers(machine: Machine, repo: str, path: str, branch: str) -> None:
