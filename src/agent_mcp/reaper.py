@@ -141,7 +141,8 @@ def main(argv: list[str]) -> None:
 # (ssh.py): nothing of agent-mcp need be installed on the host. It is claude's parent and a subreaper
 # as here, and ends the run when claude exits, when it is signalled, and when the connection is gone:
 # sshd's end of claude's stdout closes (the write end then polls as an error) or sshd itself dies
-# (the parent-death signal). Exit codes of its own: CLAUDE_MISSING and CWD_UNUSABLE.
+# (the parent-death signal). claude's stdout is a socket it relays to sshd's pipe (_socketpair says
+# why). Exit codes of its own: CLAUDE_MISSING and CWD_UNUSABLE.
 
 CLAUDE_MISSING = 120
 CWD_UNUSABLE = 121
@@ -170,8 +171,6 @@ def _prctl(option: int, value: int) -> None:
 
 
 def remote(argv: list[str]) -> None:
-    import select
-
     cwd, rest = argv[0], argv[1:]
     split = rest.index("--")
     env = {k: v for k, v in os.environ.items() if k != "CLAUDECODE" and not k.startswith("AGENT_MCP_")}
@@ -193,7 +192,35 @@ def remote(argv: list[str]) -> None:
     if executable is None:
         os.write(2, f"agent-mcp: the claude CLI {command[0]!r} was not found on this host's PATH\n".encode())
         os._exit(CLAUDE_MISSING)
+    events, stream = _socketpair()
+    claude = _fork_claude(executable, command, env, stream)
+    os.close(stream)
+    os.close(0)  # the prompt is claude's to read
     statuses: dict[int, int] = {}
+    try:
+        _relay_until_exit(claude, events, statuses)
+        _end_all(0, None)
+    except _EndAll:
+        pass
+    _end_run(claude, statuses)
+    _relay_rest(events)
+    status = statuses.get(claude, int(signal.SIGKILL))
+    # ssh reports a remote death by signal as its own failure (255): a code says it plainly
+    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+
+
+def _socketpair() -> tuple[int, int]:
+    """claude's stdout is a socket, relayed to sshd's pipe here: a tool on the host can open that
+    pipe again through /proc/<claude's pid>/fd/1 and write into the stream; a socket cannot be."""
+    import _socket  # socket's own API, without socket's enums
+
+    ours, theirs = _socket.socketpair()
+    ours.shutdown(1)  # SHUT_WR: the events go one way only
+    theirs.shutdown(0)  # SHUT_RD
+    return ours.detach(), theirs.detach()
+
+
+def _fork_claude(executable: str, command: list[str], env: dict[str, str], stream: int) -> int:
     claude = os.fork()
     if claude == 0:
         try:
@@ -201,33 +228,68 @@ def remote(argv: list[str]) -> None:
                 signal.signal(sig, signal.SIG_DFL)
             _prctl(1, signal.SIGKILL)  # it dies with its reaper, as here
             os.setpgid(0, 0)  # a group of its own, which can be ended where /proc cannot be read
+            os.dup2(stream, 1)
             os.execve(executable, [executable, *command[1:]], env)
         except BaseException as exc:
             os.write(2, f"agent-mcp could not start {executable}: {exc}\n".encode())
         os._exit(CLAUDE_MISSING)  # 127 stays the shell's: python3 itself missing
-    os.close(0)  # the prompt is claude's to read
-    # Woken by a child's exit (SIGCHLD, through the wakeup pipe) or the output's error, not by a timer:
-    # the run's end is seen at once.
+    return claude
+
+
+def _relay_until_exit(claude: int, events: int, statuses: dict[int, int]) -> None:
+    """Pass claude's output on to sshd until claude exits. Woken by output, by a child's exit (SIGCHLD,
+    through the wakeup pipe) or by the output's error, not by a timer: the run's end is seen at once."""
+    import select
+
     woken, wake = os.pipe()
     os.set_blocking(woken, False)
     os.set_blocking(wake, False)
+    os.set_blocking(events, False)
     signal.set_wakeup_fd(wake)
     signal.signal(signal.SIGCHLD, _child_ended)
     watch = select.poll()
     watch.register(1, 0)  # errors only: sshd's end of the output closed
     watch.register(woken, select.POLLIN)
-    try:
+    watch.register(events, select.POLLIN)
+    _reap(statuses)
+    while claude not in statuses:
+        for fd, _ in watch.poll(1000):
+            if fd == 1:
+                _end_all(0, None)
+            elif fd == events:
+                if not _relay(events):
+                    watch.unregister(events)
+            else:
+                os.read(woken, 512)
         _reap(statuses)
-        while claude not in statuses:
-            for fd, _ in watch.poll(1000):
-                if fd == 1:
-                    _end_all(0, None)
-                else:
-                    os.read(woken, 512)
-            _reap(statuses)
+
+
+def _relay(events: int) -> bool:
+    """What claude wrote, passed on whole; False at the output's end. sshd gone: the run ends."""
+    try:
+        data = os.read(events, 1 << 16)
+    except BlockingIOError:
+        return True
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(1, view) :]
+    except OSError:
         _end_all(0, None)
+    return bool(data)
+
+
+def _relay_rest(events: int) -> None:
+    """Once every process of the run is gone, what they wrote and nobody has passed on yet."""
+    os.set_blocking(events, True)
+    try:
+        while _relay(events):
+            pass
     except _EndAll:
         pass
+
+
+def _end_run(claude: int, statuses: dict[int, int]) -> None:
     if claude not in statuses:  # ended from outside: claude gets its SIGTERM and a moment
         try:  # noqa: SIM105 (contextlib would cost every message its import)
             os.kill(claude, signal.SIGTERM)
@@ -242,9 +304,6 @@ def remote(argv: list[str]) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     _kill_everything(statuses)
-    status = statuses.get(claude, int(signal.SIGKILL))
-    # ssh reports a remote death by signal as its own failure (255): a code says it plainly
-    os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
 
 
 if __name__ == "__main__":
