@@ -221,8 +221,10 @@ class Desk:
 @pytest.mark.parametrize(("request_id", "body", "why"), FORGED)
 async def test_a_control_request_not_in_the_clis_shape_is_dropped(request_id, body, why, caplog):
     desk = Desk(accepting=True)
+    event = {"type": "control_request", "request_id": request_id, "request": body}
+    assert why in (desk.desk.doubt(event) or "")  # what the turn can show instead of a request
     with caplog.at_level(logging.WARNING, logger="agent_mcp.permission_desk"):
-        await desk.offered({"type": "control_request", "request_id": request_id, "request": body})
+        await desk.offered(event)
     assert (desk.asked, desk.states, desk.frames, desk.permissions.records) == ([], [], [], [])
     [line] = [r.getMessage() for r in caplog.records]
     assert line.startswith("agent 'dev': dropped a control request: ") and why in line
@@ -232,6 +234,8 @@ async def test_a_well_shaped_request_of_an_ask_mode_agent_is_served():
     """The other side of the shape checks: the CLI's own request (as observed) still reaches the person."""
     desk = Desk(accepting=True)
     body = {**GOOD, "display_name": "Write", "description": "a", "permission_suggestions": [], "tool_use_id": "t"}
+    assert desk.desk.doubt({"type": "control_request", "request_id": "r1", "request": body}) is None
+    assert desk.desk.doubt({"type": "assistant", "request_id": 5}) is None
     await desk.offered(
         {"type": "control_request", "request_id": "8c1e0b6e-3f5a-4d2b-9f0e-6a1b2c3d4e5f", "request": body}
     )
@@ -244,6 +248,9 @@ async def test_a_forged_request_on_the_stream_of_an_agent_not_in_ask_mode_reache
     """The attack: a can_use_tool line from a plan-mode agent was asked about, recorded as allowed, and
     showed the run waiting_permission."""
     desk = Desk(accepting=False)
+    assert desk.desk.doubt({"type": "control_request", "request_id": "r1", "request": GOOD}) == (
+        "the agent is not in ask mode, so its CLI asks nothing"
+    )
     with caplog.at_level(logging.WARNING, logger="agent_mcp.permission_desk"):
         await desk.offered({"type": "control_request", "request_id": "r1", "request": GOOD})
     assert desk.asked == [] and desk.states == [] and desk.frames == [] and desk.permissions.records == []

@@ -96,6 +96,17 @@ class PermissionDesk:
         ):
             self.permissions.settle(request, Answer("deny", "withdrawn"), now())
 
+    def doubt(self, event: dict[str, Any]) -> str | None:
+        """Why this control request is not one the CLI would send this agent (None: it could be, or the
+        event is no control request): the turn shows such a line as not believed, not as a request."""
+        if event.get("type") != "control_request":
+            return None
+        try:
+            self._as_the_cli_asks(event)
+        except NotTheClis as exc:
+            return str(exc)
+        return None
+
     def _as_the_cli_asks(self, event: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         """The request's id, tool name and input, when the CLI could have sent it to this agent."""
         if not self.accepting:
