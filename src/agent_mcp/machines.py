@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Protocol
@@ -15,7 +17,8 @@ import anyio
 
 from .errors import InvalidInput
 from .hosts import Host
-from .ssh import Done, SshLinks, text_of
+from .reaper import CLAUDE_MISSING
+from .ssh import REAPER_SOURCE, Done, SshLinks, text_of
 
 Kind = Literal["dir", "file", "symlink"] | None
 
@@ -28,6 +31,8 @@ _RESOLVE = (
 it (NUL-terminated)."""
 _WITHOUT = 'p=$1; shift; for v in $(env | sed -n "s/^\\($p[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$v"; done; exec "$@"'
 """Runs the rest of its arguments without any variable whose name starts with its first."""
+_REAPER = str(Path(__file__).with_name("reaper.py"))
+HOST_PYTHON = "python3"
 
 
 class Machine(Protocol):
@@ -55,11 +60,18 @@ class _Local:
     label = "the server's machine"
 
     async def run(self, argv: list[str], env: Mapping[str, str], unset_prefix: str) -> Done:
+        """argv runs as a claude process does, under reaper.py (here in the mode a host uses, which
+        needs no terminal): the kernel tells that reaper when the server dies, even by SIGKILL, and
+        it ends argv and all it started (`git worktree add` starts a `git reset` that fills the
+        checkout). A fork of the server running code before its exec (preexec_fn) could deadlock on
+        a lock another of its threads held; this exec's Python at once."""
         full = {key: value for key, value in os.environ.items() if not key.startswith(unset_prefix)} | dict(env)
-        try:
-            done = await anyio.run_process(argv, check=False, env=full)
-        except FileNotFoundError:
+        executable = shutil.which(argv[0], path=full.get("PATH", os.defpath))
+        if executable is None:
             return Done(127, "", f"{argv[0]}: not found")
+        command = [sys.executable, "-I", "-S", "-B", _REAPER, "remote", "/", "--", executable, *argv[1:]]
+        try:
+            done = await anyio.run_process(command, check=False, env=full, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise InvalidInput(f"could not run {argv[0]} on {self.label}: {exc.strerror}") from None
         return Done(done.returncode, text_of(done.stdout), text_of(done.stderr))
@@ -97,9 +109,12 @@ class RemoteMachine:
         self.label = f"host {host.alias!r}"
 
     async def run(self, argv: list[str], env: Mapping[str, str], unset_prefix: str) -> Done:
-        wrapped = ["sh", "-c", _WITHOUT, "sh", unset_prefix, "env", *(f"{k}={v}" for k, v in env.items()), *argv]
-        done = await self.links.run(self.host, wrapped, self.timeout_s)
-        if done.code == 127 and not done.out:
+        """argv under the host's reaper, as a run there: what it started ends when the connection
+        goes (sshd's end of its output closes), so with this server, however it ends."""
+        reaper = [HOST_PYTHON, "-I", "-S", "-c", REAPER_SOURCE, "remote", ".", *(f"{k}={v}" for k, v in env.items())]
+        done = await self.links.run(self.host, ["sh", "-c", _WITHOUT, "sh", unset_prefix, *reaper, "--", *argv],
+                                    self.timeout_s)  # fmt: skip
+        if done.code in (127, CLAUDE_MISSING) and not done.out:  # python3 missing, or argv[0]
             raise InvalidInput(f"could not run {argv[0]} on {self.label}: {done.err}")
         return done
 
