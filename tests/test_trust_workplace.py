@@ -170,6 +170,22 @@ async def test_lock_files_go_with_their_agent(make_pool, root, tmp_path, claude_
     assert files_under(locks) == []
 
 
+async def test_a_deletion_takes_the_agent_from_another_servers_warm_process(make_pool, tmp_path, claude_env, no_leaks):
+    """That server's idle process holds the agent's lock: the deletion asks for it (the marker) and
+    has it well within the lock timeout; no file is left for the name."""
+    state = tmp_path / "state"
+    keeper, deleter = [await make_pool(claude_env, state_dir=state, lock_timeout_s=3) for _ in range(2)]
+    await keeper.create("dev", "r", str(tmp_path), AgentOptions())
+    await keeper.send("dev", "hello")
+    assert (await keeper.info("dev")).warm
+    with anyio.fail_after(2):
+        await deleter.delete("dev", force=False)
+    assert await listed(keeper) == [] and files_under(state / "locks") == []
+    with anyio.fail_after(2):
+        while keeper.live_processes:  # its warm process ended, not only let the lock go
+            await anyio.sleep(0.05)
+
+
 async def test_a_lock_file_removed_while_one_waits_is_never_held_twice(tmp_path):
     """A waiter that opened the file before its holder removed it (the agent deleted) must not hold
     that old file while a newcomer holds the new one at the same path."""
