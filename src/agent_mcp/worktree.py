@@ -78,7 +78,8 @@ async def create_worktree(
 ) -> tuple[Worktree, str]:
     """Returns the worktree and the agent's cwd inside it (the same subdirectory as cwd). The
     caller holds the name's creation lock and has checked that no agent has the name. The roots
-    are this machine's: on a host they are empty (nothing to apply)."""
+    are this machine's: on a host they are empty (nothing to apply). What fails once the worktree
+    is made removes it again."""
     found = await _git(machine, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir", cwd=cwd)
     lines = found.out.splitlines()
     if found.code != 0 or len(lines) != 2:
@@ -100,8 +101,8 @@ async def create_worktree(
         raise InvalidInput(f"git could not create the worktree for {name!r}: {added.err} {added.out}".strip())
     log.info("created worktree %s on branch %s of %s on %s", path, branch, top, machine.label)
     tree = Worktree(path=path, branch=branch, repo=top)
-    subpath = str(PurePosixPath(await machine.real_dir(cwd)).relative_to(top))
     try:
+        subpath = str(PurePosixPath(await machine.real_dir(cwd)).relative_to(top))
         return tree, await _cwd_in(machine, tree, subpath, roots)
     except BaseException:
         with anyio.CancelScope(shield=True):
