@@ -9,8 +9,8 @@ from fake_claude import big_text
 from mcp import Client, MCPError
 
 from agent_mcp.config import Settings
-from agent_mcp.models import AgentOptions, AgentResponse
-from agent_mcp.replies import clip, page
+from agent_mcp.models import AgentOptions, AgentResponse, RunInfo
+from agent_mcp.replies import clip, read_reply
 from agent_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -41,12 +41,30 @@ def test_a_long_reply_keeps_its_head_and_tail_and_says_how_to_read_the_rest():
     assert "text_offset" in note
 
 
-def test_pages_cover_the_reply_exactly():
+class NoReplies:
+    """A store without a replies row: the reply is held whole in its response."""
+
+    def reply_page(self, run_id: str, offset: int, limit: int) -> None:
+        return None
+
+
+def test_pages_cover_a_reply_held_whole_exactly():
+    """A reply kept whole in the store is paged from there (tests/test_trust_reads.py)."""
     text = "".join(chr(0x41 + i % 26) for i in range(2500)) + "é😀"
-    pages = [page(response(text), text, offset, LIMIT) for offset in range(0, len(text), LIMIT)]
+
+    def paged(whole: str, offset: int) -> AgentResponse:
+        info = RunInfo(
+            run_id="r1", agent="a", status="done", position=0, message="m", queued_at="t", started_at=None,
+            finished_at=None, response=response(whole), error=None, error_kind=None,
+        )  # fmt: skip
+        paged = read_reply(NoReplies(), info, offset, LIMIT).response  # type: ignore[arg-type]
+        assert paged is not None
+        return paged
+
+    pages = [paged(text, offset) for offset in range(0, len(text), LIMIT)]
     assert "".join(p.text for p in pages) == text
     assert all(p.text_truncated and p.text_chars == len(text) for p in pages)
-    assert page(response("short"), "short", 0, LIMIT).text_truncated is False
+    assert paged("short", 0).text_truncated is False
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ class Settings:
     max_line_bytes: int = 128 * MIB
     max_queued: int = 100
     max_reply_chars: int = 20_000
+    max_resource_chars: int = 1_000_000
     max_wait_runs: int = 1000
     warm_ttl_s: float = 600.0
     max_warm: int = 8
@@ -278,6 +279,14 @@ OPTIONS: tuple[Option, ...] = (
         _positive_int,
         "longest reply text a tool result carries; a longer one comes as head and tail, the whole readable by "
         "resource or get_run paging (default: 20000)",
+    ),
+    Option(
+        "max_resource_chars",
+        "--max-resource-chars",
+        "AGENT_MCP_MAX_RESOURCE_CHARS",
+        _positive_int,
+        "longest reply the resource agent-mcp://runs/{run_id}/reply gives whole (read whole, it costs the server "
+        "several times its size); a longer one is read in pages with get_run's text_offset (default: 1000000)",
     ),
     Option(
         "max_wait_runs",

@@ -7,13 +7,18 @@ the turn wants it, its bytes go through a StringCutter: the line's structure and
 stay, and each string longer than SPILL_BYTES goes, still escaped, to a temporary file (a Spill); the
 line keeps a placeholder in its place. The parser puts back a SpilledText, and the reply is decoded
 from its file a piece at a time into the store.
+
+Read back, the same holds: a StoredText reads a page of the stored UTF-8 by character offsets, a block
+at a time, never the whole (a 32 MiB reply read whole cost the server 130 MiB per reader).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import tempfile
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +230,61 @@ class StringCutter:
             self._spill.close()
         for spill in self.spills:
             spill.close()
+
+
+MARK_BYTES = 1 << 20
+"""A stored text's index has a mark every this many bytes: a page read scans one block at most."""
+_CONTINUATION = bytes(range(0x80, 0xC0))
+"""UTF-8's continuation bytes. Every other byte starts a character, a lone surrogate (kept with
+surrogatepass, three bytes) included, so the count of the others is Python's len()."""
+_STARTS = bytes(0 if 0x80 <= byte < 0xC0 else 1 for byte in range(256))
+"""A translation table: 1 where a character starts, 0 elsewhere."""
+
+
+class StoredText:
+    """A text kept as UTF-8 in a blob, read by character offsets a page at a time.
+
+    Character offsets are what callers count in (text_chars, text_offset) and UTF-8 cannot be
+    indexed by them, so the text has an index: `marks[k]` is how many characters start before byte
+    k * MARK_BYTES, and the last mark the length. It costs one pass a block at a time and a few
+    integers per MiB, so it is made on first read rather than stored (the store's schema stays); a
+    page then reads the one block its start lies in, and nothing else. Storing UTF-32 instead would
+    index itself, at four times the store's bytes for every reply."""
+
+    def __init__(self, blob: sqlite3.Blob, marks: list[int] | None = None) -> None:
+        self.blob = blob
+        self.marks = self.index(blob) if marks is None else marks
+
+    @staticmethod
+    def index(blob: sqlite3.Blob) -> list[int]:
+        marks = [0]
+        blob.seek(0)
+        while block := blob.read(MARK_BYTES):
+            marks.append(marks[-1] + len(block.translate(None, _CONTINUATION)))
+        return marks
+
+    @property
+    def chars(self) -> int:
+        return self.marks[-1]
+
+    def page(self, offset: int, limit: int) -> str:
+        """Characters offset .. offset + limit (fewer at the end; none past it)."""
+        start = self._byte_of(offset)
+        end = self._byte_of(offset + limit)
+        self.blob.seek(start)
+        return self.blob.read(end - start).decode("utf-8", "surrogatepass")
+
+    def _byte_of(self, char: int) -> int:
+        """Where character `char` starts; the end of the text for one at or past its length."""
+        if char >= self.chars:
+            return len(self.blob)
+        block_no = bisect_right(self.marks, char) - 1
+        first = self.marks[block_no]
+        self.blob.seek(block_no * MARK_BYTES)
+        block = self.blob.read(MARK_BYTES)
+        if self.marks[block_no + 1] - first == len(block):  # one byte per character in this block
+            return block_no * MARK_BYTES + char - first
+        starts = block.translate(_STARTS)
+        # The first byte before which char - first + 1 characters start: that character's start.
+        at = bisect_left(range(len(block)), char - first + 1, key=lambda end: starts.count(1, 0, end + 1))
+        return block_no * MARK_BYTES + at

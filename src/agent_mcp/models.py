@@ -251,7 +251,13 @@ class RunInfo(Lean):
     agent: str
     status: RunStatus
     position: int = Field(description="messages ahead of it in its agent's queue; 0 when running")
-    message: str = Field(description="the message (the first 2000 characters)")
+    message: str = Field(description="the message (its first 2000 characters: see message_truncated)")
+    message_truncated: bool = Field(
+        default=False,
+        description="message holds only part of the message: read the rest with get_run(run_id, message_offset, "
+        "message_limit)",
+    )
+    message_chars: int | None = Field(default=None, description="the whole message's length in characters, when cut")
     queued_at: str = Field(description="ISO 8601, UTC")
     started_at: str | None = Field(description="when its claude process started")
     finished_at: str | None

@@ -4,12 +4,21 @@ A tool result lands whole in the caller's context (Claude Code does not pass on 
 limit at all), and a sub-agent's reply can be megabytes. So a reply longer than the limit comes
 back as its head and tail with a note between, `text_truncated` and `text_chars`; the store keeps
 the whole, readable as the resource agent-mcp://runs/{run_id}/reply or page by page through
-get_run(text_offset, text_limit). Pure functions over the result models.
+get_run(text_offset, text_limit). A run's message, held whole in the store, is shown by its first
+MESSAGE_PREVIEW characters, `message_truncated` and `message_chars`, and paged the same way
+(get_run(message_offset, message_limit)). Pages are read from the store, never the whole text.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .errors import InvalidInput
 from .models import AgentResponse, ReplyHead, RunEntry, RunInfo
+from .runs import MESSAGE_PREVIEW
+
+if TYPE_CHECKING:
+    from .store import Store
 
 REPLY_URI = "agent-mcp://runs/{run_id}/reply"
 
@@ -42,12 +51,48 @@ def cut(response: AgentResponse, head: str, tail: str, chars: int) -> AgentRespo
     return response.model_copy(update={"text": head + note + tail, "text_truncated": True, "text_chars": chars})
 
 
-def page(response: AgentResponse, whole: str, offset: int, limit: int) -> AgentResponse:
-    """whole[offset:offset + limit] (whole: the reply's whole text); text_truncated unless that is all of it."""
-    part = whole[offset : offset + limit]
-    return response.model_copy(
-        update={"text": part, "text_truncated": len(part) < len(whole), "text_chars": len(whole)}
-    )
+def read_reply(store: Store, info: RunInfo, offset: int, limit: int) -> RunInfo:
+    """A page of a finished run's reply: text_truncated unless it is all of it, text_chars its length.
+    A reply kept whole in the store is read from there a block at a time; one held whole in the
+    response (no longer than the reply limit when it ran) is its text."""
+    response = info.response
+    if response is None:
+        return info
+    stored = store.reply_page(info.run_id, offset, limit) if response.text_truncated else None
+    part, chars = stored if stored is not None else (response.text[offset : offset + limit], len(response.text))
+    _check_offset("text", offset, chars)
+    update = {"text": part, "text_truncated": len(part) < chars, "text_chars": chars}
+    return info.model_copy(update={"response": response.model_copy(update=update)})
+
+
+def read_message(store: Store, info: RunInfo, offset: int, limit: int) -> RunInfo:
+    """A page of a run's message, read from the store (where it is whole)."""
+    stored = store.message_part(info.run_id, offset, limit)
+    if stored is None:  # deleted with its agent meanwhile
+        return info
+    part, chars = stored
+    _check_offset("message", offset, chars)
+    return info.model_copy(update={"message": part, "message_truncated": len(part) < chars, "message_chars": chars})
+
+
+def mark_messages(store: Store, infos: list[RunInfo]) -> list[RunInfo]:
+    """Each run whose message is longer than its preview says so (message_truncated, message_chars)."""
+    previews = [info.run_id for info in infos if len(info.message) >= MESSAGE_PREVIEW]
+    lengths = store.message_lengths(previews) if previews else {}
+    return [
+        info.model_copy(update={"message_truncated": True, "message_chars": lengths[info.run_id]})
+        if lengths.get(info.run_id, 0) > len(info.message)
+        else info
+        for info in infos
+    ]
+
+
+def _check_offset(part: str, offset: int, chars: int) -> None:
+    if offset > chars:
+        raise InvalidInput(
+            f"{part}_offset {offset} is past the end: the {'reply' if part == 'text' else part} is {chars} "
+            f"characters; give {part}_offset between 0 and {chars}"
+        )
 
 
 def clip_run(info: RunInfo, limit: int) -> RunInfo:

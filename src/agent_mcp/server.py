@@ -69,7 +69,7 @@ def _hints(title: str, *, read_only: bool, destructive: bool, idempotent: bool, 
 
 AgentName = Annotated[str, Field(description="the agent's name")]
 Message = Annotated[str, Field(description="the task or reply for the agent; up to 4 MiB")]
-TimeoutS = Annotated[float | None, Field(description="wall-clock limit for this message, seconds")]
+TimeoutS = Annotated[float | None, Field(strict=True, description="wall-clock limit for this message, seconds")]
 RunId = Annotated[str, Field(description="the run_id from start_message")]
 
 
@@ -83,13 +83,16 @@ def _compact(data: dict[str, Any], text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-def _with_replies(model: BaseModel, cut: list[tuple[str | None, AgentResponse | ReplyHead | None]]) -> CallToolResult:
+def _with_replies(
+    ctx: Context[AgentPool], model: BaseModel, cut: list[tuple[str | None, AgentResponse | ReplyHead | None]]
+) -> CallToolResult:
     """A result carrying replies (each with its run's id): each cut one also as a resource_link to its
-    whole text."""
+    whole text, if the resource gives it whole (get_run's pages read any)."""
     data = model.model_dump(mode="json")
     result = _compact(data, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    most = _pool(ctx).settings.max_resource_chars
     for run_id, response in cut:
-        if response is not None and response.text_truncated and run_id is not None:
+        if response is not None and response.text_truncated and run_id is not None and _chars(response) <= most:
             result.content.append(
                 ResourceLink(
                     type="resource_link",
@@ -100,6 +103,10 @@ def _with_replies(model: BaseModel, cut: list[tuple[str | None, AgentResponse | 
                 )
             )
     return result
+
+
+def _chars(response: AgentResponse | ReplyHead) -> int:
+    return response.text_chars or len(response.text)
 
 
 def _limit(ctx: Context[AgentPool]) -> int:
@@ -115,8 +122,8 @@ async def create_agent(
     permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
     allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
     disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
-    max_turns: Annotated[int | None, Field(description="limit on agentic turns per message")] = None,
-    max_budget_usd: Annotated[float | None, Field(description="spending limit per message, USD")] = None,
+    max_turns: Annotated[int | None, Field(strict=True, description="limit on agentic turns per message")] = None,
+    max_budget_usd: Annotated[float | None, Field(strict=True, description="spending limit per message, USD")] = None,
     add_dirs: Annotated[list[str] | None, Field(description="more absolute directories it may use")] = None,
     mcp_config: Annotated[
         dict[str, Any] | str | None,
@@ -149,7 +156,7 @@ async def list_agents(
         Field(description="only agents idle, running, waiting for a permission answer, or with messages queued"),
     ] = None,
     name_prefix: Annotated[str | None, Field(description="only agents whose name starts so (ignoring case)")] = None,
-    limit: Annotated[int, Field(description="agents per page, 1-1000")] = 50,
+    limit: Annotated[int, Field(strict=True, description="agents per page, 1-1000")] = 50,
     cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
 ) -> Annotated[CallToolResult, AgentList]:
     """List the agents, sorted by name, a page at a time, each in summary: status (idle or
@@ -178,7 +185,7 @@ async def send_message(
     response = replies.clip(
         await _pool(ctx).send(agent, message, timeout_s, ProgressRelay(ctx), asking.asker(ctx)), _limit(ctx)
     )
-    return _with_replies(response, [(response.run_id, response)])
+    return _with_replies(ctx, response, [(response.run_id, response)])
 
 
 async def start_message(
@@ -197,26 +204,38 @@ async def start_message(
 async def get_run(
     run_id: RunId,
     ctx: Context[AgentPool],
-    wait_s: Annotated[float, Field(description="seconds to wait for it to finish (0: answer now)")] = 0,
+    wait_s: Annotated[float, Field(strict=True, description="seconds to wait for it to finish (0: answer now)")] = 0,
     text_offset: Annotated[
-        int | None, Field(description="read the reply from this character on (for a reply cut in results)")
+        int | None, Field(strict=True, description="read the reply from this character on (for a reply cut in results)")
     ] = None,
     text_limit: Annotated[
-        int | None, Field(description="with text_offset: how many characters (default and most: max reply chars)")
+        int | None,
+        Field(strict=True, description="with text_offset: how many characters (default and most: max reply chars)"),
+    ] = None,
+    message_offset: Annotated[
+        int | None, Field(strict=True, description="read the message from this character on (message_truncated)")
+    ] = None,
+    message_limit: Annotated[
+        int | None,
+        Field(strict=True, description="with message_offset: how many characters (default and most: max reply chars)"),
     ] = None,
 ) -> Annotated[CallToolResult, RunInfo]:
     """The status of a run; once finished, its AgentResponse (or the error that left it without
     one). Waits up to wait_s for it to finish, sending progress meanwhile. A long reply comes cut
-    to its head and tail; text_offset and text_limit read any part of it."""
-    limit = _limit(ctx)
-    window = validation.check_text_window(text_offset, text_limit, limit)
-    info = await _pool(ctx).wait_run(run_id, validation.check_wait(wait_s), ProgressRelay(ctx), asking.asker(ctx))
-    if window is not None and info.response is not None:
-        whole = _pool(ctx).whole_text(info)
-        info = info.model_copy(update={"response": replies.page(info.response, whole, *window)})
-    else:
-        info = replies.clip_run(info, limit)
-    return _with_replies(info, [(info.run_id, info.response)])
+    to its head and tail; text_offset and text_limit read any part of it (message_offset and
+    message_limit the same for a message cut to its first 2000 characters)."""
+    pool = _pool(ctx)
+    limit = pool.settings.max_reply_chars
+    text_window = validation.check_window("text", text_offset, text_limit, limit)
+    message_window = validation.check_window("message", message_offset, message_limit, limit)
+    info = await pool.wait_run(run_id, validation.check_wait(wait_s), ProgressRelay(ctx), asking.asker(ctx))
+    info = (
+        replies.mark_messages(pool.store, [info])[0]
+        if message_window is None
+        else replies.read_message(pool.store, info, *message_window)
+    )
+    info = replies.clip_run(info, limit) if text_window is None else replies.read_reply(pool.store, info, *text_window)
+    return _with_replies(ctx, info, [(info.run_id, info.response)])
 
 
 async def cancel_run(
@@ -233,7 +252,7 @@ async def broadcast(
     agents: Annotated[list[str] | None, Field(description="agents that each get `message`")] = None,
     message: Annotated[str | None, Field(description="the message for every agent in `agents`")] = None,
     messages: Annotated[list[AgentMessage] | None, Field(description="or: a different message per agent")] = None,
-    timeout_s: Annotated[float | None, Field(description="wall-clock limit for each message")] = None,
+    timeout_s: Annotated[float | None, Field(strict=True, description="wall-clock limit for each message")] = None,
 ) -> RunList:
     """Start one run per agent at once (fan-out) and return their run handles; wait for them with
     wait_runs. Give `agents` and one `message`, or `messages` as [{agent, message}]. An unknown agent
@@ -247,14 +266,14 @@ async def wait_runs(
     run_ids: Annotated[list[str], Field(description="the runs to wait for")],
     ctx: Context[AgentPool],
     mode: Annotated[Literal["all", "any"], Field(description="all: until every run is done; any: the first")] = "all",
-    wait_s: Annotated[float | None, Field(description="give up waiting after this many seconds")] = None,
+    wait_s: Annotated[float | None, Field(strict=True, description="give up waiting after this many seconds")] = None,
 ) -> Annotated[CallToolResult, RunWait]:
     """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
     run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
     seconds = None if wait_s is None else validation.check_wait(wait_s)
     runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, ProgressRelay(ctx).for_agent, asking.asker(ctx))
     clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
-    return _with_replies(RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
+    return _with_replies(ctx, RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
 
 
 async def answer_permission(
@@ -279,34 +298,39 @@ async def answer_permission(
 async def get_transcript(
     run_id: RunId,
     ctx: Context[AgentPool],
-    after: Annotated[int, Field(description="the `next` of the page before (0: from the start)")] = 0,
-    limit: Annotated[int, Field(description="events per page, 1-1000")] = 50,
+    after: Annotated[int, Field(strict=True, description="the `next` of the page before (0: from the start)")] = 0,
+    limit: Annotated[int, Field(strict=True, description="events per page, 1-1000")] = 50,
 ) -> TranscriptPage:
     """What a run did, step by step (texts, thinking, tool uses as their command or file, tool results,
     errors, permission requests), also while it runs: poll with after=next. Contents are cut to 8 KB."""
-    return _pool(ctx).transcript(run_id, after, limit)
+    return _pool(ctx).transcript(run_id, validation.check_after(after), limit)
 
 
 async def get_history(
     agent: AgentName,
     ctx: Context[AgentPool],
-    limit: Annotated[int, Field(description="runs per page, 1-1000")] = 10,
+    limit: Annotated[int, Field(strict=True, description="runs per page, 1-1000")] = 10,
     cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
     full: Annotated[
-        bool, Field(description="messages (up to 2000 characters) and replies as get_run gives them")
+        bool,
+        Field(
+            description="each run as get_run gives it: the message's first 2000 characters (message_truncated "
+            "when there is more) and the reply"
+        ),
     ] = False,
 ) -> Annotated[CallToolResult, HistoryPage]:
     """An agent's runs, newest first, a page at a time, each in summary: status, the first 500
     characters of its message and reply, cost, error, when it finished (full=true: each run's
     whole RunInfo, as get_run gives it). Kept across server restarts."""
-    infos, next_cursor = _pool(ctx).history_page(agent, limit, cursor)
+    pool = _pool(ctx)
+    infos, next_cursor = pool.history_page(agent, limit, cursor)
     runs: list[RunEntry | RunInfo] = (
-        [replies.clip_run(info, _limit(ctx)) for info in infos]
+        [replies.clip_run(info, _limit(ctx)) for info in replies.mark_messages(pool.store, infos)]
         if full
         else [replies.entry_of_run(info, HISTORY_PREVIEW) for info in infos]
     )
     return _with_replies(
-        HistoryPage(runs=runs, next_cursor=next_cursor), [(info.run_id, info.response) for info in runs]
+        ctx, HistoryPage(runs=runs, next_cursor=next_cursor), [(info.run_id, info.response) for info in runs]
     )
 
 
@@ -399,4 +423,11 @@ async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
         raise ResourceNotFoundError(f"[unknown_run] {exc}") from None
     if info.response is None:
         raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
+    chars, most = _chars(info.response), _pool(ctx).settings.max_resource_chars
+    if chars > most:
+        raise ResourceNotFoundError(
+            f"[policy] the reply of run {run_id!r} is {chars} characters, over the {most} this resource gives "
+            f"whole (AGENT_MCP_MAX_RESOURCE_CHARS / --max-resource-chars); read it in pages with get_run(run_id, "
+            "text_offset, text_limit)"
+        )
     return _pool(ctx).whole_text(info)

@@ -11,13 +11,19 @@ from contextlib import AbstractContextManager
 import anyio
 
 from .commands import Command
+from .long_strings import StoredText
 from .transcript import Entry
 from .writing import on_writer
+
+KEPT_INDEXES = 64
+"""Character indexes of stored replies kept (StoredText): a few integers per MiB each."""
 
 
 class SideTables:
     _reader: sqlite3.Connection
     _write_limiter: anyio.CapacityLimiter | None
+    _reply_indexes: dict[str, list[int]]
+    """Store's: the latest replies read by page, their character indexes, oldest first."""
 
     _transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
     """Store's: one write transaction on the writer connection."""
@@ -103,6 +109,19 @@ class SideTables:
     def drop_command(self, command_id: int) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM commands WHERE id = ?", (command_id,))
+
+    def reply_page(self, run_id: str, offset: int, limit: int) -> tuple[str, int] | None:
+        """Characters offset .. offset + limit of a run's whole answer, and its length in characters,
+        read from its blob a block at a time (never the whole); None for a run without one."""
+        row = self._reader.execute("SELECT rowid FROM replies WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        with self._reader.blobopen("replies", "text", row[0], readonly=True) as blob:
+            text = StoredText(blob, self._reply_indexes.pop(run_id, None))
+            self._reply_indexes[run_id] = text.marks
+            if len(self._reply_indexes) > KEPT_INDEXES:
+                del self._reply_indexes[next(iter(self._reply_indexes))]
+            return text.page(offset, limit), text.chars
 
     def whole_reply(self, run_id: str) -> str | None:
         """The whole answer of a run whose response holds only its ends; None for any other run."""

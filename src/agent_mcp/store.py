@@ -52,6 +52,7 @@ class Store(SideTables):
     def __init__(self, state_dir: Path, owner: str) -> None:
         self.path = state_dir / DB_NAME
         self.owner = owner
+        self._reply_indexes = {}
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.path.exists():
             create(self.path)
@@ -282,6 +283,22 @@ class Store(SideTables):
         """The whole message of a run (records carry only its preview)."""
         row = self._reader.execute("SELECT message FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else str(row[0])
+
+    def message_part(self, run_id: str, offset: int, limit: int) -> tuple[str, int] | None:
+        """Characters offset .. offset + limit of a run's message, and its length in characters (SQLite
+        counts characters in text as Python does: a message holds no NUL and no lone surrogate)."""
+        row = self._reader.execute(
+            "SELECT substr(message, ?, ?), length(message) FROM runs WHERE run_id = ?", (offset + 1, limit, run_id)
+        ).fetchone()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    def message_lengths(self, run_ids: list[str]) -> dict[str, int]:
+        """Each run's whole message length in characters (records carry only a preview)."""
+        rows = self._reader.execute(
+            "SELECT run_id, length(message) FROM runs WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(run_ids),),
+        ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
 
     def run(self, run_id: str) -> RunRecord | None:
         row = self._reader.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()

@@ -17,6 +17,32 @@ from .errors import InvalidInput, OutsideRoots
 from .models import EFFORTS, PERMISSION_MODES, AgentMessage, AgentOptions
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LARGEST_INTEGER = 2**53 - 1
+"""The most any integer argument may be: every JSON reader holds it exactly (JavaScript's safe
+integers), it fits SQLite's 64-bit integers, and it prints (Python refuses to turn an int of over
+4,300 digits into text, so a refusal that quoted one would fail instead)."""
+
+
+def shown(number: float) -> str:
+    """A number as a refusal quotes it: an integer too long to read (or to print at all) by its size."""
+    if isinstance(number, int) and abs(number).bit_length() > 256:
+        return f"an integer of about {int(abs(number).bit_length() * math.log10(2)) + 1} digits"
+    return repr(number)
+
+
+def check_integer(what: str, value: int, lowest: int, highest: int = LARGEST_INTEGER, expected: str = "") -> int:
+    """`expected` says what the value should be, when more than its range says it."""
+    if not lowest <= value <= highest:
+        if not expected:
+            expected = (
+                f"between {lowest} and {highest}"
+                if highest != LARGEST_INTEGER
+                else f"at least {lowest}"
+                if value < lowest
+                else f"at most {highest} (2**53 - 1)"
+            )
+        raise InvalidInput(f"{what} must be {expected}, got {shown(value)}")
+    return value
 
 
 def check_name(name: str) -> str:
@@ -126,46 +152,48 @@ def check_tools(what: str, tools: list[str] | None) -> list[str] | None:
 
 
 def check_max_turns(turns: int | None) -> int | None:
-    if turns is not None and turns < 1:
-        raise InvalidInput(f"max_turns must be at least 1, got {turns}")
-    return turns
+    return None if turns is None else check_integer("max_turns", turns, 1)
 
 
 def check_budget(budget: float | None) -> float | None:
     if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise InvalidInput(f"max_budget_usd must be a positive number of dollars, got {budget}")
+        raise InvalidInput(f"max_budget_usd must be a positive number of dollars, got {shown(budget)}")
     return budget
 
 
 def check_timeout(timeout_s: float | None) -> float | None:
     if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
-        raise InvalidInput(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+        raise InvalidInput(f"timeout_s must be a positive number of seconds, got {shown(timeout_s)}")
     return timeout_s
 
 
 def check_wait(wait_s: float) -> float:
     if not (math.isfinite(wait_s) and wait_s >= 0):
-        raise InvalidInput(f"wait_s must be a number of seconds of at least 0, got {wait_s}")
+        raise InvalidInput(f"wait_s must be a number of seconds of at least 0, got {shown(wait_s)}")
     return wait_s
 
 
-def check_text_window(offset: int | None, limit: int | None, most: int) -> tuple[int, int] | None:
-    """get_run's window on a reply: None when neither is given (the reply comes cut as usual)."""
+def check_window(part: str, offset: int | None, limit: int | None, most: int) -> tuple[int, int] | None:
+    """get_run's window on a run's reply (part "text") or message: None when neither argument is given
+    (it comes cut as usual). The offset is checked against the text's length once that is known."""
     if offset is None and limit is None:
         return None
-    if offset is not None and offset < 0:
-        raise InvalidInput(f"text_offset must be 0 or more, got {offset}")
-    if limit is not None and not 1 <= limit <= most:
-        raise InvalidInput(
-            f"text_limit must be between 1 and {most} (AGENT_MCP_MAX_REPLY_CHARS / --max-reply-chars), got {limit}"
+    if offset is not None:
+        check_integer(f"{part}_offset", offset, 0)
+    if limit is not None:
+        check_integer(
+            f"{part}_limit", limit, 1, most, f"between 1 and {most} (AGENT_MCP_MAX_REPLY_CHARS / --max-reply-chars)"
         )
     return offset or 0, limit or most
 
 
 def check_limit(limit: int) -> int:
-    if not 1 <= limit <= 1000:
-        raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
-    return limit
+    return check_integer("limit", limit, 1, 1000)
+
+
+def check_after(after: int) -> int:
+    """A transcript's place: 0 or a `next` this server gave (a seq, far below SQLite's 64-bit limit)."""
+    return check_integer("after", after, 0, expected="0 or the `next` of a page before")
 
 
 def check_add_dirs(add_dirs: list[str] | None, allowed_roots: tuple[Path, ...]) -> list[str] | None:
