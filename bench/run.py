@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py            # the full run recorded in BENCHMARKS.md
     .venv/bin/python bench/run.py --quick    # small sizes: checks that every benchmark works (CI)
+    .venv/bin/python bench/run.py --only throughput    # one benchmark's rows alone
 
 Every agent-mcp figure is taken the way a user's client sees it: the installed `agent-mcp` command
 as a subprocess, driven by the SDK's stdio client. The claude CLI is the test double
@@ -304,9 +305,23 @@ class RawClient:
         self.process.wait()
 
 
-def raw_big_reply(env: dict[str, str], work: Path, size: int) -> tuple[float, int, int, int]:
-    """(seconds, response bytes, the server's peak resident KiB, its resident KiB before) of one
-    send_message."""
+@dataclass
+class BigReply:
+    seconds: float
+    """send_message's, to its result."""
+    response_bytes: int
+    before: int
+    """The server's resident KiB before the message."""
+    peak: int
+    """Its peak resident KiB to the result."""
+    read_peak: int
+    """Its peak resident KiB once the reply was read back whole by reference, as well."""
+    pages: int
+
+
+def raw_big_reply(env: dict[str, str], work: Path, size: int) -> BigReply:
+    """One send_message of a `size`-character reply, then the reply read whole by reference: page
+    after page with get_run's text_offset, as a caller following the cut reply's note would."""
     client = RawClient(env)
     client.call("create_agent", name="big", role="r", cwd=str(work))
     before = memory_kib(client.process.pid, "VmRSS")
@@ -314,8 +329,13 @@ def raw_big_reply(env: dict[str, str], work: Path, size: int) -> tuple[float, in
     line = client.call("send_message", agent="big", message=f"MOCK_BIGLINE={size}")
     seconds = time.perf_counter() - start
     peak = memory_kib(client.process.pid, "VmHWM")
+    run_id, read, pages = json.loads(line)["result"]["structuredContent"]["run_id"], 0, 0
+    while read < size:
+        page = json.loads(client.call("get_run", run_id=run_id, text_offset=read))
+        read, pages = read + len(page["result"]["structuredContent"]["response"]["text"]), pages + 1
+    read_peak = memory_kib(client.process.pid, "VmHWM")
     client.close()
-    return seconds, len(line), peak, before
+    return BigReply(seconds, len(line), before, peak, read_peak, pages)
 
 
 async def throughput(tmp: Path, size: int, quick: bool) -> list[Row]:
@@ -328,16 +348,20 @@ async def throughput(tmp: Path, size: int, quick: bool) -> list[Row]:
     argv = build_argv(str(DOUBLE), "big", "r", AgentOptions(), None)
     double_s = await timed(lambda: anyio.to_thread.run_sync(run_under_pty, argv, str(work), env,
                                                             user_frame(f"MOCK_BIGLINE={size}")))  # fmt: skip
-    ours_s, response_bytes, peak, before = await anyio.to_thread.run_sync(raw_big_reply, env, work, size)
-    assert response_bytes < 100_000, "the reply came back whole, not cut to its head and tail"
-    peak_mb = peak / 1024
+    big = await anyio.to_thread.run_sync(raw_big_reply, env, work, size)
+    assert big.response_bytes < 100_000, "the reply came back whole, not cut to its head and tail"
+    peak_mb, read_mb = big.peak / 1024, big.read_peak / 1024
     return [
         Row(f"{size // MB} MB reply: time to the result (cut to head and tail; the whole stays in the store)",
-            ours_s, double_s, "s", "<= 2x the double alone writing it", None if quick else ours_s <= 2 * double_s,
+            big.seconds, double_s, "s", "<= 2x the double alone writing it",
+            None if quick else big.seconds <= 2 * double_s,
             f"the double alone, spawned directly and read to its end; cat of the same size through a PTY: "
             f"{cat_s:.2f} s"),
         Row(f"{size // MB} MB reply: peak server memory", peak_mb, size / MB, "MB", "< 3x the reply",
-            None if quick else peak_mb < 3 * size / MB, f"resident before the message: {before / 1024:.0f} MB"),
+            None if quick else peak_mb < 3 * size / MB, f"resident before the message: {big.before / 1024:.0f} MB"),
+        Row(f"{size // MB} MB reply end to end: peak server memory, sent and then read whole by reference",
+            read_mb, size / MB, "MB", "<= 3x the reply", None if quick else read_mb <= 3 * size / MB,
+            f"{big.pages} pages of get_run(text_offset); resident before the message: {big.before / 1024:.0f} MB"),
     ]  # fmt: skip
 
 
@@ -429,7 +453,11 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-async def main(quick: bool) -> int:
+SECTIONS = ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "real-cli", "printing", "remote", "spread")
+
+
+async def main(quick: bool, only: str | None = None) -> int:
+    """Every section in turn (or the one named), each in a scratch directory of its own."""
     sizes = (
         {"rounds": 3, "agents": 4, "bytes": 5 * MB, "scale": 50, "printed": 5 * MB, "spread": 4}
         if quick
@@ -438,32 +466,27 @@ async def main(quick: bool) -> int:
     import remote  # here, not above: these take their helpers from this module
     import warm
 
+    rounds, few = sizes["rounds"], max(3, sizes["rounds"] // 3)
+    sections: dict[str, Callable[[Path], Awaitable[Row | list[Row]]]] = {
+        "round-trip": lambda tmp: round_trips(tmp, rounds, quick),
+        "parallel": lambda tmp: parallelism(tmp, sizes["agents"], quick),
+        "throughput": lambda tmp: throughput(tmp, sizes["bytes"], quick),
+        "cold": lambda tmp: cold_start(tmp, few, quick),
+        "scale": lambda tmp: scale(tmp, sizes["scale"], rounds, quick),
+        "warm": lambda tmp: warm.warm_vs_cold(tmp, few, quick),
+        "real-cli": lambda tmp: warm.real_cli(tmp, rounds, quick),
+        "printing": lambda tmp: warm.printing(tmp, sizes["printed"], 3, quick),
+        "remote": lambda tmp: remote.round_trips(tmp, rounds, quick),
+        "spread": lambda tmp: remote.spread(tmp, sizes["spread"], quick),
+    }
+    assert tuple(sections) == SECTIONS
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="agent-mcp-bench-") as scratch:
-        tmp = Path(scratch)
-        for name in (
-            "round-trip",
-            "parallel",
-            "throughput",
-            "cold",
-            "scale",
-            "warm",
-            "real-cli",
-            "printing",
-            "remote",
-            "spread",
-        ):
-            (tmp / name).mkdir()
-        rows.extend(await round_trips(tmp / "round-trip", sizes["rounds"], quick))
-        rows.append(await parallelism(tmp / "parallel", sizes["agents"], quick))
-        rows.extend(await throughput(tmp / "throughput", sizes["bytes"], quick))
-        rows.append(await cold_start(tmp / "cold", max(3, sizes["rounds"] // 3), quick))
-        rows.extend(await scale(tmp / "scale", sizes["scale"], sizes["rounds"], quick))
-        rows.append(await warm.warm_vs_cold(tmp / "warm", max(3, sizes["rounds"] // 3), quick))
-        rows.append(await warm.real_cli(tmp / "real-cli", sizes["rounds"], quick))
-        rows.extend(await warm.printing(tmp / "printing", sizes["printed"], 3, quick))
-        rows.extend(await remote.round_trips(tmp / "remote", sizes["rounds"], quick))
-        rows.append(await remote.spread(tmp / "spread", sizes["spread"], quick))
+        for name, section in sections.items():
+            if only in (None, name):
+                (Path(scratch) / name).mkdir()
+                found = await section(Path(scratch) / name)
+                rows.extend(found if isinstance(found, list) else [found])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}{' (quick mode: goals not judged)' if quick else ''}")  # fmt: skip
     print(table(rows))
@@ -473,4 +496,6 @@ async def main(quick: bool) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes; checks the benchmarks work, judges nothing")
-    sys.exit(anyio.run(main, parser.parse_args().quick))
+    parser.add_argument("--only", choices=SECTIONS, help="run this benchmark's rows alone")
+    arguments = parser.parse_args()
+    sys.exit(anyio.run(main, arguments.quick, arguments.only))
