@@ -15,6 +15,7 @@ import sqlite3
 import sys
 import threading
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -24,6 +25,9 @@ from .doctor import run_doctor
 from .server import build_server
 from .store import Store
 from .store_file import StoreUnusable
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 log = logging.getLogger("agent_mcp")
 
@@ -90,9 +94,10 @@ async def serve(settings: Settings) -> None:
 async def serve_http(settings: Settings) -> None:
     """uvicorn runs the lifespan (so shutdown ends every claude process) and handles SIGTERM and
     SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
-    import uvicorn  # only HTTP mode needs these: keep them out of the stdio server's start-up
+    from starlette.routing import Mount  # only HTTP mode needs these: keep them out of the stdio server's start-up
 
     from .dashboard import dashboard_app
+    from .http_auth import throttling_bearers, token_guard, transport_security
     from .http_sessions import naming_the_session_cap
     from .pool import AgentPool
 
@@ -100,38 +105,32 @@ async def serve_http(settings: Settings) -> None:
     server = build_server(settings, pools=pools)
     app = server.streamable_http_app(
         host=settings.host,
+        transport_security=transport_security(settings.host, settings.port),
         # JSON can take six bytes for one byte of message (\u escapes): leave room for the largest.
         max_request_body_size=6 * settings.max_message_bytes + 1024 * 1024,
         session_idle_timeout=settings.http_idle_s,
         max_sessions=settings.max_http_sessions,
     )
-    app.router.routes.extend(dashboard_app(lambda: pools[0], settings.token).routes)  # the dashboard at /
-    config = uvicorn.Config(
-        naming_the_session_cap(app, settings.max_http_sessions),
-        host=settings.host,
-        port=settings.port,
-        log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),
-        log_config=None,  # ours: to stderr, access lines included (uvicorn's own writes those to stdout)
-        timeout_graceful_shutdown=int(SHUTDOWN_LIMIT_S) - 1,
-    )
-    await uvicorn.Server(config).serve()
+    guard = token_guard(settings)
+    app.router.routes.append(Mount("/", dashboard_app(lambda: pools[0], guard)))  # the dashboard at /
+    served = naming_the_session_cap(app, settings.max_http_sessions)
+    await _serve(served if guard is None else throttling_bearers(served, guard), settings)
 
 
 async def serve_dashboard(settings: Settings) -> None:
-    import uvicorn
-
     from .dashboard import standalone
+    from .http_auth import token_guard
     from .pool import AgentPool
 
-    config = uvicorn.Config(
-        standalone(AgentPool(settings), settings.token),
-        host=settings.host,
-        port=settings.port,
-        log_level=logging.getLevelName(log.getEffectiveLevel()).lower(),
-        log_config=None,  # ours: to stderr, access lines included (uvicorn's own writes those to stdout)
-        timeout_graceful_shutdown=int(SHUTDOWN_LIMIT_S) - 1,
-    )
-    await uvicorn.Server(config).serve()
+    guard = token_guard(settings)
+    await _serve(standalone(AgentPool(settings), guard), settings)
+
+
+async def _serve(app: ASGIApp, settings: Settings) -> None:
+    from .http_serving import http_server
+
+    level = logging.getLevelName(log.getEffectiveLevel()).lower()
+    await http_server(app, settings, level, graceful_s=int(SHUTDOWN_LIMIT_S) - 1).serve()
 
 
 _M_MMAP_THRESHOLD = -3

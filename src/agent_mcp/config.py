@@ -62,6 +62,10 @@ class Settings:
     token: str | None = None
     http_idle_s: float = 3600.0
     max_http_sessions: int = 100
+    max_http_connections: int = 256
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 60.0
+    wrong_token_delay_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,38 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_MAX_HTTP_SESSIONS",
         _positive_int,
         "most HTTP sessions open at once; a client opening another is refused (default: 100)",
+    ),
+    Option(
+        "max_http_connections",
+        "--max-http-connections",
+        "AGENT_MCP_MAX_HTTP_CONNECTIONS",
+        _positive_int,
+        "most HTTP connections open at once (MCP server and dashboard); one more is answered 503 and closed at once "
+        "(default: 256)",
+    ),
+    Option(
+        "http_header_timeout_s",
+        "--http-header-timeout",
+        "AGENT_MCP_HTTP_HEADER_TIMEOUT",
+        _positive_float,
+        "seconds an HTTP client has to send a request's headers, from its connection or its previous response; "
+        "then it is answered 408 and closed (default: 10)",
+    ),
+    Option(
+        "http_body_timeout_s",
+        "--http-body-timeout",
+        "AGENT_MCP_HTTP_BODY_TIMEOUT",
+        _positive_float,
+        "seconds an HTTP client has to send a request's whole body once its headers are in; then it is answered 408 "
+        "and closed (default: 60)",
+    ),
+    Option(
+        "wrong_token_delay_s",
+        "--wrong-token-delay",
+        "AGENT_MCP_WRONG_TOKEN_DELAY",
+        _positive_float,
+        "seconds every token check (dashboard login and API, HTTP bearer) answers 429 after a wrong token; each "
+        "further wrong one doubles it, up to 64 times (default: 1)",
     ),
 )
 

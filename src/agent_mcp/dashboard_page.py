@@ -1,19 +1,34 @@
 # ruff: noqa: E501  (the page's own lines: HTML, CSS and script)
-"""The dashboard's page: one HTML document, its style and script inline (no build step, no CDN: it
-works offline). Everything an agent wrote reaches the page as JSON and is set as text (textContent,
-createTextNode), never parsed as markup: the script has no innerHTML, insertAdjacentHTML or eval."""
+"""The dashboard's pages, their style and their script: no build step, no CDN (it works offline).
+The script and the style are served as files of their own (/dashboard.js, /dashboard.css), so the
+Content-Security-Policy allows no inline script or style at all. Everything an agent wrote reaches
+the page as JSON and is set as text (textContent, createTextNode), never parsed as markup: the
+script has no innerHTML, insertAdjacentHTML or eval."""
 
 LOGIN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>agent-mcp</title>
-<style>body{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em}.err{color:#b00}</style></head>
-<body><h1>agent-mcp</h1><p>This dashboard needs its token (AGENT_MCP_TOKEN / --token).</p><!--wrong-->
+<html lang="en"><head><meta charset="utf-8"><title>agent-mcp</title><link rel="stylesheet" href="/dashboard.css"></head>
+<body class="login"><h1>agent-mcp</h1><p>This dashboard needs its token (AGENT_MCP_TOKEN / --token).</p><!--wrong-->
 <form method="post" action="/login"><input type="password" name="token" autofocus placeholder="token">
 <button>Open</button></form></body></html>
 """
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>agent-mcp</title>
-<style>
+<link rel="stylesheet" href="/dashboard.css"></head>
+<body>
+<header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
+<main>
+<div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>host</th><th>status</th><th>queued</th><th>messages</th>
+<th>cost</th><th>tokens in/out</th><th>session</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
+<div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
+<table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
+<tbody id="runs"></tbody></table></section>
+<section id="run-view" hidden><h2 id="run-title"></h2><div id="events"></div></section></div>
+</main>
+<script src="/dashboard.js"></script></body></html>
+"""
+
+STYLE = """body.login{font:15px system-ui,sans-serif;margin:4em auto;max-width:24em;background:#fff}.err{color:#b00}
 body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
 header{background:#223;color:#fff;padding:.6em 1em;display:flex;gap:2em;align-items:baseline}
 header h1{font-size:1.1em;margin:0}main{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em;padding:1em}
@@ -25,19 +40,9 @@ section{background:#fff;border:1px solid #ddd;padding:.6em;margin-bottom:1em;ove
 .ev.tool_use{border-color:#06c}.ev.tool_result{border-color:#999}.ev.error{border-color:#b00}
 .ev.permission_request{border-color:#c60;background:#fff6ec}.ev .at{color:#999;font-size:.85em}
 button{margin-right:.4em}#err{color:#b00}svg{background:#fff;border:1px solid #eee}
-</style></head>
-<body>
-<header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
-<main>
-<div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>host</th><th>status</th><th>queued</th><th>messages</th>
-<th>cost</th><th>tokens in/out</th><th>session</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
-<div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
-<table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
-<tbody id="runs"></tbody></table></section>
-<section id="run-view" hidden><h2 id="run-title"></h2><div id="events"></div></section></div>
-</main>
-<script>
-"use strict";
+"""
+
+SCRIPT = """"use strict";
 const state = {agent: null, run: null, after: 0, runStatus: null};
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -115,12 +120,10 @@ function eventNode(event) {
   const node = el("div", {class: "ev " + event.kind, "data-seq": event.seq}, head);
   if (event.content && event.kind === "tool_result") node.append(el("details", {}, el("summary", {}, "output"), event.content));
   else if (event.content && event.kind !== "tool_use" && event.content !== event.summary) node.append(el("div", {class: "content"}, event.content));
-  if (event.kind === "permission_request" && event.content) {
-    let asked = {};
-    try { asked = JSON.parse(event.content); } catch (_) {}
+  if (event.kind === "permission_request" && event.request_id) {
     for (const decision of ["allow", "allow_always", "deny"]) {
       node.append(el("button", {class: "answer", "data-decision": decision, on: {click: () =>
-        act("/api/runs/" + state.run + "/answer", {request_id: asked.request_id, decision})}}, decision));
+        act("/api/runs/" + state.run + "/answer", {request_id: event.request_id, decision})}}, decision));
     }
   }
   return node;
@@ -157,5 +160,4 @@ async function tick() {
 }
 tick();
 setInterval(tick, 700);
-</script></body></html>
 """
