@@ -223,3 +223,34 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
     for name in ("alice", "mallory"):
         [run] = again.history(name, 10)
         assert run.response is not None and run.response.cost_usd == 0.0
+
+
+@pytest.mark.attack
+async def test_a_permission_request_from_an_agent_not_in_ask_mode_reaches_nobody(make_pool, tmp_path, claude_env):
+    """Before, a can_use_tool line in a plan-mode agent's stream reached the person through
+    elicitation, was recorded as allowed, and the run showed waiting_permission."""
+    asking = script(
+        tmp_path / "asks.py",
+        f"""
+for line in sys.stdin:
+    print(json.dumps({{"type": "system", "subtype": "init", "session_id": {SID!r}}}), flush=True)
+    print(json.dumps({{"type": "control_request", "request_id": "r1", "request": {{"subtype": "can_use_tool",
+                       "tool_name": "Bash", "input": {{"command": "rm -rf ~"}}}}}}), flush=True)
+    time.sleep(0.5)
+    print(json.dumps({{"type": "result", "subtype": "success", "is_error": False, "result": "done",
+                       "session_id": {SID!r}}}), flush=True)
+""",
+    )
+    pool = await make_pool(claude_env, claude_bin=asking)
+    await pool.create("planner", "r", str(tmp_path), AgentOptions(permission_mode="plan"))
+    run = await pool.start("planner", "hi")
+    statuses = set()
+    with anyio.fail_after(10):
+        while not run.finished.is_set():
+            statuses.add(pool.get_run(run.run_id).status)
+            await anyio.sleep(0.02)
+    done = pool.get_run(run.run_id)
+    assert "waiting_permission" not in statuses and done.status == "done"
+    assert done.response is not None and done.response.permission_requests == []
+    [note] = [e for e in pool.transcript(run.run_id, 0, 50).events if e.kind == "error"]
+    assert "not in ask mode" in note.summary

@@ -28,7 +28,7 @@ from .errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, 
 from .exits import without_result
 from .framing import LONG_LINE_BYTES, LineTooLong
 from .long_strings import SpilledText, StringCutter, decode_whole, whole_of
-from .models import AgentResponse
+from .models import ASK, AgentResponse
 from .permission_desk import PermissionDesk
 from .process import (
     ClaudeProcess,
@@ -192,6 +192,7 @@ async def _run_process(
     desk = PermissionDesk(
         run.permissions, agent.always_allowed, settings.permission_timeout_s, process.write, set_waiting,
         lambda tool: store.allow_always(agent.name, tool), process.idle_held,
+        accepting=workplace.options.permission_mode == ASK,
     )  # fmt: skip
 
     notes = _Notes(store, run.run_id, settings.max_transcript_events)
@@ -205,7 +206,9 @@ async def _run_process(
                 return True
             run.session_id = state.session_id
             await store.set_session(agent.name, state.session_id, now())
-        if event is not None:
+        if event is not None and (why := desk.doubt(event)) is not None:
+            notes.add([not_believed(f"a control request the CLI would not send ({why})")])
+        elif event is not None:
             notes.add(entries_of(event))
             if event["type"] == "control_request":
                 await notes.flush()  # before the run says it waits: whoever looks finds why
