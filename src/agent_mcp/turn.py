@@ -23,7 +23,7 @@ from . import replies
 from .argv import build_argv
 from .clock import now
 from .config import Settings
-from .confinement import Workplace, open_workplace
+from .confinement import Workplace, agent_roots, open_workplace
 from .errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
 from .exits import without_result
 from .framing import LONG_LINE_BYTES, LineTooLong
@@ -121,7 +121,7 @@ def _open_workplace(agent: AgentRecord, context: TurnContext) -> Workplace:
         here = os.open(settings.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         return Workplace(cwd_fd=here, cwd=agent.cwd, options=agent.options, host=host)
     try:
-        return open_workplace(agent.cwd, agent.options, settings.allowed_roots)
+        return open_workplace(agent.cwd, agent.options, agent_roots(settings.allowed_roots, agent.worktree))
     except OutsideRoots as exc:
         raise RunFailed(
             "policy",
