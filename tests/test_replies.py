@@ -49,7 +49,7 @@ class NoReplies:
 
 
 def test_pages_cover_a_reply_held_whole_exactly():
-    """A reply kept whole in the store is paged from there (tests/test_trust_reads.py)."""
+    """A reply kept whole in the store is paged from there (tests/test_trust_reply_pages.py)."""
     text = "".join(chr(0x41 + i % 26) for i in range(2500)) + "é😀"
 
     def paged(whole: str, offset: int) -> AgentResponse:
