@@ -128,6 +128,8 @@ async def test_a_full_history_says_when_a_message_is_cut_and_get_run_reads_the_r
         assert cut["message_truncated"] is True and cut["message_chars"] == len(message)
         run = (await client.call_tool("get_run", {"run_id": cut["run_id"]})).structured_content
         assert run["message_truncated"] is True and run["message_chars"] == len(message)
+        [waited] = (await client.call_tool("wait_runs", {"run_ids": [cut["run_id"]]})).structured_content["runs"]
+        assert waited["message_truncated"] is True and waited["message_chars"] == len(message)
 
         rest = []
         offset = MESSAGE_PREVIEW

@@ -271,8 +271,9 @@ async def wait_runs(
     """Wait until all (or any) of the runs have finished, sending progress meanwhile; returns every
     run's RunInfo (with its AgentResponse when finished) and done=false if wait_s ran out first."""
     seconds = None if wait_s is None else validation.check_wait(wait_s)
-    runs, done = await _pool(ctx).wait_runs(run_ids, mode, seconds, ProgressRelay(ctx).for_agent, asking.asker(ctx))
-    clipped = [replies.clip_run(info, _limit(ctx)) for info in runs]
+    pool = _pool(ctx)
+    runs, done = await pool.wait_runs(run_ids, mode, seconds, ProgressRelay(ctx).for_agent, asking.asker(ctx))
+    clipped = [replies.clip_run(info, _limit(ctx)) for info in replies.mark_messages(pool.store, runs)]
     return _with_replies(ctx, RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
 
 
