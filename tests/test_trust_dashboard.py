@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import re
 
-import anyio
 import httpx2
 import pytest
 
 from agent_mcp.dashboard import COOKIE, dashboard_app
 from agent_mcp.dashboard_page import LOGIN_PAGE, PAGE
-from agent_mcp.http_auth import MOST_DOUBLINGS, TokenGuard
+from agent_mcp.http_auth import TokenGuard
 from agent_mcp.models import AgentOptions
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +40,7 @@ async def test_no_page_may_frame_it_and_no_inline_script_runs(make_pool, claude_
     """A page elsewhere framed the dashboard: clicks in the frame (allow, allow always, cancel) came
     from the dashboard's own origin. Every answer, refusals and files included, now forbids framing."""
     pool = await make_pool(claude_env)
-    async with client(pool) as http, client(pool, TokenGuard("s3cret", 0.01)) as locked:
+    async with client(pool) as http, client(pool, TokenGuard("s3cret", 10, 10.0)) as locked:
         answers = [
             await http.get("/"),
             await http.get("/dashboard.js"),
@@ -62,42 +61,47 @@ async def test_no_page_may_frame_it_and_no_inline_script_runs(make_pool, claude_
 
 
 @pytest.mark.attack
-async def test_wrong_tokens_lock_every_check_and_the_right_one_gets_in_after_the_wait(make_pool, claude_env, no_leaks):
-    """200 wrong tokens went through /login in 0.3 s. Now the first wrong one locks every check
-    (login, cookie, bearer) with 429 and Retry-After, right token included, until the wait is over."""
+async def test_wrong_tokens_past_the_budget_lock_every_check_and_the_right_one_gets_in_after_the_wait(
+    make_pool, claude_env, no_leaks
+):
+    """200 wrong tokens went through /login in 0.3 s. Now 5 are taken (the budget here), then every
+    check (login, cookie, bearer) answers 429 with Retry-After, right token included, until one more
+    is earned back."""
     pool = await make_pool(claude_env)
-    guard = TokenGuard("s3cret", 0.2)
+    now = [0.0]  # the guard's clock, moved by hand: nothing is earned back while the guesses come
+    guard = TokenGuard("s3cret", 5, 60.0, clock=lambda: now[0])
     async with client(pool, guard) as http:
         tried = [await http.post("/login", data={"token": f"guess{i}"}) for i in range(200)]
         during = await http.post("/login", data={"token": "s3cret"})
         bearer = await http.get("/api/agents", headers={"authorization": "Bearer s3cret"})
-        assert [t.status_code for t in tried].count(401) == 1 and tried[0].status_code == 401
-        assert {t.status_code for t in tried[1:]} == {429} and during.status_code == bearer.status_code == 429
-        assert int(during.headers["retry-after"]) >= 1 and "AGENT_MCP_WRONG_TOKEN_DELAY" in during.text
-        assert bearer.json()["error"].startswith("[throttled] too many wrong tokens")
-        await anyio.sleep(guard.wait_s() + 0.05)
+        assert [t.status_code for t in tried] == [401] * 5 + [429] * 195
+        assert during.status_code == bearer.status_code == 429
+        assert int(during.headers["retry-after"]) >= 1 and "AGENT_MCP_WRONG_TOKENS" in during.text
+        assert bearer.json()["error"].startswith("[throttled] 5 wrong tokens came too fast")
+        now[0] += int(during.headers["retry-after"])  # waited as told
         right = await http.post("/login", data={"token": "s3cret"})
         assert right.status_code == 303 and (await http.get("/api/agents")).status_code == 200
-    async with client(pool, guard) as http:
+    async with client(pool, TokenGuard("s3cret", 5, 60.0)) as http:
         http.cookies.set(COOKIE, "an-old-token")  # a page left open since the token changed
         stale = await http.get("/api/agents")
         assert stale.status_code == 401 and f'{COOKIE}=""' in stale.headers["set-cookie"]  # so it counts once
 
 
-def test_each_wrong_token_doubles_the_lock_up_to_its_limit_and_a_quiet_spell_forgives():
+def test_the_budget_is_earned_back_one_wrong_token_per_refill():
     now = [0.0]
-    guard = TokenGuard("s3cret", 1.0, clock=lambda: now[0])
-    locks = []
-    for _ in range(MOST_DOUBLINGS + 3):
+    guard = TokenGuard("s3cret", 3, 2.0, clock=lambda: now[0])
+    for _ in range(3):
         assert guard.wait_s() == 0 and not guard.check("guess")
-        locks.append(guard.wait_s())
-        now[0] += locks[-1]
-    assert locks == [1, 2, 4, 8, 16, 32, 64, 64, 64]
-    now[0] += 64  # as long as the longest lock without a guess
-    assert not guard.check("guess") and guard.wait_s() == 1
-    now[0] += 1
-    assert guard.check("s3cret") and guard.wait_s() == 0
-    assert not guard.check("guess") and guard.wait_s() == 1  # the right token forgave the rest
+    assert guard.wait_s() == 2.0
+    now[0] += 1.5
+    assert guard.wait_s() == 0.5
+    now[0] += 0.5
+    assert guard.wait_s() == 0 and guard.check("s3cret")  # the right token spends nothing, earns nothing
+    assert not guard.check("guess") and guard.wait_s() == 2.0
+    now[0] += 100
+    for _ in range(3):  # a quiet spell earns back the whole budget, never more
+        assert guard.wait_s() == 0 and not guard.check("guess")
+    assert guard.wait_s() == 2.0
 
 
 @pytest.mark.attack

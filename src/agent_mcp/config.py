@@ -65,7 +65,8 @@ class Settings:
     max_http_connections: int = 256
     http_header_timeout_s: float = 10.0
     http_body_timeout_s: float = 60.0
-    wrong_token_delay_s: float = 1.0
+    wrong_tokens: int = 10
+    wrong_token_refill_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -397,12 +398,19 @@ OPTIONS: tuple[Option, ...] = (
         "and closed (default: 60)",
     ),
     Option(
-        "wrong_token_delay_s",
-        "--wrong-token-delay",
-        "AGENT_MCP_WRONG_TOKEN_DELAY",
+        "wrong_tokens",
+        "--wrong-tokens",
+        "AGENT_MCP_WRONG_TOKENS",
+        _positive_int,
+        "wrong tokens taken at once (dashboard login and API, HTTP bearer); past them every token check, right or "
+        "wrong, answers 429 until one more is earned back (default: 10)",
+    ),
+    Option(
+        "wrong_token_refill_s",
+        "--wrong-token-refill",
+        "AGENT_MCP_WRONG_TOKEN_REFILL",
         _positive_float,
-        "seconds every token check (dashboard login and API, HTTP bearer) answers 429 after a wrong token; each "
-        "further wrong one doubles it, up to 64 times (default: 1)",
+        "seconds to earn back one wrong token of --wrong-tokens (default: 10)",
     ),
 )
 

@@ -5,8 +5,8 @@ actions (cancel a run, answer a permission request).
 reads the store every server on that directory writes (stdio ones included), and asks a run's owner
 to act (commands.py). Safe by default: it listens on loopback only unless a token is set; with one,
 the page asks for it once and keeps it in an HttpOnly, SameSite=Strict cookie, every action is a
-POST checked against the token and the Origin, and wrong tokens lock every check for a while
-(http_auth.TokenGuard). No page may frame it (clicks in a frame would pass the Origin check), and its
+POST checked against the token and the Origin, and wrong tokens past a budget lock every check for
+a while (http_auth.TokenGuard). No page may frame it (clicks in a frame would pass the Origin check), and its
 script and style are files of their own, so its CSP allows no inline script at all. What an agent
 wrote is data: the page sets text, never markup (dashboard_page.py).
 """

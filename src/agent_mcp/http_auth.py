@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .config import Settings, is_loopback
 
 SCOPE = "agents"
-MOST_DOUBLINGS = 6
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -75,48 +74,53 @@ def transport_security(host: str, port: int) -> TransportSecuritySettings:
 
 
 class TokenGuard:
-    """The token, and a lock after every wrong guess: for delay_s after the first, doubling with each
-    further one up to 2**MOST_DOUBLINGS times, every check is refused unanswered, right or wrong (an
-    answer to the right one would tell a guesser when it guessed right). A quiet spell as long as the
-    longest lock forgives the guesses before it; the right token forgives them at once."""
+    """The token, and a budget of wrong guesses: `budget` at once, one more earned back every
+    `refill_s`. With none left, every check is refused unanswered, right or wrong (an answer to the
+    right one would tell a guesser when it guessed right). A client with an old token beside a good
+    one spends a few and locks nobody out; a guesser gets one guess per refill_s."""
 
-    def __init__(self, token: str, delay_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, token: str, budget: int, refill_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._token = token.encode()
-        self._delay_s = delay_s
+        self._budget = budget
+        self._refill_s = refill_s
         self._clock = clock
-        self._wrong = 0
-        self._locked_until = -math.inf
+        self._left = float(budget)
+        self._counted_at = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._left = min(float(self._budget), self._left + (now - self._counted_at) / self._refill_s)
+        self._counted_at = now
 
     def wait_s(self) -> float:
         """How long every check is refused still (0: a check may be made now)."""
-        return max(0.0, self._locked_until - self._clock())
+        self._refill()
+        return max(0.0, (1 - self._left) * self._refill_s)
 
     def check(self, given: str) -> bool:
         """Only while wait_s() is 0: the caller answers 429 before."""
         if hmac.compare_digest(given.encode(), self._token):
-            self._wrong = 0
             return True
         self.count_wrong()
         return False
 
     def count_wrong(self) -> None:
-        now = self._clock()
-        longest = self._delay_s * 2**MOST_DOUBLINGS
-        if now >= self._locked_until + longest:
-            self._wrong = 0
-        self._wrong += 1
-        self._locked_until = now + min(self._delay_s * 2 ** (self._wrong - 1), longest)
+        self._refill()
+        self._left -= 1
 
     def refusal(self) -> str:
         return (
-            f"[throttled] too many wrong tokens: every token is refused for {retry_after(self)} s more "
-            "(AGENT_MCP_WRONG_TOKEN_DELAY / --wrong-token-delay, doubling with each wrong one); then try again"
+            f"[throttled] {self._budget} wrong tokens came too fast: every token is refused for "
+            f"{retry_after(self)} s more (AGENT_MCP_WRONG_TOKENS / --wrong-tokens at once, one more every "
+            "AGENT_MCP_WRONG_TOKEN_REFILL / --wrong-token-refill seconds); then try again"
         )
 
 
 def token_guard(settings: Settings) -> TokenGuard | None:
-    """One per server: the dashboard and the MCP endpoint it serves beside share its lock."""
-    return None if settings.token is None else TokenGuard(settings.token, settings.wrong_token_delay_s)
+    """One per server: the dashboard and the MCP endpoint it serves beside share its budget."""
+    if settings.token is None:
+        return None
+    return TokenGuard(settings.token, settings.wrong_tokens, settings.wrong_token_refill_s)
 
 
 def retry_after(guard: TokenGuard) -> int:
