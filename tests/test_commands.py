@@ -48,6 +48,29 @@ async def test_another_server_answers_a_permission_request(make_pool, tmp_path, 
     assert [r.answered_by for r in response.permission_requests] == ["answer_permission"]
 
 
+@pytest.mark.attack
+async def test_the_owner_holds_a_forwarded_answer_to_its_own_answerers_setting(make_pool, tmp_path, claude_env):
+    """A caller of a server that takes answers from anyone answers a run of a server that takes them
+    from a person only: the owner refuses it, as it would its own caller; a person's (the dashboard's)
+    answer goes through and is recorded as a person's."""
+    state = tmp_path / "state"
+    owner = await make_pool(claude_env, state_dir=state, permission_answerers="person")
+    other = await make_pool(claude_env, state_dir=state)
+    await owner.create("dev", "r", str(tmp_path), AgentOptions(permission_mode="ask"))
+    run = await owner.start("dev", "MOCK_WRITE")
+    pending = (await owner.wait_run(run.run_id, 10)).pending_permission
+    assert pending is not None
+    with pytest.raises(AgentMCPError, match=r"from a person only") as refused:
+        await other.answer_permission(run.run_id, pending.request_id, "allow", None)
+    assert refused.value.kind == "policy" and owner.get_run(run.run_id).status == "waiting_permission"
+    with anyio.fail_after(10):
+        await other.answer_permission(run.run_id, pending.request_id, "allow_always", None, "dashboard")
+        await run.wait(None)
+    response = owner.get_run(run.run_id).response
+    assert response is not None and [r.answered_by for r in response.permission_requests] == ["dashboard"]
+    assert (await owner.info("dev")).always_allowed == ["Write"]
+
+
 async def test_an_owner_that_does_not_act_is_not_waited_for_without_end(
     make_pool, tmp_path, claude_env, monkeypatch, no_leaks
 ):

@@ -83,7 +83,7 @@ async def test_allow_always_is_kept_with_the_agent_and_answers_the_next_request(
     pool = await make_pool(claude_env, warm_ttl_s=0)  # the rule must hold for a new process too
     await pool.create("dev", "r", str(tmp_path), ASK)
     run, pending = await asking_run(pool, tmp_path)
-    await pool.answer_permission(run.run_id, pending.request_id, "allow_always", None)
+    await pool.answer_permission(run.run_id, pending.request_id, "allow_always", None, "dashboard")  # a person
     await run.wait(10)
     assert (await pool.info("dev")).always_allowed == ["Write"]
     (tmp_path / "mock_written.txt").unlink()

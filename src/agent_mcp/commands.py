@@ -19,6 +19,7 @@ import anyio
 
 from .clock import now
 from .errors import AgentMCPError, Busy, InvalidInput
+from .models import PersonOrCaller
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Actions:
     """What another server may ask of a run of this one: the pool's own cancel and answer."""
 
     cancel: Callable[[str], Awaitable[object]]
-    answer: Callable[[str, str, str, str | None], Awaitable[object]]
+    answer: Callable[[str, str, str, str | None, PersonOrCaller], Awaitable[object]]
 
     async def carry_out(self, command: Command) -> None:
         """Done as if this server's caller had asked: the same result, the same refusals."""
@@ -68,8 +69,9 @@ class Actions:
             await self.cancel(command.run_id)
         elif command.action == "answer":
             payload = command.payload
+            by: PersonOrCaller = "dashboard" if payload.get("by") == "dashboard" else "answer_permission"
             await self.answer(
-                command.run_id, str(payload["request_id"]), str(payload["decision"]), payload.get("message")
+                command.run_id, str(payload["request_id"]), str(payload["decision"]), payload.get("message"), by
             )
         else:
             raise InvalidInput(f"unknown command {command.action!r}")

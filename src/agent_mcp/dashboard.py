@@ -233,7 +233,7 @@ def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, li
     async def answer(request: Request) -> Any:
         pool = pool_of()
         request_id, decision, message = answer_fields(await capped_body(request, pool.settings.max_message_bytes))
-        info = await pool.answer_permission(request.path_params["run_id"], request_id, decision, message)
+        info = await pool.answer_permission(request.path_params["run_id"], request_id, decision, message, "dashboard")
         return info.model_dump(mode="json")
 
     routes = [

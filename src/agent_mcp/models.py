@@ -147,7 +147,9 @@ class PermissionDenial(BaseModel):
 
 
 Decision = Literal["allow", "allow_always", "deny"]
-AnsweredBy = Literal["elicitation", "answer_permission", "rule", "timeout", "withdrawn"]
+AnsweredBy = Literal["elicitation", "dashboard", "answer_permission", "rule", "timeout", "withdrawn"]
+PersonOrCaller = Literal["dashboard", "answer_permission"]
+"""Who answers through pool.answer_permission: a person at the dashboard, or the MCP caller."""
 
 
 class PendingPermission(BaseModel):
@@ -170,7 +172,8 @@ class PermissionRequest(Lean):
     summary: str
     decision: Decision = Field(description="deny also when nobody answered or the request was withdrawn")
     answered_by: AnsweredBy = Field(
-        description="elicitation (a person, through the client), answer_permission, rule (an earlier allow_always), "
+        description="elicitation (a person, through the client), dashboard (a person, at the dashboard), "
+        "answer_permission (the MCP caller), rule (an earlier allow_always), "
         "timeout (nobody answered in time), withdrawn (the turn ended first: cancelled, timed out, interrupted)"
     )
     message: str | None = Field(default=None, description="what the agent was told with a denial")

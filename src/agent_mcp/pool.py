@@ -26,9 +26,9 @@ from .errors import Busy, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from .listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from .listing import page as listing_page
 from .locks import AgentLocks
-from .models import AgentInfo, AgentOptions, AgentResponse, RunInfo, TranscriptPage
+from .models import AgentInfo, AgentOptions, AgentResponse, PersonOrCaller, RunInfo, TranscriptPage
 from .owners import owner_alive, owner_of
-from .permissions import Answer, Asker
+from .permissions import Answer, Asker, caller_may_answer
 from .process import ProcessRegistry
 from .records import AgentRecord
 from .registration import Registration, register_agent
@@ -312,15 +312,21 @@ class AgentPool:
         await run.finished.wait()
         return self.run_info(run)
 
-    async def answer_permission(self, run_id: str, request_id: str, decision: str, message: str | None) -> RunInfo:
-        """A caller's answer to a run's permission request; the run goes on with it."""
+    async def answer_permission(
+        self, run_id: str, request_id: str, decision: str, message: str | None, by: PersonOrCaller = "answer_permission"
+    ) -> RunInfo:
+        """An answer to a run's permission request, by the MCP caller or a person at the dashboard; the
+        run goes on with it. The caller's authority is checked by the server that takes the answer and
+        again by the run's owner (its own settings), which gets it with who gave it."""
+        if by == "answer_permission":
+            caller_may_answer(decision, self.settings.permission_answerers)
         if decision not in DECISIONS:
             raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
         if message is not None:
             validation.check_text("message", message, self.settings.max_message_bytes)
         run = self._scheduler.live(run_id)
         if run is None:
-            payload = {"request_id": request_id, "decision": decision, "message": message}
+            payload = {"request_id": request_id, "decision": decision, "message": message, "by": by}
             if self.get_run(run_id).status == "waiting_permission" and await self._asked_owner(
                 run_id, "answer", payload
             ):
@@ -329,7 +335,7 @@ class AgentPool:
             raise InvalidInput(
                 f"run {run_id!r} is {stored.status}, not waiting for a permission answer; nothing changed"
             )
-        answer = Answer(decision, "answer_permission", message if decision == "deny" else None)  # type: ignore[arg-type]
+        answer = Answer(decision, by, message if decision == "deny" else None)  # type: ignore[arg-type]
         request = run.permissions.answer(request_id, answer, now())
         with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
             await request.closed.wait()

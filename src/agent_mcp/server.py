@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from . import __version__, asking, permissions, replies, validation
+from . import __version__, asking, replies, validation
 from .config import Settings
 from .errors import UnknownRun
 from .http_auth import StaticTokenVerifier, auth_settings
@@ -291,9 +291,7 @@ async def answer_permission(
     waiting_permission and its pending_permission says what the agent wants to do. The run goes on
     with the answer; an unanswered request is denied after the permission timeout. Allowing a tool
     for good (allow_always) is left to a person (their client's question, or the dashboard)."""
-    pool = _pool(ctx)
-    permissions.caller_may_answer(decision, pool.settings.permission_answerers)
-    return await pool.answer_permission(run_id, request_id, decision, message)
+    return await _pool(ctx).answer_permission(run_id, request_id, decision, message)
 
 
 async def get_transcript(

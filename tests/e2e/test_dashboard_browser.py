@@ -150,4 +150,4 @@ async def test_a_permission_request_is_answered_from_the_page(no_leaks, browser,
             while (done := await ok(client, "get_run", run_id=run["run_id"], wait_s=5))["status"] != "done":
                 await anyio.sleep(0.1)
     assert done["status"] == "done" and (tmp_path / "mock_written.txt").exists()
-    assert [r["answered_by"] for r in done["response"]["permission_requests"]] == ["answer_permission"]
+    assert [r["answered_by"] for r in done["response"]["permission_requests"]] == ["dashboard"]
