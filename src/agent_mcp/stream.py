@@ -16,7 +16,6 @@ events of an earlier turn that come after its result are counted (`leftovers`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from .framing import LONG_LINE_BYTES
 from .long_strings import SpilledText, put_back
 from .models import AgentResponse, ErrorKind, PermissionDenial
+from .stream_values import MAX_DURATION_MS, MAX_EPOCH_S, RATE_LIMIT_STATUSES, Checked, is_session_id
 
 # CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
 # sequences, and the C0 controls other than tab and newline (e.g. the SI in the CLI's exit trailer).
@@ -99,75 +99,11 @@ def tool_subject(tool_input: Any) -> str:
     return summary[:DENIAL_SUMMARY_CHARS]
 
 
-_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def is_session_id(value: Any) -> bool:
-    """The CLI names sessions by UUID (and takes nothing else for --resume=)."""
-    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
-
-
-MAX_COUNT = 10**12
-"""Tokens and turns of one run: far beyond any real turn, far inside SQLite's 64-bit integers."""
-MAX_COST_USD = 1_000_000.0
-MAX_DURATION_MS = 10**11
-MAX_EPOCH_S = 10**11
-_WORD = re.compile(r"[A-Za-z0-9_.:\[\]/@<>-]{1,200}")
-"""A name the CLI reports (a model, a key source, a subtype): no spaces, no control characters."""
-RATE_LIMIT_STATUSES = ("allowed", "allowed_warning", "rejected")
-
-
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 _USER_EVENT = b'{"type":"user",'
-
-
-class _Checked:
-    """Values of one result taken only when they are what the CLI writes; each other is dropped and
-    noted, so the caller (and the log) learn that the output was not believed."""
-
-    def __init__(self, dropped: list[str]) -> None:
-        self.dropped = dropped
-
-    def _drop(self, name: str, value: Any) -> None:
-        shown = repr(value)
-        self.dropped.append(f"{name}={shown[:60]}{'…' if len(shown) > 60 else ''}")
-
-    def count(self, name: str, value: Any, most: int = MAX_COUNT) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most:
-            return value
-        self._drop(name, value)
-        return None
-
-    def cost(self, name: str, value: Any) -> float:
-        if value is None:
-            return 0.0
-        if _number(value) and math.isfinite(value) and 0 <= value <= MAX_COST_USD:
-            return float(value)
-        self._drop(name, value)
-        return 0.0
-
-    def choice(self, name: str, value: Any, choices: tuple[str, ...]) -> str | None:
-        if value is None or value in choices:
-            return value  # type: ignore[no-any-return]
-        self._drop(name, value)
-        return None
-
-    def word(self, name: str, value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, str) and _WORD.fullmatch(value):
-            return value
-        self._drop(name, value)
-        return None
 
 
 @dataclass
@@ -253,7 +189,7 @@ class StreamState:
             self.violation = f"the turn resumed session {self.resumed} but system/init named {session_id}"
         else:
             self.init_seen, self.session_id = True, session_id
-            checked = _Checked(self.dropped)
+            checked = Checked(self.dropped)
             self.model = checked.word("model", event.get("model")) or self.model
             self.api_key_source = checked.word("apiKeySource", event.get("apiKeySource"))
 
@@ -273,7 +209,7 @@ class StreamState:
         if not isinstance(message, dict):
             return
         if self.model is None:
-            self.model = _Checked(self.dropped).word("model", message.get("model"))
+            self.model = Checked(self.dropped).word("model", message.get("model"))
         if isinstance(event.get("error"), str):
             self.assistant_error = event["error"]
         # Sub-agent (Task) messages carry a parent_tool_use_id; their text is not this agent's answer.
@@ -309,7 +245,7 @@ class StreamState:
         usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
         final = result.get("result")
         text = final if isinstance(final, str) else "\n".join(self.texts)
-        checked = _Checked(self.dropped)
+        checked = Checked(self.dropped)
         subtype = checked.word("subtype", result.get("subtype"))
         # A failure can come as subtype "success" with is_error true (auth, API errors, bad model).
         is_error = result.get("is_error") is True or subtype != "success"

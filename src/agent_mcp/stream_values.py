@@ -1,0 +1,76 @@
+"""What a value in the CLI's output must be to be believed: the checks the parser (stream.py) makes.
+
+The output is data, whoever wrote it: a count is taken only when it is an integer no real turn
+exceeds and that SQLite can hold, a cost only when finite and sane, a name only when it looks like
+one, a status only from the CLI's own list, a session id only in the CLI's UUID form. What fails is
+left out and noted, so the caller and the log learn the output was not believed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_session_id(value: Any) -> bool:
+    """The CLI names sessions by UUID (and takes nothing else for --resume=)."""
+    return isinstance(value, str) and _SESSION_ID.fullmatch(value) is not None
+
+
+MAX_COUNT = 10**12
+"""Tokens and turns of one run: far beyond any real turn, far inside SQLite's 64-bit integers."""
+MAX_COST_USD = 1_000_000.0
+MAX_DURATION_MS = 10**11
+MAX_EPOCH_S = 10**11
+_WORD = re.compile(r"[A-Za-z0-9_.:\[\]/@<>-]{1,200}")
+"""A name the CLI reports (a model, a key source, a subtype): no spaces, no control characters."""
+RATE_LIMIT_STATUSES = ("allowed", "allowed_warning", "rejected")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Checked:
+    """Values of one result taken only when they are what the CLI writes; each other is dropped and
+    noted, so the caller (and the log) learn that the output was not believed."""
+
+    def __init__(self, dropped: list[str]) -> None:
+        self.dropped = dropped
+
+    def _drop(self, name: str, value: Any) -> None:
+        shown = repr(value)
+        self.dropped.append(f"{name}={shown[:60]}{'…' if len(shown) > 60 else ''}")
+
+    def count(self, name: str, value: Any, most: int = MAX_COUNT) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most:
+            return value
+        self._drop(name, value)
+        return None
+
+    def cost(self, name: str, value: Any) -> float:
+        if value is None:
+            return 0.0
+        if _number(value) and math.isfinite(value) and 0 <= value <= MAX_COST_USD:
+            return float(value)
+        self._drop(name, value)
+        return 0.0
+
+    def choice(self, name: str, value: Any, choices: tuple[str, ...]) -> str | None:
+        if value is None or value in choices:
+            return value  # type: ignore[no-any-return]
+        self._drop(name, value)
+        return None
+
+    def word(self, name: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and _WORD.fullmatch(value):
+            return value
+        self._drop(name, value)
+        return None
