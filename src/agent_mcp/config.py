@@ -16,6 +16,17 @@ from typing import Any
 
 from .argv import largest_role
 from .hosts import Host, parse_hosts
+from .option_values import (
+    directory,
+    existing_file,
+    non_empty,
+    one_of,
+    port,
+    positive_float,
+    positive_int,
+    roots,
+    seconds_or_off,
+)
 
 MIB = 1024 * 1024
 KIB = 1024
@@ -78,159 +89,89 @@ class Option:
     help: str
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"must be a whole number of at least 1, got {text!r}")
-    return value
-
-
-def _roots(text: str) -> tuple[Path, ...]:
-    """Resolve roots once, at start-up, so a symlinked root compares equal to resolved cwds."""
-    roots = []
-    for part in text.split(os.pathsep):
-        if not part.strip():
-            continue
-        path = Path(part).expanduser()
-        if not path.is_absolute():
-            raise ValueError(f"allowed root {part!r} is not an absolute path")
-        roots.append(path.resolve())
-    return tuple(roots)
-
-
-def _directory(text: str) -> Path:
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        raise ValueError(f"{text!r} is not an absolute path")
-    return path
-
-
-def _existing_file(text: str) -> Path:
-    path = _directory(text)
-    if not path.is_file():
-        raise ValueError(f"{text!r} is not a file")
-    return path
-
-
-def _seconds_or_off(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError(f"must be a number of seconds (0 turns it off), got {text!r}")
-    return value
-
-
-def _one_of(first: str, second: str) -> Callable[[str], str]:
-    def choice(text: str) -> str:
-        if text not in (first, second):
-            raise ValueError(f"must be {first} or {second}, got {text!r}")
-        return text
-
-    return choice
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise ValueError(f"must be a port number from 0 to 65535, got {text!r}")
-    return value
-
-
-def _non_empty(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be empty")
-    return text
-
-
 OPTIONS: tuple[Option, ...] = (
     Option(
         "claude_bin",
         "--claude-bin",
         "AGENT_MCP_CLAUDE_BIN",
-        _non_empty,
+        non_empty,
         "the claude executable: a name on PATH or a path (default: claude)",
     ),
     Option(
         "state_dir",
         "--state-dir",
         "AGENT_MCP_STATE_DIR",
-        _directory,
+        directory,
         "where the SQLite store lives (default: $XDG_STATE_HOME/agent-mcp, else ~/.local/state/agent-mcp)",
     ),
     Option(
         "timeout_s",
         "--timeout",
         "AGENT_MCP_TIMEOUT",
-        _positive_float,
+        positive_float,
         "wall-clock limit of one message in seconds, counted from the process start (default: 3600)",
     ),
     Option(
         "idle_timeout_s",
         "--idle-timeout",
         "AGENT_MCP_IDLE_TIMEOUT",
-        _positive_float,
+        positive_float,
         "limit on silence (no output) during one message, in seconds (default: 900)",
     ),
     Option(
         "max_concurrent",
         "--max-concurrent",
         "AGENT_MCP_MAX_CONCURRENT",
-        _positive_int,
+        positive_int,
         "claude processes running at once; more wait their turn (default: 8)",
     ),
     Option(
         "max_agents",
         "--max-agents",
         "AGENT_MCP_MAX_AGENTS",
-        _positive_int,
+        positive_int,
         "most agents the store may hold (default: 1000)",
     ),
     Option(
         "max_depth",
         "--max-depth",
         "AGENT_MCP_MAX_DEPTH",
-        _positive_int,
+        positive_int,
         "deepest nesting of agent pools (an agent running agent-mcp); at it, messages are refused (default: 2)",
     ),
     Option(
         "allowed_roots",
         "--allowed-roots",
         "AGENT_MCP_ALLOWED_ROOTS",
-        _roots,
+        roots,
         f"'{os.pathsep}'-separated directories an agent's cwd must lie under (default: unrestricted)",
     ),
     Option(
         "max_message_bytes",
         "--max-message-bytes",
         "AGENT_MCP_MAX_MESSAGE_BYTES",
-        _positive_int,
+        positive_int,
         "largest message in UTF-8 bytes (default: 4 MiB)",
     ),
     Option(
         "max_role_bytes",
         "--max-role-bytes",
         "AGENT_MCP_MAX_ROLE_BYTES",
-        _positive_int,
+        positive_int,
         "largest role in UTF-8 bytes (default: 64 KiB)",
     ),
     Option(
         "max_line_bytes",
         "--max-line-bytes",
         "AGENT_MCP_MAX_LINE_BYTES",
-        _positive_int,
+        positive_int,
         "longest output line read from claude, in bytes; a run that writes a longer one fails (default: 128 MiB)",
     ),
     Option(
         "warm_ttl_s",
         "--warm-ttl",
         "AGENT_MCP_WARM_TTL",
-        _seconds_or_off,
+        seconds_or_off,
         "seconds an idle agent's claude process is kept for its next message; 0: a new process per message "
         "(default: 600)",
     ),
@@ -238,21 +179,21 @@ OPTIONS: tuple[Option, ...] = (
         "max_warm",
         "--max-warm",
         "AGENT_MCP_MAX_WARM",
-        _positive_int,
+        positive_int,
         "idle claude processes kept at once; the least recently used goes first (default: 8)",
     ),
     Option(
         "permission_timeout_s",
         "--permission-timeout",
         "AGENT_MCP_PERMISSION_TIMEOUT",
-        _positive_float,
+        positive_float,
         "seconds a permission request of an ask-mode agent waits for an answer before it is denied (default: 300)",
     ),
     Option(
         "permission_answerers",
         "--permission-answerers",
         "AGENT_MCP_PERMISSION_ANSWERERS",
-        _one_of("person", "any"),
+        one_of("person", "any"),
         "who may answer an ask-mode agent's permission requests: person (only through elicitation or the "
         "dashboard) or any (also the MCP caller with answer_permission, never allow_always) (default: any)",
     ),
@@ -260,28 +201,28 @@ OPTIONS: tuple[Option, ...] = (
         "keep_runs",
         "--keep-runs",
         "AGENT_MCP_KEEP_RUNS",
-        _positive_int,
+        positive_int,
         "transcripts kept per agent: those of older runs are dropped (the runs stay) (default: 1000)",
     ),
     Option(
         "max_transcript_events",
         "--max-transcript-events",
         "AGENT_MCP_MAX_TRANSCRIPT_EVENTS",
-        _positive_int,
+        positive_int,
         "events kept in one run's transcript; later ones are counted in a last event (default: 2000)",
     ),
     Option(
         "max_queued",
         "--max-queued",
         "AGENT_MCP_MAX_QUEUED",
-        _positive_int,
+        positive_int,
         "most messages one agent may have queued or running in this server; more are refused (default: 100)",
     ),
     Option(
         "max_reply_chars",
         "--max-reply-chars",
         "AGENT_MCP_MAX_REPLY_CHARS",
-        _positive_int,
+        positive_int,
         "longest reply text a tool result carries; a longer one comes as head and tail, the whole readable by "
         "resource or get_run paging (default: 20000)",
     ),
@@ -289,7 +230,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_resource_chars",
         "--max-resource-chars",
         "AGENT_MCP_MAX_RESOURCE_CHARS",
-        _positive_int,
+        positive_int,
         "longest reply the resource agent-mcp://runs/{run_id}/reply gives whole (read whole, it costs the server "
         "several times its size); a longer one is read in pages with get_run's text_offset (default: 1000000)",
     ),
@@ -297,7 +238,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_wait_runs",
         "--max-wait-runs",
         "AGENT_MCP_MAX_WAIT_RUNS",
-        _positive_int,
+        positive_int,
         "most run ids one wait_runs call may name (default: 1000)",
     ),
     Option(
@@ -312,28 +253,28 @@ OPTIONS: tuple[Option, ...] = (
         "ssh_config",
         "--ssh-config",
         "AGENT_MCP_SSH_CONFIG",
-        _existing_file,
+        existing_file,
         "the ssh client configuration file to use for the hosts (default: ssh's own, ~/.ssh/config)",
     ),
     Option(
         "remote_claude",
         "--remote-claude",
         "AGENT_MCP_REMOTE_CLAUDE",
-        _non_empty,
+        non_empty,
         "the claude executable on the hosts: a name on the host's PATH or a path there (default: claude)",
     ),
     Option(
         "connect_timeout_s",
         "--connect-timeout",
         "AGENT_MCP_CONNECT_TIMEOUT",
-        _positive_float,
+        positive_float,
         "seconds to reach a host over ssh before it counts as unreachable (default: 15)",
     ),
     Option(
         "lock_timeout_s",
         "--lock-timeout",
         "AGENT_MCP_LOCK_TIMEOUT",
-        _positive_float,
+        positive_float,
         "seconds create_agent and delete_agent wait for a lock another call or server holds on the name, then "
         "refuse with busy (default: 5)",
     ),
@@ -341,43 +282,43 @@ OPTIONS: tuple[Option, ...] = (
         "transport",
         "--transport",
         "AGENT_MCP_TRANSPORT",
-        _one_of("stdio", "http"),
+        one_of("stdio", "http"),
         "stdio (the default) or http: Streamable HTTP at http://HOST:PORT/mcp",
     ),
     Option(
         "host",
         "--host",
         "AGENT_MCP_HOST",
-        _non_empty,
+        non_empty,
         "address to listen on with --transport http (default: 127.0.0.1)",
     ),
-    Option("port", "--port", "AGENT_MCP_PORT", _port, "port to listen on with --transport http (default: 8000)"),
+    Option("port", "--port", "AGENT_MCP_PORT", port, "port to listen on with --transport http (default: 8000)"),
     Option(
         "token",
         "--token",
         "AGENT_MCP_TOKEN",
-        _non_empty,
+        non_empty,
         "bearer token HTTP clients must send; required to listen beyond loopback",
     ),
     Option(
         "http_idle_s",
         "--http-idle-timeout",
         "AGENT_MCP_HTTP_IDLE_TIMEOUT",
-        _positive_float,
+        positive_float,
         "an HTTP session with no request in flight for this many seconds is closed (default: 3600)",
     ),
     Option(
         "max_http_sessions",
         "--max-http-sessions",
         "AGENT_MCP_MAX_HTTP_SESSIONS",
-        _positive_int,
+        positive_int,
         "most HTTP sessions open at once; a client opening another is refused (default: 100)",
     ),
     Option(
         "max_http_connections",
         "--max-http-connections",
         "AGENT_MCP_MAX_HTTP_CONNECTIONS",
-        _positive_int,
+        positive_int,
         "most HTTP connections open at once (MCP server and dashboard); one more is answered 503 and closed at once "
         "(default: 256)",
     ),
@@ -385,7 +326,7 @@ OPTIONS: tuple[Option, ...] = (
         "http_header_timeout_s",
         "--http-header-timeout",
         "AGENT_MCP_HTTP_HEADER_TIMEOUT",
-        _positive_float,
+        positive_float,
         "seconds an HTTP client has to send a request's headers, from its connection or its previous response; "
         "then it is answered 408 and closed (default: 10)",
     ),
@@ -393,7 +334,7 @@ OPTIONS: tuple[Option, ...] = (
         "http_body_timeout_s",
         "--http-body-timeout",
         "AGENT_MCP_HTTP_BODY_TIMEOUT",
-        _positive_float,
+        positive_float,
         "seconds an HTTP client has to send a request's whole body once its headers are in; then it is answered 408 "
         "and closed (default: 60)",
     ),
@@ -401,7 +342,7 @@ OPTIONS: tuple[Option, ...] = (
         "wrong_tokens",
         "--wrong-tokens",
         "AGENT_MCP_WRONG_TOKENS",
-        _positive_int,
+        positive_int,
         "wrong tokens taken at once (dashboard login and API, HTTP bearer); past them every token check, right or "
         "wrong, answers 429 until one more is earned back (default: 10)",
     ),
@@ -409,7 +350,7 @@ OPTIONS: tuple[Option, ...] = (
         "wrong_token_refill_s",
         "--wrong-token-refill",
         "AGENT_MCP_WRONG_TOKEN_REFILL",
-        _positive_float,
+        positive_float,
         "seconds to earn back one wrong token of --wrong-tokens (default: 10)",
     ),
 )

@@ -1,0 +1,78 @@
+"""The options' values from text: each converter raises ValueError saying what the text should be,
+which start-up shows with the option's flag or variable (config.load_settings)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def roots(text: str) -> tuple[Path, ...]:
+    """Resolve roots once, at start-up, so a symlinked root compares equal to resolved cwds."""
+    roots = []
+    for part in text.split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part).expanduser()
+        if not path.is_absolute():
+            raise ValueError(f"allowed root {part!r} is not an absolute path")
+        roots.append(path.resolve())
+    return tuple(roots)
+
+
+def directory(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ValueError(f"{text!r} is not an absolute path")
+    return path
+
+
+def existing_file(text: str) -> Path:
+    path = directory(text)
+    if not path.is_file():
+        raise ValueError(f"{text!r} is not a file")
+    return path
+
+
+def seconds_or_off(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f"must be a number of seconds (0 turns it off), got {text!r}")
+    return value
+
+
+def one_of(first: str, second: str) -> Callable[[str], str]:
+    def choice(text: str) -> str:
+        if text not in (first, second):
+            raise ValueError(f"must be {first} or {second}, got {text!r}")
+        return text
+
+    return choice
+
+
+def port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
