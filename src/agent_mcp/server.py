@@ -5,7 +5,6 @@ The pool comes from the lifespan, so each server instance (and each in-memory te
 and its shutdown kills every claude process the pool started.
 """
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -13,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
 from . import __version__, asking, replies, validation
 from .config import Settings
@@ -30,7 +29,6 @@ from .models import (
     AgentResponse,
     Deleted,
     HistoryPage,
-    ReplyHead,
     RunEntry,
     RunInfo,
     RunList,
@@ -40,6 +38,7 @@ from .models import (
 from .pool import AgentPool
 from .progress import ProgressRelay
 from .refusals import CheckingServer, translating_errors
+from .tool_results import chars_of, compact, with_replies
 
 log = logging.getLogger(__name__)
 
@@ -75,38 +74,6 @@ RunId = Annotated[str, Field(description="the run_id from start_message")]
 
 def _pool(ctx: Context[AgentPool]) -> AgentPool:
     return ctx.request_context.lifespan_context
-
-
-def _compact(data: dict[str, Any], text: str) -> CallToolResult:
-    """A result whose text copy is the given compact JSON (the SDK's own is indented: a third larger
-    for a model to read); the SDK still checks the structured content against the tool's output model."""
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
-
-
-def _with_replies(
-    ctx: Context[AgentPool], model: BaseModel, cut: list[tuple[str | None, AgentResponse | ReplyHead | None]]
-) -> CallToolResult:
-    """A result carrying replies (each with its run's id): each cut one also as a resource_link to its
-    whole text, if the resource gives it whole (get_run's pages read any)."""
-    data = model.model_dump(mode="json")
-    result = _compact(data, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-    most = _pool(ctx).settings.max_resource_chars
-    for run_id, response in cut:
-        if response is not None and response.text_truncated and run_id is not None and _chars(response) <= most:
-            result.content.append(
-                ResourceLink(
-                    type="resource_link",
-                    uri=replies.reply_uri(run_id),
-                    name=f"reply of run {run_id}",
-                    mime_type="text/plain",
-                    size=response.text_chars,
-                )
-            )
-    return result
-
-
-def _chars(response: AgentResponse | ReplyHead) -> int:
-    return response.text_chars or len(response.text)
 
 
 def _limit(ctx: Context[AgentPool]) -> int:
@@ -164,7 +131,7 @@ async def list_agents(
     totals of cost and tokens once there are any (get_agent gives one agent whole). total counts
     every match; next_cursor is null on the last page."""
     listing = await _pool(ctx).listing(status, name_prefix, limit, cursor)
-    return _compact(listing.data, listing.json)
+    return compact(listing.data, listing.json)
 
 
 async def get_agent(name: AgentName, ctx: Context[AgentPool]) -> AgentInfo:
@@ -185,7 +152,7 @@ async def send_message(
     response = replies.clip(
         await _pool(ctx).send(agent, message, timeout_s, ProgressRelay(ctx), asking.asker(ctx)), _limit(ctx)
     )
-    return _with_replies(ctx, response, [(response.run_id, response)])
+    return with_replies(response, [(response.run_id, response)], _pool(ctx).settings.max_resource_chars)
 
 
 async def start_message(
@@ -235,7 +202,7 @@ async def get_run(
         else replies.read_message(pool.store, info, *message_window)
     )
     info = replies.clip_run(info, limit) if text_window is None else replies.read_reply(pool.store, info, *text_window)
-    return _with_replies(ctx, info, [(info.run_id, info.response)])
+    return with_replies(info, [(info.run_id, info.response)], _pool(ctx).settings.max_resource_chars)
 
 
 async def cancel_run(
@@ -274,7 +241,11 @@ async def wait_runs(
     pool = _pool(ctx)
     runs, done = await pool.wait_runs(run_ids, mode, seconds, ProgressRelay(ctx).for_agent, asking.asker(ctx))
     clipped = [replies.clip_run(info, _limit(ctx)) for info in replies.mark_messages(pool.store, runs)]
-    return _with_replies(ctx, RunWait(runs=clipped, done=done), [(info.run_id, info.response) for info in clipped])
+    return with_replies(
+        RunWait(runs=clipped, done=done),
+        [(info.run_id, info.response) for info in clipped],
+        _pool(ctx).settings.max_resource_chars,
+    )
 
 
 async def answer_permission(
@@ -328,8 +299,10 @@ async def get_history(
         if full
         else [replies.entry_of_run(info, HISTORY_PREVIEW) for info in infos]
     )
-    return _with_replies(
-        ctx, HistoryPage(runs=runs, next_cursor=next_cursor), [(info.run_id, info.response) for info in runs]
+    return with_replies(
+        HistoryPage(runs=runs, next_cursor=next_cursor),
+        [(info.run_id, info.response) for info in runs],
+        _pool(ctx).settings.max_resource_chars,
     )
 
 
@@ -422,7 +395,7 @@ async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
         raise ResourceNotFoundError(f"[unknown_run] {exc}") from None
     if info.response is None:
         raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
-    chars, most = _chars(info.response), _pool(ctx).settings.max_resource_chars
+    chars, most = chars_of(info.response), _pool(ctx).settings.max_resource_chars
     if chars > most:
         raise ResourceNotFoundError(
             f"[policy] the reply of run {run_id!r} is {chars} characters, over the {most} this resource gives "
