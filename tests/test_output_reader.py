@@ -121,17 +121,18 @@ async def test_closing_ends_the_thread_while_it_waits_for_output():
 
 SCRIPT = r"""
 import json, sys
+SID = "0f0e0d0c-0b0a-4909-8807-060504030201"  # the CLI names sessions by UUID
 def say(event): sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n"); sys.stdout.flush()
 def result_of(tool_id):
     block = {"type": "tool_result", "tool_use_id": tool_id, "content": "y" * 3_000_000}
-    return {"type": "user", "message": {"role": "user", "content": [block]}, "session_id": "s"}
+    return {"type": "user", "message": {"role": "user", "content": [block]}, "session_id": SID}
 sys.stdin.readline()
-say({"type": "system", "subtype": "init", "session_id": "s", "model": "m"})
+say({"type": "system", "subtype": "init", "session_id": SID, "model": "m"})
 say(result_of("toolu_bash"))  # nothing awaits it: dropped unread
-say({"type": "assistant", "session_id": "s", "message": {"content": [
+say({"type": "assistant", "session_id": SID, "message": {"content": [
     {"type": "tool_use", "id": "toolu_write", "name": "Write", "input": {"file_path": "/w/f.txt"}}]}})
 say(result_of("toolu_write"))  # a file edit awaits it: read whole
-say({"type": "result", "subtype": "success", "is_error": False, "result": "done", "session_id": "s"})
+say({"type": "result", "subtype": "success", "is_error": False, "result": "done", "session_id": SID})
 """
 
 
