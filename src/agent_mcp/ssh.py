@@ -60,8 +60,13 @@ class Done:
     err: str
 
 
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+"""Resolved here, not in the forked child: a fork of a process with threads may not dlopen (a lock
+another thread held at the fork stays held)."""
+
+
 def _die_with_server() -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def socket_dir(state_dir: Path) -> Path:
