@@ -17,7 +17,7 @@ from mcp import Client
 
 from agent_mcp import cursors, validation
 from agent_mcp.config import Settings
-from agent_mcp.errors import InvalidInput
+from agent_mcp.errors import InvalidInput, UnknownAgent, UnknownRun
 from agent_mcp.server import build_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
@@ -152,3 +152,14 @@ def test_a_cursor_given_reads_back_and_a_forged_place_does_not():
     for place in ("²", "9" * 19, "9" * 5000, " 1", "1_0", "+1"):
         with pytest.raises(InvalidInput, match="is not one this tool gave"):
             cursors.read_history(forged(f"history:x~{place}"))
+
+
+async def test_a_refusal_quotes_a_long_id_cut(make_pool, claude_env):
+    """A 5 KB run id or agent name came back whole in the refusal, into the caller's context."""
+    pool = await make_pool(claude_env)
+    with pytest.raises(UnknownRun) as run:
+        pool.get_run("r" * 5000)
+    with pytest.raises(UnknownAgent) as agent:
+        await pool.info("a" * 5000)
+    for refusal in (run.value, agent.value):
+        assert len(str(refusal)) < 400 and "(5000 characters)" in str(refusal)

@@ -45,11 +45,22 @@ class OutsideRoots(PolicyRefusal):
         super().__init__(f"{what} {resolved!r} lies outside the allowed roots ({roots}); {fix}")
 
 
+QUOTED_CHARS = 80
+"""A caller's value quoted in a refusal is cut to this many characters: the refusal lands in the
+caller's context, and a 5 KB id need not come back whole."""
+
+
+def quoted(value: str) -> str:
+    if len(value) <= QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:QUOTED_CHARS]!r}… ({len(value)} characters)"
+
+
 class UnknownAgent(AgentMCPError):
     kind = "unknown_agent"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"no agent named {name!r}; call list_agents to see the agents, or create_agent first")
+        super().__init__(f"no agent named {quoted(name)}; call list_agents to see the agents, or create_agent first")
 
 
 class UnknownRun(AgentMCPError):
@@ -57,7 +68,7 @@ class UnknownRun(AgentMCPError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(
-            f"no run with id {run_id!r}; use the run_id that start_message returned (finished runs are kept "
+            f"no run with id {quoted(run_id)}; use the run_id that start_message returned (finished runs are kept "
             "for a while, then forgotten)"
         )
 
