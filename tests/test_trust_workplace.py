@@ -17,6 +17,7 @@ from conftest import listed
 from agent_mcp.confinement import agent_roots, open_workplace
 from agent_mcp.errors import Busy, InvalidInput, OutsideRoots, PolicyRefusal
 from agent_mcp.locks import AgentLocks
+from agent_mcp.machines import LOCAL
 from agent_mcp.models import AgentOptions
 from agent_mcp.worktree import Worktree
 
@@ -201,3 +202,33 @@ async def test_a_lock_file_removed_while_one_waits_is_never_held_twice(tmp_path)
         waiter.release("x")
         async with newcomer.deleting("x"):
             pass
+
+
+async def test_a_git_given_up_ends_with_what_it_started(tmp_path: Path) -> None:
+    """A create_agent call given up while git works (its client went away): git and its own child
+    (as `git worktree add` starts `git reset`) end with it, not only git (anyio alone would SIGKILL
+    the reaper, which could then end nothing)."""
+    pids, bin_dir = tmp_path / "pids", tmp_path / "bin"
+    bin_dir.mkdir()
+    git = bin_dir / "git"
+    git.write_text(f"#!/bin/sh\necho $$ >> {pids}; sleep 60 & echo $! >> {pids}; wait\n")
+    git.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    with anyio.move_on_after(20) as waited:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(LOCAL.run, ["git", "worktree", "add", "x"], env, "GIT_")
+            while not (pids.exists() and len(pids.read_text().split()) == 2):
+                await anyio.sleep(0.02)
+            tasks.cancel_scope.cancel()
+    assert not waited.cancelled_caught
+    started = [int(pid) for pid in pids.read_text().split()]
+    with anyio.fail_after(3):
+        while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in started):
+            await anyio.sleep(0.02)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import anyio
+from anyio.abc import ByteReceiveStream, Process
 
 from .errors import InvalidInput
 from .hosts import Host
-from .reaper import CLAUDE_MISSING
+from .reaper import CLAUDE_MISSING, KILL_ALL
 from .ssh import REAPER_SOURCE, Done, SshLinks, text_of
 
 Kind = Literal["dir", "file", "symlink"] | None
@@ -56,6 +57,30 @@ class Machine(Protocol):
         """Where the agents' worktrees go on this machine."""
 
 
+async def _outputs(process: Process) -> tuple[bytes, bytes]:
+    """Its stdout and stderr once it has exited. Cancelled (a create_agent call given up), its reaper
+    is told to end the run (KILL_ALL), so git's own children (`git reset`) end too: anyio's own
+    clean-up would SIGKILL the reaper and leave them behind."""
+    out, err = bytearray(), bytearray()
+
+    async def drain(stream: ByteReceiveStream | None, into: bytearray) -> None:
+        if stream is not None:
+            async for chunk in stream:
+                into += chunk
+
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(drain, process.stdout, out)
+            tasks.start_soon(drain, process.stderr, err)
+            await process.wait()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            process.send_signal(KILL_ALL)
+            await process.wait()
+        raise
+    return bytes(out), bytes(err)
+
+
 class _Local:
     label = "the server's machine"
 
@@ -71,10 +96,12 @@ class _Local:
             return Done(127, "", f"{argv[0]}: not found")
         command = [sys.executable, "-I", "-S", "-B", _REAPER, "remote", "/", "--", executable, *argv[1:]]
         try:
-            done = await anyio.run_process(command, check=False, env=full, stdin=subprocess.DEVNULL)
+            process = await anyio.open_process(command, env=full, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise InvalidInput(f"could not run {argv[0]} on {self.label}: {exc.strerror}") from None
-        return Done(done.returncode, text_of(done.stdout), text_of(done.stderr))
+        async with process:
+            out, err = await _outputs(process)
+        return Done(process.returncode or 0, text_of(out), text_of(err))
 
     async def kind(self, path: str) -> Kind:
         p = Path(path)
