@@ -16,13 +16,13 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import listed
+from conftest import MARK, listed, marked_processes
 
 from agent_mcp import turn
 from agent_mcp.errors import RunFailed
 from agent_mcp.models import AgentOptions, AgentResponse
 from agent_mcp.store import DB_NAME
-from agent_mcp.stream import StreamState
+from agent_mcp.stream import StreamState, describe_event
 
 pytestmark = pytest.mark.anyio
 
@@ -198,17 +198,20 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
     """Infinity in the totals, a cost stored as null, a session with a NUL, one taken over from
     another agent: after a restart every listing failed its schema. The migration repairs them."""
     pool = await make_pool(claude_env)
-    for name in ("alice", "mallory"):
+    for name in ("alice", "mallory", "bob"):
         await pool.create(name, "r", str(tmp_path), AgentOptions())
         await pool.send(name, "hello")
     alice = (await pool.info("alice")).session_id
+    bob = (await pool.info("bob")).total_cost_usd
     db = sqlite3.connect(tmp_path / "state" / DB_NAME)
     with db:
         db.execute("DROP INDEX sessions_by_id")
         db.execute("PRAGMA user_version = 6")
         db.execute("UPDATE agents SET total_cost_usd = 9e999 WHERE name = 'alice'")
         db.execute("UPDATE agents SET total_cost_usd = -1000.5, total_input_tokens = -3 WHERE name = 'mallory'")
-        db.execute("UPDATE runs SET response = json_set(response, '$.cost_usd', json('null'))")
+        db.execute("UPDATE runs SET response = json_set(response, '$.cost_usd', json('null')) WHERE agent = 'alice'")
+        db.execute("UPDATE runs SET response = json_set(response, '$.cost_usd', -1000.5) WHERE agent = 'bob'")
+        db.execute("UPDATE agents SET total_cost_usd = total_cost_usd - 1000.5 + 5000 WHERE name = 'bob'")
         db.execute("UPDATE agents SET session_id = ? WHERE name = 'mallory'", (alice,))
         db.execute("INSERT INTO sessions (agent, session_id, first_seen) VALUES ('mallory', ?, '9999')", (alice,))
         db.execute("INSERT INTO agents (name, role, cwd, options, created_at, session_id) VALUES"
@@ -216,13 +219,17 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
     db.close()
     again = await make_pool(claude_env)
     agents = {a.name: a for a in await listed(again)}
-    assert agents["alice"].total_cost_usd == 0.0 and agents["mallory"].total_cost_usd == 0.0
-    assert agents["mallory"].total_input_tokens == 0
+    costs = {}
+    for name in ("alice", "mallory", "bob"):
+        [run] = again.history(name, 10)
+        assert run.response is not None
+        costs[name] = run.response.cost_usd
+    assert costs["alice"] == costs["bob"] == 0.0 and costs["mallory"] > 0  # null and negative costs repaired
+    assert agents["alice"].total_cost_usd == 0.0  # not finite: summed again from its kept runs
+    assert agents["mallory"].total_cost_usd == costs["mallory"] and agents["mallory"].total_input_tokens == 0
+    assert agents["bob"].total_cost_usd == pytest.approx(bob + 5000)  # its forged -1000.5 taken back out
     assert (await again.info("alice")).session_id == alice  # the first holder keeps it
     assert (await again.info("mallory")).session_id is None and (await again.info("nul")).session_id is None
-    for name in ("alice", "mallory"):
-        [run] = again.history(name, 10)
-        assert run.response is not None and run.response.cost_usd == 0.0
 
 
 @pytest.mark.attack
@@ -254,3 +261,58 @@ for line in sys.stdin:
     assert done.response is not None and done.response.permission_requests == []
     [note] = [e for e in pool.transcript(run.run_id, 0, 50).events if e.kind == "error"]
     assert "not in ask mode" in note.summary
+
+
+@pytest.mark.attack
+async def test_a_process_that_writes_between_turns_gets_no_further_turn(make_pool, tmp_path, claude_env, no_leaks):
+    """The CLI writes nothing between turns; a process that does (a late second result, as after a
+    forged first one) answers no further message: the next one starts a process of its own."""
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    first = await pool.send("dev", "MOCK_AFTER MOCK_ECHO_PID")
+    await anyio.sleep(1)  # its late output has come while it waited
+    second = await pool.send("dev", "next MOCK_ECHO_PID")
+    steady = await pool.send("dev", "and next MOCK_ECHO_PID")
+    pids = [text.split("pid=")[-1] for text in (first.text, second.text, steady.text)]
+    assert pids[0] != pids[1] == pids[2] and second.session_id == first.session_id
+
+
+@pytest.mark.attack
+async def test_a_failure_after_the_result_takes_the_process_with_it(make_pool, tmp_path, claude_env, monkeypatch):
+    """Before, anything that failed once the result was read (a store write, a cancel while a long
+    reply was decoded) left claude and its reaper running until the server stopped."""
+
+    async def fails(*_: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(turn, "_whole_answer", fails)
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), AgentOptions())
+    with pytest.raises(RunFailed) as failed:
+        await pool.send("dev", "hello")
+    assert failed.value.kind == "internal" and pool.live_processes == 0
+    assert not marked_processes(claude_env[MARK])
+
+
+def test_forged_shapes_are_no_list_and_no_overflow():
+    """`errors: 5`, content that is a number, a cost of 10**400: each raised inside the parser."""
+    state = StreamState()
+    state.feed(json.dumps({"type": "system", "subtype": "init", "session_id": SID}).encode())
+    state.feed(json.dumps({"type": "assistant", "message": {"content": 7}}).encode())
+    assert describe_event({"type": "assistant", "message": {"content": 7}}) is None
+    result = {"type": "result", "subtype": "error_during_execution", "is_error": True, "errors": 5,
+              "session_id": SID, "total_cost_usd": "COST"}  # fmt: skip
+    state.feed(json.dumps(result).replace('"COST"', "1" + "0" * 400).encode())
+    r = state.response("a")
+    assert r.is_error and r.cost_usd == 0.0 and r.error_kind == "api_error"
+
+
+def test_a_rate_limit_before_a_warm_turns_init_is_the_turns():
+    """The CLI may tell the account's state before a turn's init (captured: 24_oauth_rate_limit_rejected_429)."""
+    state = StreamState(awaiting_init=True, resumed=SID)
+    limit = {"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "resetsAt": 1795645174}}
+    init = {"type": "system", "subtype": "init", "session_id": SID}
+    result = {"type": "result", "subtype": "success", "is_error": True, "result": "limit", "session_id": SID}
+    for event in (limit, init, result):
+        state.feed(json.dumps(event).encode())
+    assert state.leftovers == 0 and state.response("a").rate_limit_status == "rejected"

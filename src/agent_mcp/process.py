@@ -42,14 +42,13 @@ from .long_strings import StringCutter
 from .output_reader import READ_CHUNK, OutputReader
 from .reaper import KILL_ALL
 from .spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
-from .terminal_tail import TerminalTail
+from .terminal_tail import TAIL_BYTES, TerminalTail
 
 __all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
            "ProcessTimedOut", "SpawnFailed"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-TAIL_BYTES = 4096
 UNREAD_BYTES = 1 << 20
 """Output read but not yet taken at which reading pauses: a batch is this size at most."""
 
@@ -109,6 +108,7 @@ class ClaudeProcess:
         self.framer = LineFramer(spec.max_line_bytes)
         self.tail = b""
         """The turn's last output bytes on stdout."""
+        self.ended = False
         self.stray_lines = 0
         """Lines written on stdout while no turn ran: the CLI writes none then, so someone else did."""
         self.complete = False
@@ -153,9 +153,7 @@ class ClaudeProcess:
 
         Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
         process is then still running (the caller ends it)."""
-        self.output.read_now()  # what it wrote since its last turn is no part of this one: dropped
-        await self._handle(self.output.take())
-        await self._flush_partial()
+        await self.settle()  # what it wrote since its last turn is no part of this one: dropped
         self.on_line, self.complete, self.tail = on_line, False, b""
         self.idle_timeout_s, self.turn_started = idle_timeout_s, time.monotonic()
         self.framer.droppable, self.framer.cutter = droppable, cutter
@@ -237,6 +235,12 @@ class ClaudeProcess:
             self.stdin_write = -1
 
     # --- output ------------------------------------------------------------------------------
+
+    async def settle(self) -> None:
+        """Read what it wrote while nobody listened, now, so `reusable` says what it did."""
+        self.output.read_now()
+        await self._handle(self.output.take())
+        await self._flush_partial()
 
     async def _stray(self, line: bytes) -> bool:
         """Output between turns (or after a turn's result) belongs to no turn: dropped, and counted."""
@@ -347,12 +351,18 @@ class ClaudeProcess:
             _, self.status = await anyio.to_thread.run_sync(os.waitpid, self.pid, 0)
 
     def kill_now(self) -> None:
-        """The reaper ends claude and everything it started, inside its group or not."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, KILL_ALL)
+        """The reaper ends claude and everything it started, inside its group or not. Not once it is
+        reaped: its pid may be another process's by then."""
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, KILL_ALL)
 
     async def end(self) -> ProcessExit:
-        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, the terminal closed."""
+        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, the terminal closed.
+        Once only: a second call gives the same exit."""
+        if self.ended:
+            return self.exit()
+        self.ended = True
         try:
             with anyio.CancelScope(shield=True):
                 await self.finish()

@@ -99,6 +99,11 @@ def tool_subject(tool_input: Any) -> str:
     return summary[:DENIAL_SUMMARY_CHARS]
 
 
+def _list(value: Any) -> list[Any]:
+    """A list the output should hold there, or none: a forged value of another type is no list."""
+    return value if isinstance(value, list) else []
+
+
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -127,8 +132,9 @@ class StreamState:
     """The session the turn resumes (--resume=, or the warm process's): the CLI names it again."""
     init_seen: bool = False
     leftovers: int = 0
-    """Events before the turn's own init on a process that answered before: the CLI leaves none, so
-    its last turn went on after its result (which then was not the CLI's): it gets no further turn."""
+    """Events before the turn's own init on a process that answered before: the CLI leaves none (a
+    rate_limit_event may come before a turn's init: that one is the turn's), so its last turn went on
+    after its result (which then was not the CLI's): it gets no further turn."""
     violation: str | None = None
     """How the output broke the CLI's protocol, once it did: the turn's output is not believed."""
     dropped: list[str] = field(default_factory=list)
@@ -163,10 +169,10 @@ class StreamState:
             return event
         kind = event["type"]
         is_init = kind == "system" and event.get("subtype") == "init"
-        if self.awaiting_init and not is_init:
+        if self.awaiting_init and not is_init and kind != "rate_limit_event":
             self.leftovers += 1
             return None
-        self.awaiting_init = False
+        self.awaiting_init = self.awaiting_init and not is_init
         if is_init:
             self._init(event)
         elif kind == "assistant":
@@ -215,7 +221,7 @@ class StreamState:
         # Sub-agent (Task) messages carry a parent_tool_use_id; their text is not this agent's answer.
         if event.get("parent_tool_use_id") is not None:
             return
-        for block in message.get("content") or ():
+        for block in _list(message.get("content")):
             if not isinstance(block, dict):
                 continue
             if block.get("type") == "text" and isinstance(block.get("text"), str):
@@ -283,7 +289,7 @@ class StreamState:
         error category and the HTTP status together say what went wrong."""
         subtype = result.get("subtype")
         status = result.get("api_error_status")
-        errors = " ".join(e for e in result.get("errors") or () if isinstance(e, str))
+        errors = " ".join(e for e in _list(result.get("errors")) if isinstance(e, str))
         if subtype == "error_max_turns":
             return "max_turns"
         if subtype == "error_max_budget_usd":
@@ -299,7 +305,7 @@ class StreamState:
         return "api_error"
 
     def _error_text(self, result: dict[str, Any], text: str) -> str:
-        errors = [e for e in result.get("errors") or () if isinstance(e, str) and e]
+        errors = [e for e in _list(result.get("errors")) if isinstance(e, str) and e]
         if errors:
             return "; ".join(errors)
         if text:
@@ -324,7 +330,7 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return _first_line(f"asks to use {request.get('tool_name')}: {tool_subject(request.get('input'))}")
     if kind != "assistant" or not isinstance(event.get("message"), dict):
         return None
-    for block in event["message"].get("content") or ():
+    for block in _list(event["message"].get("content")):
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():

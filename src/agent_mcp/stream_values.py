@@ -56,7 +56,7 @@ class Checked:
     def cost(self, name: str, value: Any) -> float:
         if value is None:
             return 0.0
-        if _number(value) and math.isfinite(value) and 0 <= value <= MAX_COST_USD:
+        if _number(value) and 0 <= value <= MAX_COST_USD and math.isfinite(value):  # (an int may overflow isfinite)
             return float(value)
         self._drop(name, value)
         return 0.0

@@ -13,11 +13,16 @@ import logging
 import os
 import select
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
 TAIL_BYTES = 4096
 _READ_CHUNK = 1 << 16
+PAUSE_S = 0.002
+"""Between reads: a tool that floods the terminal (`yes > /dev/tty`) would otherwise cost the server
+half a core for as long as its process lives; paced, it costs little, and the flood waits (the tail
+is for showing an error, which a few KiB a read keep up with)."""
 
 
 class TerminalTail:
@@ -41,24 +46,32 @@ class TerminalTail:
         poller.register(self._stop_read, select.POLLIN)
         while True:
             ready = {fd for fd, _ in poller.poll()}
-            if self._stop_read in ready:
+            if self._stop_read in ready or self._read() is False:
                 return
-            try:
-                data = os.read(self.fd, _READ_CHUNK)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
-                    log.warning("reading terminal %d failed, taken as its end: %s", self.fd, exc)
-                return
-            if not data:
-                return
-            with self._lock:
-                self._tail = (self._tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+            time.sleep(PAUSE_S)
+
+    def _read(self) -> bool | None:
+        """One read into the tail: True when it gave bytes, None when none wait, False at the end."""
+        try:
+            data = os.read(self.fd, _READ_CHUNK)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # EIO: every holder of the terminal has closed it
+                log.warning("reading terminal %d failed, taken as its end: %s", self.fd, exc)
+            return False
+        if not data:
+            return False
+        with self._lock:
+            self._tail = (self._tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+        return True
 
     def close(self) -> None:
         """Stop the thread before the descriptor is closed: it must not read a number that may be reused."""
         os.write(self._stop_write, b"x")
         self._thread.join()
+        for _ in range(64):  # the last words the thread had no time for (a CLI's error, as it exited)
+            if not self._read():
+                break
         os.close(self._stop_read)
         os.close(self._stop_write)

@@ -199,6 +199,8 @@ async def _run_process(
 
     async def on_line(line: bytes) -> bool:
         event = state.feed(line)
+        if state.violation is not None:
+            return True  # nothing of it is shown: not as a step, not as progress
         if state.session_id is not None and state.session_id != run.session_id and state.violation is None:
             holder = store.session_holder(state.session_id, agent.name)
             if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
@@ -256,7 +258,9 @@ async def _run_process(
         ) from None
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
-            if await process.interrupt(on_line, INTERRUPT_GRACE_S):
+            interrupted = await process.interrupt(on_line, INTERRUPT_GRACE_S)
+            process.stray_lines += state.leftovers
+            if interrupted and state.violation is None and state.result is not None:
                 await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
             else:
                 process.kill_now()
@@ -273,6 +277,28 @@ async def _run_process(
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             await notes.flush()
     process.stray_lines += state.leftovers  # a process whose turns run on past their result is not kept
+    try:
+        response = await _conclude(context, agent, run, workplace, process, state, complete)
+    except BaseException:  # whatever fails now (a store write, a cancel) takes the process with it
+        process.kill_now()
+        with anyio.CancelScope(shield=True):
+            await process.end()
+        raise
+    await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
+    return response
+
+
+async def _conclude(
+    context: TurnContext,
+    agent: AgentRecord,
+    run: Run,
+    workplace: Workplace,
+    process: ClaudeProcess,
+    state: StreamState,
+    complete: bool,
+) -> AgentResponse:
+    """The turn's outcome once its output is read: a response, or a RunFailed saying why there is none."""
+    settings, store = context.settings, context.store
     if state.violation is not None:
         await _not_believed(context, agent, run, process, state.violation)
     if not complete:  # its output ended (or it exited) first: it gets the usual moment to exit on its own
@@ -282,12 +308,8 @@ async def _run_process(
     )
     if state.dropped:
         log.warning("run %s of %s: values out of range dropped: %s", run.run_id, agent.name, ", ".join(state.dropped))
-        await store.add_events(
-            run.run_id,
-            now(),
-            [not_believed(f"values no CLI writes, dropped: {', '.join(state.dropped)}")],
-            settings.max_transcript_events,
-        )
+        dropped = not_believed(f"values no CLI writes, dropped: {', '.join(state.dropped)}")
+        await store.add_events(run.run_id, now(), [dropped], settings.max_transcript_events)
     response = await _whole_answer(response, state.spilled_text, run, settings)
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
@@ -300,7 +322,6 @@ async def _run_process(
                 f"{agent.name!r} was reset: send the message again to start a new session",
             }
         )
-    await context.warm.keep(agent.name, replace(key, session_id=run.session_id), process)
     return response
 
 
@@ -308,9 +329,9 @@ async def _not_believed(context: TurnContext, agent: AgentRecord, run: Run, proc
     """The output broke the CLI's protocol: something other than the CLI wrote into it, or the CLI
     is not one this server knows. Nothing of the turn is believed, and its process is not kept."""
     log.warning("run %s of %s: the CLI's output broke its protocol: %s", run.run_id, agent.name, why)
-    await context.store.add_events(run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events)
-    process.kill_now()
-    await process.end()
+    process.kill_now()  # first: whatever fails next, it does not go on
+    with contextlib.suppress(Exception):  # the run's failure says why even when its transcript cannot
+        await context.store.add_events(run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events)
     raise RunFailed(
         "protocol_error",
         f"agent {agent.name!r}'s CLI output broke the stream-json protocol ({why}), so none of this turn's output "

@@ -91,6 +91,11 @@ class WarmProcesses:
         idle.taken = True
         idle.scope.cancel()
         self.locks.release(name)
+        await idle.process.settle()  # what it wrote while it waited counts too
+        if not idle.process.reusable:
+            log.info("ending the warm claude of %s: it wrote on its output while it waited", name)
+            await idle.process.end()
+            return None
         return idle.process
 
     async def keep(self, name: str, key: WarmKey, process: ClaudeProcess) -> None:
