@@ -101,8 +101,9 @@ MIGRATIONS: tuple[str, ...] = (
     # 6 -> 7: what a forged output line could leave behind before the parser checked its values
     # (stream.py), repaired so that no listing fails its schema: a response's cost that was not finite
     # (stored as null) or negative (taken out of its agent's total first), negative token counts; an
-    # agent's totals that are not finite or negative, summed again from its kept runs; a session id not in the CLI's UUID form, or one taken
-    # over from another agent (the later holder lets go). Sessions are found by id (session_holder).
+    # agent's totals that are not finite or negative, summed again from its kept runs; a session id
+    # not in the CLI's UUID form, or one taken over from another agent (the later holder lets go).
+    # Sessions are found by id (session_holder).
     """
     CREATE INDEX sessions_by_id ON sessions (session_id);
     UPDATE agents SET total_cost_usd = total_cost_usd - (SELECT coalesce(sum(json_extract(response, '$.cost_usd')), 0)

@@ -95,7 +95,7 @@ class OutputReader:
         except BlockingIOError:
             return None
         except OSError as exc:
-            if exc.errno != errno.EIO:  # EIO: a terminal whose every holder has closed it
+            if exc.errno != errno.EIO:  # EIO: a terminal's end (this reader serves pipes in tests too)
                 log.warning("reading output %d failed, taken as its end: %s", self.fd, exc)
             data = b""
         if not data:

@@ -6,10 +6,11 @@ Why this shape:
   stream-json line, untouched by the terminal's line discipline and free of argv's 128 KiB
   per-entry limit, and the process waits for the next one while the pipe stays open.
 - Its stdout, where the events come, is one end of a socket pair: a place the agent's tools cannot
-  write into. Anything the agent runs can open /dev/tty and write lines into the terminal, and a
-  pipe could be opened again through /proc/<pid>/fd/1; a socket cannot be. The terminal is drained
-  (terminal_tail.py) and never parsed. Between turns nobody listens to stdout: what it writes then
-  is read and dropped, and counted (`stray_lines`), since the CLI writes nothing between turns.
+  write into. Anything the agent runs can write lines into the terminal (through /dev/tty, or
+  claude's stderr through /proc/<pid>/fd/2), and a pipe could be opened again through
+  /proc/<pid>/fd/1; a socket cannot be. The terminal is drained (terminal_tail.py) and never
+  parsed. Between turns nobody listens to stdout: what it writes then is read and dropped, and
+  counted (`stray_lines`), since the CLI writes nothing between turns.
 - stdout is read by a thread of its own (output_reader.py says why); the stdin pipe and a pidfd
   for the child's exit are awaited with anyio.
 - The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
@@ -250,7 +251,7 @@ class ClaudeProcess:
         return False
 
     async def pump(self) -> None:
-        """Read until the handler says complete, the terminal closes, the child exits, the output
+        """Read until the handler says complete, the output ends, the child exits, the output
         stays silent longer than the idle limit (then `idle_timed_out` is set), or a line passes
         its cap (then `overflow` is set). Limits are flags, not exceptions: an exception here would
         reach the caller wrapped in the task groups' exception groups. The watchers only raise a
@@ -265,7 +266,7 @@ class ClaudeProcess:
                 await self._handle(self.output.take())
             tg.cancel_scope.cancel()
         if self.exited and not (self.complete or self.eof or self.overflow):
-            # The child exited while the terminal stays open (a grandchild holds it): take what
+            # The child exited while its output stays open (a grandchild holds it): take what
             # the child wrote before it went, without waiting for the grandchild (which may go on
             # writing: a few batches at most).
             for _ in range(4):
@@ -358,7 +359,8 @@ class ClaudeProcess:
                 os.kill(self.pid, KILL_ALL)
 
     async def end(self) -> ProcessExit:
-        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, the terminal closed.
+        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, its output and
+        terminal closed.
         Once only: a second call gives the same exit."""
         if self.ended:
             return self.exit()
