@@ -60,25 +60,32 @@ class Machine(Protocol):
 async def _outputs(process: Process) -> tuple[bytes, bytes]:
     """Its stdout and stderr once it has exited. Cancelled (a create_agent call given up), its reaper
     is told to end the run (KILL_ALL), so git's own children (`git reset`) end too: anyio's own
-    clean-up would SIGKILL the reaper and leave them behind."""
+    clean-up would SIGKILL the reaper and leave them behind. Its output is still read meanwhile (a
+    reaper with more to pass on than a pipe holds would wait for that), for a few seconds at most."""
     out, err = bytearray(), bytearray()
+    try:
+        await _collect(process, out, err)
+    except BaseException:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(ENDING_S):
+            process.send_signal(KILL_ALL)
+            await _collect(process, bytearray(), bytearray())
+        raise
+    return bytes(out), bytes(err)
 
+
+ENDING_S = 5.0
+
+
+async def _collect(process: Process, out: bytearray, err: bytearray) -> None:
     async def drain(stream: ByteReceiveStream | None, into: bytearray) -> None:
         if stream is not None:
             async for chunk in stream:
                 into += chunk
 
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(drain, process.stdout, out)
-            tasks.start_soon(drain, process.stderr, err)
-            await process.wait()
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            process.send_signal(KILL_ALL)
-            await process.wait()
-        raise
-    return bytes(out), bytes(err)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(drain, process.stdout, out)
+        tasks.start_soon(drain, process.stderr, err)
+        await process.wait()
 
 
 class _Local:

@@ -217,6 +217,7 @@ def _socketpair() -> tuple[int, int]:
     ours, theirs = _socket.socketpair()
     ours.shutdown(1)  # SHUT_WR: the events go one way only
     theirs.shutdown(0)  # SHUT_RD
+    ours.setblocking(False)
     return ours.detach(), theirs.detach()
 
 
@@ -244,7 +245,6 @@ def _relay_until_exit(claude: int, events: int, statuses: dict[int, int]) -> Non
     woken, wake = os.pipe()
     os.set_blocking(woken, False)
     os.set_blocking(wake, False)
-    os.set_blocking(events, False)
     signal.set_wakeup_fd(wake)
     signal.signal(signal.SIGCHLD, _child_ended)
     watch = select.poll()
@@ -265,26 +265,37 @@ def _relay_until_exit(claude: int, events: int, statuses: dict[int, int]) -> Non
 
 
 def _relay(events: int) -> bool:
-    """What claude wrote, passed on whole; False at the output's end. sshd gone: the run ends."""
+    """What claude wrote, passed on whole; False at the output's end."""
     try:
         data = os.read(events, 1 << 16)
     except BlockingIOError:
         return True
+    _pass_on(data)
+    return bool(data)
+
+
+def _pass_on(data: bytes) -> None:
+    """Written whole to sshd; sshd gone, the run ends."""
     view = memoryview(data)
     try:
         while view:
             view = view[os.write(1, view) :]
     except OSError:
         _end_all(0, None)
-    return bool(data)
 
 
 def _relay_rest(events: int) -> None:
-    """Once every process of the run is gone, what they wrote and nobody has passed on yet."""
-    os.set_blocking(events, True)
+    """Once every process of the run is gone, what they wrote and nobody has passed on yet: read until
+    nothing more waits (not until its end, which a process stuck in the kernel could hold back)."""
     try:
-        while _relay(events):
-            pass
+        while True:
+            try:
+                data = os.read(events, 1 << 16)
+            except BlockingIOError:
+                return
+            if not data:
+                return
+            _pass_on(data)
     except _EndAll:
         pass
 
