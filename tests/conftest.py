@@ -15,6 +15,7 @@ import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import anyio
 import pytest
 
 from agent_mcp.config import Settings
@@ -146,3 +147,32 @@ def sessions_dir(env: dict[str, str], cwd: Path) -> Path:
     import re
 
     return Path(env["HOME"]) / ".claude" / "projects" / re.sub(r"[^a-zA-Z0-9]", "-", str(cwd.resolve()))
+
+
+def person(*answers: dict | str | None, asked: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """An elicitation callback that answers in turn, as a person would: a dict is accepted content,
+    "decline" declines, None never answers. `asked` collects the questions."""
+    from mcp import types
+
+    queue = list(answers)
+
+    async def answer(context, params: types.ElicitRequestParams) -> types.ElicitResult:  # type: ignore[no-untyped-def]
+        if asked is not None:
+            asked.append(params.message)
+        reply = queue.pop(0)
+        if reply is None:
+            await anyio.sleep(3600)
+        if reply == "decline":
+            return types.ElicitResult(action="decline")
+        return types.ElicitResult(action="accept", content=reply)  # type: ignore[arg-type]
+
+    return answer
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import listed
+from conftest import alive, listed
 
 from agent_mcp.argv import MAX_ARG_BYTES, largest_role
 from agent_mcp.config import load_settings
@@ -310,14 +310,6 @@ async def test_options_too_large_for_the_cli_are_refused_at_creation(make_pool, 
 
 
 # --- every process of a run ends with it --------------------------------------------------------
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("how", ["finished", "cancelled"])

@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import DOUBLE
-from mcp import Client, types
+from conftest import DOUBLE, person
+from mcp import Client
 
 from agent_mcp.config import Settings, load_settings
 from agent_mcp.models import PendingPermission
@@ -48,21 +48,6 @@ async def waiting(client: Client, run_id: str) -> dict:
         while (info := await ok(client, "get_run", run_id=run_id))["status"] != "waiting_permission":
             await anyio.sleep(0.02)
     return info["pending_permission"]
-
-
-def person(*answers: dict | None, asked: list[str] | None = None):
-    """An elicitation callback answering in turn: a dict is accepted content, None never answers."""
-    queue = list(answers)
-
-    async def answer(context, params: types.ElicitRequestParams) -> types.ElicitResult:
-        if asked is not None:
-            asked.append(params.message)
-        reply = queue.pop(0)
-        if reply is None:
-            await anyio.sleep(3600)
-        return types.ElicitResult(action="accept", content=reply)
-
-    return answer
 
 
 # --- who may answer ------------------------------------------------------------------------------

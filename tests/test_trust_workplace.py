@@ -12,7 +12,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import listed
+from conftest import alive, listed
 
 from agent_mcp.confinement import agent_roots, open_workplace
 from agent_mcp.errors import Busy, InvalidInput, OutsideRoots, PolicyRefusal
@@ -223,12 +223,5 @@ async def test_a_git_given_up_ends_with_what_it_started(tmp_path: Path) -> None:
     assert not waited.cancelled_caught
     started = [int(pid) for pid in pids.read_text().split()]
     with anyio.fail_after(3):
-        while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in started):
+        while any(map(alive, started)):
             await anyio.sleep(0.02)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"

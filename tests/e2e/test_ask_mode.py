@@ -5,27 +5,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from conftest import person
 from helpers import connect, ok, refused
-from mcp import types
 
 pytestmark = pytest.mark.anyio
-
-
-def person(*answers: dict | None, asked: list[str] | None = None):
-    """An elicitation callback that answers in turn (None: never answers)."""
-    queue = list(answers)
-
-    async def answer(context, params: types.ElicitRequestParams) -> types.ElicitResult:
-        if asked is not None:
-            asked.append(params.message)
-        reply = queue.pop(0)
-        if reply is None:
-            await anyio.sleep(3600)
-        if reply == "decline":
-            return types.ElicitResult(action="decline")
-        return types.ElicitResult(action="accept", content=reply)
-
-    return answer
 
 
 @pytest.mark.parametrize(

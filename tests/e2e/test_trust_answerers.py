@@ -7,24 +7,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from conftest import person
 from helpers import connect, ok, refused
-from mcp import types
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
-
-
-def person(*answers: dict | None, asked: list[str]):
-    """An elicitation callback that accepts each answer in turn (None: never answers)."""
-    queue = list(answers)
-
-    async def answer(context, params: types.ElicitRequestParams) -> types.ElicitResult:
-        asked.append(params.message)
-        reply = queue.pop(0)
-        if reply is None:
-            await anyio.sleep(3600)
-        return types.ElicitResult(action="accept", content=reply)
-
-    return answer
 
 
 async def waiting(client, run_id: str) -> dict:

@@ -17,17 +17,10 @@ from pathlib import Path
 
 import anyio
 import pytest
+from conftest import alive
 from helpers import call, connect, server_pid
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def make_repo(repo: Path) -> None:
