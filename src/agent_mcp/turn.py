@@ -201,7 +201,7 @@ async def _run_process(
         event = state.feed(line)
         if state.violation is not None:
             return True  # nothing of it is shown: not as a step, not as progress
-        if state.session_id is not None and state.session_id != run.session_id and state.violation is None:
+        if state.session_id is not None and state.session_id != run.session_id:
             holder = store.session_holder(state.session_id, agent.name)
             if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
                 state.violation = f"system/init named session {state.session_id}, which is agent {holder!r}'s"
