@@ -306,3 +306,28 @@ async def test_a_run_that_times_out_while_it_waits_keeps_the_withdrawn_request_i
     assert "permission_requests" in entry.model_dump() and "permission_requests" not in (
         pool.get_run((await pool.start("dev", "plain")).run_id).model_dump()
     )
+
+
+async def test_a_question_whose_call_ended_goes_to_another_waiting_call(make_pool, tmp_path, claude_env, no_leaks):
+    """A call that looked and left (get_run without a wait) took the question with it, and a call
+    still waiting with a person behind it was never asked: the run waited out the timeout."""
+    pool = await make_pool(claude_env)
+    await pool.create("dev", "r", str(tmp_path), ASK)
+    run, pending = await asking_run(pool, tmp_path)
+    asked: list[str] = []
+
+    async def looks_and_leaves(agent: str, shown: PendingPermission) -> Answer | None:
+        await anyio.sleep(3600)
+        return None
+
+    async def person(agent: str, shown: PendingPermission) -> Answer | None:
+        asked.append(shown.request_id)
+        return Answer("deny", "elicitation", "no")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run.wait, 0.3, None, looks_and_leaves)  # asked first, then its call ends
+            await anyio.sleep(0.1)
+            await run.wait(None, None, person)  # joins while the other is being asked
+    assert asked == [pending.request_id] and run.response is not None
+    assert [(r.decision, r.answered_by) for r in run.response.permission_requests] == [("deny", "elicitation")]

@@ -217,9 +217,10 @@ class RunPermissions:
         request.asking, request.asked_by = anyio.CancelScope(), asker
 
         async def ask() -> None:
-            answer = None
+            answer, asking = None, request.asking
+            assert asking is not None
             try:
-                with request.asking:  # type: ignore[union-attr]
+                with asking:
                     answer = await asker(self.agent, request.shown)
             except Exception as exc:  # the client went away, or could not ask after all: not again
                 log.info("could not ask about permission request %s: %s", request.shown.request_id, exc)
@@ -231,5 +232,7 @@ class RunPermissions:
             request.asking = request.asked_by = None
             if answer is not None:  # None: the person let it be; it waits for answer_permission
                 self.settle(request, answer, now())
+            elif asking.cancel_called:  # its call ended first (a get_run that did not wait): another may ask
+                self._offer(request)
 
         self._spawn(ask)
