@@ -130,6 +130,9 @@ async def test_a_full_history_says_when_a_message_is_cut_and_get_run_reads_the_r
         assert run["message_truncated"] is True and run["message_chars"] == len(message)
         [waited] = (await client.call_tool("wait_runs", {"run_ids": [cut["run_id"]]})).structured_content["runs"]
         assert waited["message_truncated"] is True and waited["message_chars"] == len(message)
+        started = (await client.call_tool("start_message", {"agent": "dev", "message": message})).structured_content
+        assert started["message_truncated"] is True and started["message_chars"] == len(message)
+        await client.call_tool("wait_runs", {"run_ids": [started["run_id"]]})
 
         rest = []
         offset = MESSAGE_PREVIEW

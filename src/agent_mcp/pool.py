@@ -199,7 +199,7 @@ class AgentPool:
         ]
 
     async def _enqueue(self, agent: AgentRecord, message: str, timeout_s: float | None) -> Run:
-        run = Run(agent=agent.name, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s)
+        run = Run(agent=agent.name, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s, message_chars=len(message))
         # Stored before it is queued, so its row exists before anything of its turn is written. Writes
         # are done in the order they are asked for, so messages still queue in the order sent.
         await self.store.add_run(replace(run.record(), message=message))

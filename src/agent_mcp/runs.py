@@ -92,6 +92,8 @@ class Run:
     """The message's first MESSAGE_PREVIEW characters: the whole message waits in the store until its
     turn, so a long queue of large messages costs the server no memory."""
     timeout_s: float | None
+    message_chars: int = 0
+    """The whole message's length: a preview shorter than it says so (message_truncated)."""
     run_id: str = field(default_factory=new_run_id)
     status: RunStatus = "queued"
     queued_at: str = field(default_factory=now)
@@ -175,7 +177,10 @@ class Run:
         return self.finished.is_set()
 
     def info(self, position: int) -> RunInfo:
-        return self.record().info(position).model_copy(update={"pending_permission": self.permissions.pending})
+        update: dict[str, Any] = {"pending_permission": self.permissions.pending}
+        if self.message_chars > len(self.preview):
+            update.update(message_truncated=True, message_chars=self.message_chars)
+        return self.record().info(position).model_copy(update=update)
 
     def record(self) -> RunRecord:
         failure, response = self.failure, self.response
