@@ -19,18 +19,12 @@ from helpers import AGENT_MCP, free_port, ok
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from test_dashboard_browser import browser, dashboard, until  # noqa: F401 (fixtures)
+from test_http import INITIALIZE, STREAMS
 
 from agent_mcp.http_auth import transport_security
 
 pytestmark = pytest.mark.anyio
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-STREAMS = {"Accept": "application/json, text/event-stream"}
 SERVERS = {"mcp": ["--transport", "http"], "dashboard": ["dashboard"]}
 
 
