@@ -32,9 +32,9 @@ import anyio
 from mcp import Client, StdioServerParameters
 from ptyprocess import PtyProcess
 
-from agent_mcp.argv import build_argv
-from agent_mcp.models import AgentOptions
-from agent_mcp.turn import user_frame
+from agent_mcp.agents.claude.argv import build_argv
+from agent_mcp.core.models import AgentOptions
+from agent_mcp.pool.turn import user_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLE = ROOT / "tests" / "fake_claude.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from agent_mcp.models import AgentList
+from agent_mcp.core.models import AgentList
 
 text = Path(sys.argv[1]).read_text()
 result = CallToolResult(content=[TextContent(type="text", text=text)], structured_content=json.loads(text))

@@ -32,9 +32,9 @@ from run import (
     timed,
 )
 
-from agent_mcp.argv import build_argv
-from agent_mcp.models import AgentOptions
-from agent_mcp.turn import user_frame
+from agent_mcp.agents.claude.argv import build_argv
+from agent_mcp.core.models import AgentOptions
+from agent_mcp.pool.turn import user_frame
 
 REAL_CLAUDE = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "claude"
 CLI_STARTUP_S = "0.6"

@@ -18,9 +18,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent_mcp.config import Settings
-from agent_mcp.models import AgentInfo, AgentList
-from agent_mcp.pool import AgentPool
+from agent_mcp.core.config import Settings
+from agent_mcp.core.models import AgentInfo, AgentList
+from agent_mcp.pool.pool import AgentPool
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
 MARK = "PYTEST_PROCESS_MARK"  # not AGENT_MCP_*: agent-mcp keeps those from its children

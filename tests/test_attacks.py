@@ -15,14 +15,14 @@ import anyio
 import pytest
 from conftest import alive, listed
 
-from agent_mcp.argv import MAX_ARG_BYTES, largest_role
-from agent_mcp.config import load_settings
+from agent_mcp.agents.claude.argv import MAX_ARG_BYTES, largest_role
+from agent_mcp.core.config import load_settings
+from agent_mcp.core.errors import InvalidInput, RunFailed
+from agent_mcp.core.models import AgentOptions
 from agent_mcp.doctor import check_leftovers
-from agent_mcp.errors import InvalidInput, RunFailed
-from agent_mcp.machines import LOCAL
-from agent_mcp.models import AgentOptions
-from agent_mcp.process import ClaudeProcess, ProcessRegistry, ProcessSpec
-from agent_mcp.worktree import create_worktree
+from agent_mcp.hosts.machines import LOCAL
+from agent_mcp.hosts.worktree import create_worktree
+from agent_mcp.processes.process import ClaudeProcess, ProcessRegistry, ProcessSpec
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
 

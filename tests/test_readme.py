@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent_mcp.config import OPTIONS
+from agent_mcp.core.config import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -34,5 +34,10 @@ def test_the_option_table_names_every_option_with_its_variable_and_nothing_else(
 
 def test_the_module_table_matches_the_package():
     listed = {code_spans(cells[0])[0] for cells in table_rows("Development")}
-    modules = {path.name for path in (ROOT / "src" / "agent_mcp").glob("*.py")} - {"__init__.py", "__main__.py"}
+    package = ROOT / "src" / "agent_mcp"
+    modules = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
     assert listed == modules

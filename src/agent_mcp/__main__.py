@@ -1,3 +1,3 @@
-from .cli import main
+from agent_mcp.cli import main
 
 main()

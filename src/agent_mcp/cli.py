@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from . import __version__
-from .config import Settings, add_arguments, is_loopback, load_settings
-from .doctor import run_doctor
-from .server import build_server
-from .store import Store
-from .store_file import StoreUnusable
+from agent_mcp import __version__
+from agent_mcp.core.config import Settings, add_arguments, is_loopback, load_settings
+from agent_mcp.doctor import run_doctor
+from agent_mcp.server.tools import build_server
+from agent_mcp.store.database import Store
+from agent_mcp.store.file import StoreUnusable
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -96,10 +96,10 @@ async def serve_http(settings: Settings) -> None:
     SIGINT; requests still waiting for a reply then get a few seconds before they are dropped."""
     from starlette.routing import Mount  # only HTTP mode needs these: keep them out of the stdio server's start-up
 
-    from .dashboard import dashboard_app
-    from .http_auth import throttling_bearers, token_guard, transport_security
-    from .http_sessions import naming_the_session_cap
-    from .pool import AgentPool
+    from agent_mcp.dashboard.app import dashboard_app
+    from agent_mcp.pool.pool import AgentPool
+    from agent_mcp.server.http_sessions import naming_the_session_cap
+    from agent_mcp.web.auth import throttling_bearers, token_guard, transport_security
 
     pools: list[AgentPool] = []
     server = build_server(settings, pools=pools)
@@ -118,16 +118,16 @@ async def serve_http(settings: Settings) -> None:
 
 
 async def serve_dashboard(settings: Settings) -> None:
-    from .dashboard import standalone
-    from .http_auth import token_guard
-    from .pool import AgentPool
+    from agent_mcp.dashboard.app import standalone
+    from agent_mcp.pool.pool import AgentPool
+    from agent_mcp.web.auth import token_guard
 
     guard = token_guard(settings)
     await _serve(standalone(AgentPool(settings), guard), settings)
 
 
 async def _serve(app: ASGIApp, settings: Settings) -> None:
-    from .http_serving import http_server
+    from agent_mcp.web.serving import http_server
 
     level = logging.getLevelName(log.getEffectiveLevel()).lower()
     await http_server(app, settings, level, graceful_s=int(SHUTDOWN_LIMIT_S) - 1).serve()

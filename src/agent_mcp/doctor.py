@@ -16,14 +16,14 @@ from typing import TextIO
 
 import anyio
 
-from .config import Settings
-from .errors import HostUnreachable
-from .hosts import Host
-from .owners import owner_of
-from .ssh import SshLinks
-from .store import Store
-from .store_file import StoreUnusable
-from .worktree import leftover_worktrees
+from agent_mcp.core.config import Settings
+from agent_mcp.core.errors import HostUnreachable
+from agent_mcp.core.host_specs import Host
+from agent_mcp.hosts.ssh import SshLinks
+from agent_mcp.hosts.worktree import leftover_worktrees
+from agent_mcp.store.database import Store
+from agent_mcp.store.file import StoreUnusable
+from agent_mcp.store.owners import owner_of
 
 
 @dataclass(frozen=True)

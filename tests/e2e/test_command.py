@@ -12,7 +12,7 @@ import pytest
 from helpers import AGENT_MCP
 from mcp import Client, StdioServerParameters
 
-from agent_mcp.config import OPTIONS
+from agent_mcp.core.config import OPTIONS
 
 ROOT = Path(__file__).parents[2]
 

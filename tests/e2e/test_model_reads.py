@@ -14,10 +14,10 @@ from conftest import DOUBLE
 from helpers import AGENT_MCP
 from test_real_cli import QUIET, REAL_CLAUDE, real_env  # noqa: F401  (the fixture)
 
-from agent_mcp.models import AgentOptions
-from agent_mcp.owners import owner_of
-from agent_mcp.records import AgentRecord
-from agent_mcp.store import Store
+from agent_mcp.core.models import AgentOptions
+from agent_mcp.core.rows import AgentRecord
+from agent_mcp.store.database import Store
+from agent_mcp.store.owners import owner_of
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import pytest
 from conftest import sessions_dir
 from helpers import AGENT_MCP, MIB, call, connect, ok, refused
 
-from agent_mcp.migrations import SCHEMA_VERSION
+from agent_mcp.store.migrations import SCHEMA_VERSION
 
 pytestmark = pytest.mark.anyio
 

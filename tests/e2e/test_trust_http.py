@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from test_dashboard_browser import browser, dashboard, until  # noqa: F401 (fixtures)
 from test_http import INITIALIZE, STREAMS
 
-from agent_mcp.http_auth import transport_security
+from agent_mcp.web.auth import transport_security
 
 pytestmark = pytest.mark.anyio
 

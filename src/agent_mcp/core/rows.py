@@ -1,0 +1,77 @@
+"""The store's rows as the server's records: an agent, a run, what is active per agent.
+
+The agents table's columns are AgentRecord's fields (options, worktree and allowed tools as JSON);
+a run's row gives a RunRecord (its response as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from agent_mcp.core.models import AgentOptions, AgentResponse, PermissionRequest
+from agent_mcp.hosts.worktree import Worktree
+from agent_mcp.pool.runs import RunRecord
+
+__all__ = ["ActiveCounts", "AgentRecord", "agent_of", "run_of"]
+
+
+@dataclass
+class AgentRecord:
+    """An agent as the store keeps it: the one shape of an agent inside the server."""
+
+    name: str
+    role: str
+    cwd: str
+    options: AgentOptions
+    created_at: str
+    session_id: str | None = None
+    message_count: int = 0
+    total_cost_usd: float = 0.0
+    total_input_tokens: int = 0
+    total_output_tokens: int = 0
+    total_cache_creation_input_tokens: int = 0
+    total_cache_read_input_tokens: int = 0
+    worktree: Worktree | None = None
+    always_allowed: list[str] = field(default_factory=list)
+    """Tools a person allowed for good (ask mode): allowed without asking."""
+    host: str | None = None
+    """The listed SSH host it runs on (its alias); None: this machine."""
+
+
+@dataclass(frozen=True)
+class ActiveCounts:
+    running: int
+    """Running runs, those waiting for a permission answer included."""
+    queued: int
+    waiting: int = 0
+    """Runs waiting for a permission answer."""
+
+
+def agent_of(row: sqlite3.Row) -> AgentRecord:
+    """The agents table's columns are AgentRecord's fields; options and worktree are JSON."""
+    worktree = row["worktree"]
+    return AgentRecord(
+        **{
+            **dict(row),
+            # Written by add_agent from a checked AgentOptions: read back without checking it again.
+            "options": AgentOptions.model_construct(**json.loads(row["options"])),
+            "worktree": Worktree(**json.loads(worktree)) if worktree else None,
+            "always_allowed": json.loads(row["always_allowed"]),
+        }
+    )
+
+
+def run_of(row: sqlite3.Row) -> RunRecord:
+    """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
+    response = row["response"]
+    fields = {key: row[key] for key in row.keys() if key != "place"}  # noqa: SIM118 (a Row iterates its values)
+    requests = row["permission_requests"]
+    return RunRecord(
+        **{
+            **fields,
+            "response": AgentResponse.model_validate_json(response) if response else None,
+            "permission_requests": [PermissionRequest.model_validate(r) for r in json.loads(requests or "[]")],
+        }
+    )

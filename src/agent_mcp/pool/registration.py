@@ -1,0 +1,132 @@
+"""Registering an agent: every check of what it is given, its worktree, and the name's race.
+
+Everything a creation is refused for is checked before anything is made, and nothing is left behind
+when it is refused late: a name another server took a moment ago removes the worktree made for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import anyio
+
+from agent_mcp.agents.claude.argv import MAX_ARG_BYTES, build_argv, exec_problem
+from agent_mcp.core import validation
+from agent_mcp.core.config import Settings
+from agent_mcp.core.errors import InvalidInput, PolicyRefusal
+from agent_mcp.core.models import AgentOptions
+from agent_mcp.core.rows import AgentRecord
+from agent_mcp.hosts.confinement import agent_roots, open_workplace
+from agent_mcp.hosts.machines import LOCAL, Machine
+from agent_mcp.hosts.worktree import create_worktree, remove_worktree
+from agent_mcp.pool.locks import AgentLocks
+from agent_mcp.pool.placement import Placed, Remote, check_remote_options
+from agent_mcp.store.database import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    role: str
+    cwd: str
+    options: AgentOptions
+    worktree: bool = False
+    host: str | None = None
+
+
+async def register_agent(
+    store: Store, settings: Settings, child_env: dict[str, str], locks: AgentLocks, remote: Remote, wanted: Registration
+) -> AgentRecord:
+    name, role = wanted.name, wanted.role
+    validation.check_name(name)
+    validation.check_text("role", role, settings.max_role_bytes)
+    placed = None
+    if wanted.host is not None:
+        validation.check_text("host", wanted.host, 300)
+        host = remote.pick(wanted.host, store)
+        checked = check_remote_options(wanted.options)
+        placed = await remote.place(host, wanted.cwd, checked)
+        checked = checked.model_copy(update={"add_dirs": placed.add_dirs})
+        claude = build_argv(settings.remote_claude, name, role, checked, str(uuid.uuid4()))
+        argv = remote.command(host, placed.cwd, claude, child_env)
+    else:
+        resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
+        checked = validation.check_options(wanted.options, settings.allowed_roots)
+        argv = build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
+    _check_command(argv, child_env, placed)
+    if store.agent_count() >= settings.max_agents:
+        raise PolicyRefusal(
+            f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
+            "--max-agents); delete_agent one you no longer need, or raise the limit"
+        )
+    if placed is not None:
+        machine: Machine = remote.machine(placed.host)
+        cwd = placed.cwd
+    else:
+        machine, cwd = LOCAL, str(resolved_cwd)
+    agent = AgentRecord(
+        name=name,
+        role=role,
+        cwd=cwd,
+        options=checked,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        host=placed.host.alias if placed is not None else None,
+    )
+    # Held across the check and the insert, so a leftover of this name (a creation cut short) can
+    # be cleared without clearing another server's creation in progress.
+    async with locks.creating(name):
+        agent = await _insert(store, settings, machine, agent, wanted.worktree)
+    log.info("created agent %s in %s", name, agent.cwd)
+    return agent
+
+
+async def _insert(
+    store: Store, settings: Settings, machine: Machine, agent: AgentRecord, worktree: bool
+) -> AgentRecord:
+    """Makes the worktree (when asked), checks the agent's workplace as each of its runs will, and
+    stores the agent; the worktree goes again when anything after it fails."""
+    existing = store.agent(agent.name)
+    if existing is not None:
+        raise name_taken(existing.name)
+    tree = None
+    if worktree:
+        worktrees = await machine.worktrees_dir(settings.state_dir)
+        tree, cwd = await create_worktree(machine, agent.cwd, worktrees, agent.name, settings.allowed_roots)
+        agent = replace(agent, cwd=cwd, worktree=tree)
+    try:
+        if agent.host is None:  # on a host, its runs check it there as they start
+            roots = agent_roots(settings.allowed_roots, agent.worktree)
+            os.close(open_workplace(agent.cwd, agent.options, roots).cwd_fd)
+        if not await store.add_agent(agent):  # another server took the name a moment ago
+            raise name_taken(agent.name)
+    except BaseException:
+        if tree is not None:
+            with anyio.CancelScope(shield=True):
+                await remove_worktree(machine, tree, force=True)
+        raise
+    return agent
+
+
+def _check_command(argv: list[str], child_env: dict[str, str], placed: Placed | None) -> None:
+    if placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:  # the host's shell gets it whole
+        too_big: str | None = (
+            f"its command on host {placed.host.alias!r} would be {len(argv[-1].encode())} bytes (quoted for the "
+            f"host's shell), over the {MAX_ARG_BYTES} one argument there carries"
+        )
+    else:
+        too_big = exec_problem(argv, child_env)
+    if too_big is not None:
+        raise InvalidInput(
+            f"this agent could never run: {too_big}. Shorten it"
+            + ("" if placed else " (an mcp_config can be given as the path of a file instead of the object)")
+        )
+
+
+def name_taken(name: str) -> InvalidInput:
+    return InvalidInput(f"an agent named {name!r} already exists; pick another name (names ignore case)")
