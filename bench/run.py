@@ -33,8 +33,8 @@ from mcp import Client, StdioServerParameters
 from ptyprocess import PtyProcess
 
 from agent_mcp.agents.claude.argv import build_argv
+from agent_mcp.agents.claude.frames import user_frame
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.pool.turn import user_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLE = ROOT / "tests" / "fake_claude.py"

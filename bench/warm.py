@@ -33,8 +33,8 @@ from run import (
 )
 
 from agent_mcp.agents.claude.argv import build_argv
+from agent_mcp.agents.claude.frames import user_frame
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.pool.turn import user_frame
 
 REAL_CLAUDE = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "claude"
 CLI_STARTUP_S = "0.6"

@@ -15,8 +15,8 @@ import anyio
 import pytest
 from conftest import alive, listed
 
-from agent_mcp.agents.claude.argv import MAX_ARG_BYTES, largest_role
 from agent_mcp.core.config import load_settings
+from agent_mcp.core.environment import MAX_ARG_BYTES, largest_role
 from agent_mcp.core.errors import InvalidInput, RunFailed
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.doctor import check_leftovers

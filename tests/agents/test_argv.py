@@ -79,3 +79,14 @@ def test_the_double_applies_the_variadic_trap_like_the_cli():
     assert opts["--add-dir"] == ["/tmp"] and positionals == ["hello"]
     with pytest.raises(fake_claude.Exit):
         fake_claude.parse_args(["-p", "-x foo"])
+
+
+def test_the_role_s_entry_fits_the_room_core_leaves_every_kind():
+    """core's largest_role leaves ROLE_ROOM bytes for what a kind adds to the role; claude's flag and its
+    sentence naming the agent (the longest name) fit in it, so the largest role still goes in one entry."""
+    from agent_mcp.agents.claude.argv import role_overhead
+    from agent_mcp.core.environment import MAX_ARG_BYTES, ROLE_ROOM, largest_role
+
+    assert role_overhead() <= ROLE_ROOM
+    argv = build_argv("claude", "n" * 64, "r" * largest_role(), AgentOptions(), None)
+    assert max(len(entry.encode()) for entry in argv) <= MAX_ARG_BYTES

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agent_mcp.agents.claude.stream import StreamState, clean_text, decode_event, describe_event
+from agent_mcp.agents.claude.stream import StreamState, decode_event, describe_event
+from agent_mcp.core.entries import clean_text
+from agent_mcp.core.long_strings import LONG_LINE_BYTES
 from agent_mcp.core.models import AgentResponse
-from agent_mcp.processes.framing import LONG_LINE_BYTES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent_mcp.agents.claude.transcript import CONTENT_CHARS, entries_of
+from agent_mcp.agents.claude.transcript import entries_of
+from agent_mcp.core.entries import CONTENT_CHARS
 from agent_mcp.core.errors import InvalidInput, UnknownRun
 from agent_mcp.core.models import AgentOptions
 
@@ -92,7 +93,7 @@ def test_long_contents_are_cut_and_say_how_long_they_were():
 
 
 async def test_a_page_holds_about_16000_characters(make_pool, tmp_path, claude_env, no_leaks):
-    from agent_mcp.agents.claude.transcript import Entry
+    from agent_mcp.core.rows import Entry
 
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())

@@ -18,6 +18,7 @@ import anyio
 import pytest
 from conftest import MARK, listed, marked_processes
 
+from agent_mcp.agents.claude import kind as claude_kind
 from agent_mcp.agents.claude.stream import StreamState, describe_event
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.models import AgentOptions, AgentResponse
@@ -174,14 +175,14 @@ def test_a_turn_that_breaks_the_protocol_is_not_believed(events, resumed, why):
 async def test_a_run_that_fails_inside_the_server_fails_alone(make_pool, tmp_path, claude_env, monkeypatch, no_leaks):
     """Before, any exception out of a run ended the scheduler's task group: the server exited and
     every agent's run was interrupted."""
-    real = turn.entries_of
+    real = claude_kind.entries_of
 
     def breaks_on(event: dict) -> list:
         if "BREAK_HERE" in json.dumps(event):
             raise sqlite3.IntegrityError("NOT NULL constraint failed: agents.total_cost_usd")
         return real(event)
 
-    monkeypatch.setattr(turn, "entries_of", breaks_on)
+    monkeypatch.setattr(claude_kind, "entries_of", breaks_on)
     pool = await make_pool(claude_env)
     await pool.create("victim", "r", str(tmp_path), AgentOptions())
     await pool.create("bystander", "r", str(tmp_path), AgentOptions())

@@ -10,8 +10,8 @@ import pytest
 
 from agent_mcp.core.errors import AgentMCPError, Busy, InvalidInput
 from agent_mcp.core.models import AgentOptions
+from agent_mcp.core.rows import RunRecord
 from agent_mcp.pool import commands
-from agent_mcp.pool.runs import RunRecord
 from agent_mcp.store.owners import owner_of
 
 pytestmark = pytest.mark.anyio

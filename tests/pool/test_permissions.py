@@ -3,12 +3,14 @@ through the client, answer_permission, or the timeout), and nothing hangs whatev
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import anyio
 import pytest
 from conftest import listed
 
+from agent_mcp.agents.kind import Step
 from agent_mcp.core.errors import InvalidInput, UnknownRun
 from agent_mcp.core.models import AgentOptions, PendingPermission
 from agent_mcp.pool.permissions import INPUT_STRING_CHARS, Answer, shown_input
@@ -255,8 +257,13 @@ async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_cl
     waiting does not replace it, and a cancel of an unknown id does nothing."""
     from contextlib import nullcontext
 
+    from agent_mcp.agents.claude.frames import answer_frame
+    from agent_mcp.agents.claude.kind import ClaudeKind
     from agent_mcp.pool.permission_desk import PermissionDesk
     from agent_mcp.pool.permissions import RunPermissions
+
+    def step(event: dict) -> Step:
+        return ClaudeKind().reader(resumed=None, awaiting_init=False).feed(json.dumps(event).encode()) or Step()
 
     permissions, frames, states = RunPermissions("dev"), [], []
 
@@ -269,12 +276,14 @@ async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_cl
     async def allow_always(tool: str) -> None:
         raise AssertionError("not asked for")
 
-    desk = PermissionDesk(permissions, [], 30, respond, set_waiting, allow_always, nullcontext)
+    desk = PermissionDesk(permissions, [], 30, respond, answer_frame, set_waiting, allow_always, nullcontext)
     request = {"subtype": "can_use_tool", "tool_name": "Write", "input": {"file_path": "/w/a"}}
     async with desk.serving():
-        desk.take({"type": "control_request", "request_id": "r1", "request": request})
-        desk.take({"type": "control_request", "request_id": "r1", "request": {**request, "input": {"file_path": "/x"}}})
-        desk.take({"type": "control_cancel_request", "request_id": "unknown"})
+        desk.take(step({"type": "control_request", "request_id": "r1", "request": request}))
+        desk.take(
+            step({"type": "control_request", "request_id": "r1", "request": {**request, "input": {"file_path": "/x"}}})
+        )
+        desk.take(step({"type": "control_cancel_request", "request_id": "unknown"}))
         await anyio.sleep(0.05)
         assert permissions.pending is not None and permissions.pending.summary == "/w/a"
         permissions.answer("r1", Answer("allow", "answer_permission"), "t")

@@ -8,10 +8,10 @@ import anyio
 import pytest
 from conftest import listed, sessions_dir, transcript
 
+from agent_mcp.agents.claude.frames import user_frame
 from agent_mcp.core.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.pool.pool import AgentPool
-from agent_mcp.pool.turn import user_frame
 
 pytestmark = pytest.mark.anyio
 
@@ -268,11 +268,12 @@ async def test_progress_events_are_passed_on(make_pool, tmp_path, claude_env, no
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     seen: list[str] = []
 
-    async def on_event(event: dict) -> None:
-        seen.append(event["type"])
+    async def on_event(step: str) -> None:
+        seen.append(step)
 
     await pool.send("dev", "x MOCK_TOOL", on_event=on_event)
-    assert seen == ["system", "assistant", "assistant", "user", "assistant", "result"]
+    assert seen[0].startswith("session started (") and seen[-1] == "finished"
+    assert len(seen) == 5 and any(step.startswith("Bash: ") for step in seen), seen
 
 
 # --- refusals ------------------------------------------------------------------------------------

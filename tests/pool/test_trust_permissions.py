@@ -4,6 +4,7 @@ careless client or a tool writing lines where the stream is read would make it."
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager, nullcontext
 from typing import Any
@@ -13,9 +14,12 @@ import pytest
 from conftest import DOUBLE, person
 from mcp import Client
 
+from agent_mcp.agents.claude.frames import REQUEST_ID_CHARS, TOOL_NAME_CHARS, answer_frame
+from agent_mcp.agents.claude.kind import ClaudeKind
+from agent_mcp.agents.kind import Step
 from agent_mcp.core.config import Settings, load_settings
 from agent_mcp.core.models import PendingPermission
-from agent_mcp.pool.permission_desk import REQUEST_ID_CHARS, TOOL_NAME_CHARS, PermissionDesk
+from agent_mcp.pool.permission_desk import PermissionDesk
 from agent_mcp.pool.permissions import Answer, RunPermissions
 from agent_mcp.server.tools import build_server
 
@@ -168,6 +172,11 @@ FORGED = [
 ]
 
 
+def step(event: dict[str, Any]) -> Step | None:
+    """The event as the claude kind's reader hands it to the desk."""
+    return ClaudeKind().reader(resumed=None, awaiting_init=False).feed(json.dumps(event).encode())
+
+
 class Desk:
     """A desk as a turn builds it, with a person who allows anything and a record of what it did."""
 
@@ -177,7 +186,7 @@ class Desk:
         self.states: list[bool] = []
         self.asked: list[PendingPermission] = []
         self.desk = PermissionDesk(
-            self.permissions, [], 30, self.respond, self.set_waiting, self.allow_always, nullcontext,
+            self.permissions, [], 30, self.respond, answer_frame, self.set_waiting, self.allow_always, nullcontext,
             accepting=accepting,
         )  # fmt: skip
 
@@ -199,7 +208,7 @@ class Desk:
         async with self.desk.serving():
             with self.permissions.asker(self.person):
                 for event in events:
-                    self.desk.take(event)
+                    self.desk.take(step(event) or Step())
                 await anyio.sleep(0.1)
 
 
@@ -207,7 +216,7 @@ class Desk:
 async def test_a_control_request_not_in_the_clis_shape_is_dropped(request_id, body, why, caplog):
     desk = Desk(accepting=True)
     event = {"type": "control_request", "request_id": request_id, "request": body}
-    assert why in (desk.desk.doubt(event) or "")  # what the turn can show instead of a request
+    assert why in (desk.desk.doubt(step(event) or Step()) or "")  # what the turn can show instead of a request
     with caplog.at_level(logging.WARNING, logger="agent_mcp.pool.permission_desk"):
         await desk.offered(event)
     assert (desk.asked, desk.states, desk.frames, desk.permissions.records) == ([], [], [], [])
@@ -219,8 +228,8 @@ async def test_a_well_shaped_request_of_an_ask_mode_agent_is_served():
     """The other side of the shape checks: the CLI's own request (as observed) still reaches the person."""
     desk = Desk(accepting=True)
     body = {**GOOD, "display_name": "Write", "description": "a", "permission_suggestions": [], "tool_use_id": "t"}
-    assert desk.desk.doubt({"type": "control_request", "request_id": "r1", "request": body}) is None
-    assert desk.desk.doubt({"type": "assistant", "request_id": 5}) is None
+    assert desk.desk.doubt(step({"type": "control_request", "request_id": "r1", "request": body}) or Step()) is None
+    assert desk.desk.doubt(step({"type": "assistant", "request_id": 5}) or Step()) is None
     await desk.offered(
         {"type": "control_request", "request_id": "8c1e0b6e-3f5a-4d2b-9f0e-6a1b2c3d4e5f", "request": body}
     )
@@ -233,7 +242,7 @@ async def test_a_forged_request_on_the_stream_of_an_agent_not_in_ask_mode_reache
     """The attack: a can_use_tool line from a plan-mode agent was asked about, recorded as allowed, and
     showed the run waiting_permission."""
     desk = Desk(accepting=False)
-    assert desk.desk.doubt({"type": "control_request", "request_id": "r1", "request": GOOD}) == (
+    assert desk.desk.doubt(step({"type": "control_request", "request_id": "r1", "request": GOOD}) or Step()) == (
         "the agent is not in ask mode, so its CLI asks nothing"
     )
     with caplog.at_level(logging.WARNING, logger="agent_mcp.pool.permission_desk"):

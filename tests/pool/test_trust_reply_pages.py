@@ -17,7 +17,7 @@ from agent_mcp.core import long_strings
 from agent_mcp.core.config import Settings
 from agent_mcp.core.long_strings import StoredText
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.pool.runs import MESSAGE_PREVIEW
+from agent_mcp.core.rows import MESSAGE_PREVIEW
 from agent_mcp.server.tools import build_server
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,7 @@ import subprocess
 import pytest
 
 from agent_mcp.core.models import AgentOptions, AgentResponse
-from agent_mcp.core.rows import AgentRecord
-from agent_mcp.pool.runs import RunRecord
+from agent_mcp.core.rows import AgentRecord, RunRecord
 from agent_mcp.store.database import DB_NAME, Store
 from agent_mcp.store.file import StoreUnusable
 from agent_mcp.store.migrations import MIGRATIONS, SCHEMA_VERSION

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_mcp.agents.claude.argv import largest_role
+from agent_mcp.core.environment import depth_of, largest_role
 from agent_mcp.core.host_specs import Host, parse_hosts
 from agent_mcp.core.option_values import (
     directory,
@@ -381,10 +381,7 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
         except ValueError as exc:
             raise ValueError(f"{source}: {exc}") from None
     values.setdefault("state_dir", default_state_dir(env))
-    depth = env.get("AGENT_MCP_DEPTH", "0")
-    if not depth.isdigit():
-        raise ValueError(f"AGENT_MCP_DEPTH: must be a whole number of at least 0, got {depth!r}")
-    values["depth"] = int(depth)
+    values["depth"] = depth_of(env)
     settings = Settings(**values)
     if settings.max_role_bytes > largest_role():
         raise ValueError(

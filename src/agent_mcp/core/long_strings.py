@@ -24,6 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+LONG_LINE_BYTES = 64 * 1024
+"""A line longer than this may go unread when nothing in it counts (a tool's output the CLI echoes),
+and has its long strings spilled to a file while it is read (framing.py)."""
+
 SPILL_BYTES = 64 * 1024
 """A string longer than this (escaped, in the line) is spilled."""
 DECODE_BYTES = 1 << 20

@@ -10,11 +10,52 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from agent_mcp.core.models import AgentOptions, AgentResponse, PermissionRequest
-from agent_mcp.hosts.worktree import Worktree
-from agent_mcp.pool.runs import RunRecord
+from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
 
-__all__ = ["ActiveCounts", "AgentRecord", "agent_of", "run_of"]
+__all__ = ["MESSAGE_PREVIEW", "ActiveCounts", "AgentRecord", "Entry", "RunRecord", "Worktree", "agent_of", "run_of"]
+
+MESSAGE_PREVIEW = 2000
+"""A run's message as the store gives it back, and as RunInfo shows it: its first this many characters."""
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: str
+    branch: str
+    repo: str
+    """The repository root the worktree was made from."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    agent: str
+    status: RunStatus
+    message: str
+    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
+    queued_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    response: AgentResponse | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    permission_requests: list[PermissionRequest] = field(default_factory=list)
+    """Of a run that ended without a response (a response lists them itself)."""
+
+    def info(self, position: int = 0) -> RunInfo:
+        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
+        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One step of a run's transcript, as the store keeps it."""
+
+    kind: str
+    summary: str
+    content: str
+    chars: int
+    """The content's whole length, when it was cut; 0 when it is whole."""
 
 
 @dataclass
@@ -38,6 +79,8 @@ class AgentRecord:
     """Tools a person allowed for good (ask mode): allowed without asking."""
     host: str | None = None
     """The listed SSH host it runs on (its alias); None: this machine."""
+    cli: str = "claude"
+    """Its agent kind (agents/): claude, the only one the store knows so far."""
 
 
 @dataclass(frozen=True)

@@ -16,30 +16,16 @@ allowed for the agent that owns it (and for no other).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent_mcp.core import validation
 from agent_mcp.core.errors import InvalidInput
-from agent_mcp.core.host_specs import Host
 from agent_mcp.core.models import AgentOptions
+from agent_mcp.processes.launcher import Workplace
 
 if TYPE_CHECKING:
-    from agent_mcp.hosts.worktree import Worktree
-
-
-@dataclass(frozen=True)
-class Workplace:
-    """Where one run works: an open descriptor of its checked cwd (the caller closes it) and the
-    options with their paths resolved as of now."""
-
-    cwd_fd: int
-    cwd: str
-    options: AgentOptions
-    host: Host | None = None
-    """The SSH host the run goes to (cwd and options are its paths then, checked there as it starts);
-    cwd_fd is then only where the local ssh starts."""
+    from agent_mcp.core.rows import Worktree
 
 
 def agent_roots(roots: tuple[Path, ...], worktree: Worktree | None) -> tuple[Path, ...]:

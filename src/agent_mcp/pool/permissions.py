@@ -26,8 +26,8 @@ from typing import Any
 
 import anyio
 
-from agent_mcp.agents.claude.stream import tool_subject
 from agent_mcp.core.clock import now
+from agent_mcp.core.entries import tool_subject
 from agent_mcp.core.errors import InvalidInput, PolicyRefusal
 from agent_mcp.core.models import AnsweredBy, Decision, PendingPermission, PermissionRequest
 

@@ -1,18 +1,12 @@
-"""Agents on SSH hosts: where one is placed, what is checked there, and the command that runs it.
+"""Agents on SSH hosts: where one is placed and what is checked there (hosts/launcher.py runs it).
 
-State stays on this machine (the store, transcripts, replies); a remote agent's claude, its
-session files and its working directory live on its host. A run there is the same claude argv as
-here, handed to reaper.py on the host (sent along as `python3 -c`, so nothing of agent-mcp is
-installed there), which enters the cwd, starts claude and ends everything the run started when
-claude exits or the connection goes. The local process of the run is `ssh`, under the same
-reaper and PTY as a local claude, so cancel, timeouts and the server's death end it as they end a
-local run; its end closes the session, and the host's reaper ends the rest.
+State stays on this machine (the store, transcripts, replies); a remote agent's CLI, its session
+files and its working directory live on its host.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent_mcp.core import validation
@@ -20,13 +14,8 @@ from agent_mcp.core.errors import InvalidInput, PolicyRefusal
 from agent_mcp.core.host_specs import Host, choose, listed
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.hosts.machines import LOCAL, Machine, RemoteMachine
-from agent_mcp.hosts.ssh import REAPER_SOURCE, SshLinks
+from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.store.database import Store
-
-PYTHON = "python3"
-_PASSED_ENV = ("AGENT_MCP_DEPTH", "AGENT_MCP_MAX_DEPTH")
-"""What of this machine's child environment reaches claude on a host: the depth that stops nested
-pools. Nothing else (API keys included): the host's claude runs with the host's login."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +64,6 @@ class Remote:
                 )
         resolved = await self.machine(host).real_dirs(paths)
         return Placed(host, resolved[0], resolved[1:] if options.add_dirs is not None else None)
-
-    def command(self, host: Host, cwd: str, claude_argv: list[str], env: Mapping[str, str]) -> list[str]:
-        """The local argv of a run on the host: ssh, then reaper.py there, then claude's argv (built
-        for the host's claude, --remote-claude)."""
-        passed = [f"{key}={env[key]}" for key in _PASSED_ENV if key in env]
-        argv = [PYTHON, "-I", "-S", "-c", REAPER_SOURCE, "remote", cwd, *passed, "--", *claude_argv]
-        return self.links.command(host, argv)
 
 
 def check_remote_options(options: AgentOptions) -> AgentOptions:

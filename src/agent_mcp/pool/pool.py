@@ -17,13 +17,16 @@ from typing import Any
 
 import anyio
 
-from agent_mcp.agents.claude.transcript import transcript_page
+from agent_mcp.agents import stripped_env
 from agent_mcp.core import validation
 from agent_mcp.core.clock import now
 from agent_mcp.core.config import Settings
+from agent_mcp.core.entries import transcript_page
+from agent_mcp.core.environment import child_environment
 from agent_mcp.core.errors import Busy, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from agent_mcp.core.models import AgentInfo, AgentOptions, AgentResponse, PersonOrCaller, RunInfo, TranscriptPage
-from agent_mcp.core.rows import AgentRecord
+from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
+from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import remove_worktree, uncommitted_changes
 from agent_mcp.pool import cursors
@@ -35,11 +38,12 @@ from agent_mcp.pool.locks import AgentLocks
 from agent_mcp.pool.permissions import Answer, Asker, caller_may_answer
 from agent_mcp.pool.placement import Remote
 from agent_mcp.pool.registration import Registration, register_agent
-from agent_mcp.pool.runs import ACTIVE_STATUSES, MESSAGE_PREVIEW, RUN_ID_RE, EventHandler, Run
+from agent_mcp.pool.runs import ACTIVE_STATUSES, RUN_ID_RE, EventHandler, Run
 from agent_mcp.pool.scheduler import Scheduler
-from agent_mcp.pool.turn import TurnContext, child_environment, take_turn
+from agent_mcp.pool.turn import TurnContext, take_turn
 from agent_mcp.pool.waiting import wait_for_runs
 from agent_mcp.pool.warm import WarmProcesses
+from agent_mcp.processes.local import LocalLauncher
 from agent_mcp.processes.process import ProcessRegistry
 from agent_mcp.store.database import Store
 from agent_mcp.store.owners import owner_alive, owner_of
@@ -60,9 +64,11 @@ class AgentPool:
         self._warm = WarmProcesses(settings.warm_ttl_s, settings.max_warm, self._locks)
         self._listing = ListingCache()
         self._store: Store | None = None
-        self._child_env = child_environment(os.environ if env is None else env, settings.depth, settings.max_depth)
+        given = os.environ if env is None else env
+        self._child_env = child_environment(given, settings.depth, settings.max_depth, stripped_env())
         links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
         self.remote = Remote(settings.hosts, links, settings.timeout_s)
+        self._places = Places(settings, links, LocalLauncher(self._processes, settings.max_line_bytes))
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:
@@ -213,7 +219,7 @@ class AgentPool:
         message = self.store.run_message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        context = TurnContext(self.settings, self._child_env, self._processes, self.store, self._warm, self.remote)
+        context = TurnContext(self.settings, self._child_env, self.store, self._warm, self._places)
         run.succeed(await take_turn(context, agent, run, message))
 
     async def _finished(self, run: Run) -> None:

@@ -14,13 +14,16 @@ from datetime import UTC, datetime
 
 import anyio
 
-from agent_mcp.agents.claude.argv import MAX_ARG_BYTES, build_argv, exec_problem
+from agent_mcp.agents import kind_for
+from agent_mcp.agents.kind import AgentKind
 from agent_mcp.core import validation
 from agent_mcp.core.config import Settings
+from agent_mcp.core.environment import MAX_ARG_BYTES
 from agent_mcp.core.errors import InvalidInput, PolicyRefusal
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.core.rows import AgentRecord
 from agent_mcp.hosts.confinement import agent_roots, open_workplace
+from agent_mcp.hosts.launcher import remote_command
 from agent_mcp.hosts.machines import LOCAL, Machine
 from agent_mcp.hosts.worktree import create_worktree, remove_worktree
 from agent_mcp.pool.locks import AgentLocks
@@ -47,19 +50,20 @@ async def register_agent(
     validation.check_name(name)
     validation.check_text("role", role, settings.max_role_bytes)
     placed = None
+    kind = kind_for(AgentRecord.cli)
     if wanted.host is not None:
         validation.check_text("host", wanted.host, 300)
         host = remote.pick(wanted.host, store)
         checked = check_remote_options(wanted.options)
         placed = await remote.place(host, wanted.cwd, checked)
         checked = checked.model_copy(update={"add_dirs": placed.add_dirs})
-        claude = build_argv(settings.remote_claude, name, role, checked, str(uuid.uuid4()))
-        argv = remote.command(host, placed.cwd, claude, child_env)
+        cli_argv = kind.argv(settings.remote_claude, name, role, checked, str(uuid.uuid4()))
+        argv = remote_command(remote.links, host, placed.cwd, cli_argv, child_env)
     else:
         resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
         checked = validation.check_options(wanted.options, settings.allowed_roots)
-        argv = build_argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
-    _check_command(argv, child_env, placed)
+        argv = kind.argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
+    _check_command(kind, argv, child_env, placed)
     if store.agent_count() >= settings.max_agents:
         raise PolicyRefusal(
             f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
@@ -113,14 +117,14 @@ async def _insert(
     return agent
 
 
-def _check_command(argv: list[str], child_env: dict[str, str], placed: Placed | None) -> None:
+def _check_command(kind: AgentKind, argv: list[str], child_env: dict[str, str], placed: Placed | None) -> None:
     if placed is not None and len(argv[-1].encode()) > MAX_ARG_BYTES:  # the host's shell gets it whole
         too_big: str | None = (
             f"its command on host {placed.host.alias!r} would be {len(argv[-1].encode())} bytes (quoted for the "
             f"host's shell), over the {MAX_ARG_BYTES} one argument there carries"
         )
     else:
-        too_big = exec_problem(argv, child_env)
+        too_big = kind.exec_problem(argv, child_env)
     if too_big is not None:
         raise InvalidInput(
             f"this agent could never run: {too_big}. Shorten it"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from agent_mcp.core.errors import InvalidInput
 from agent_mcp.core.models import AgentResponse, ReplyHead, RunEntry, RunInfo
-from agent_mcp.pool.runs import MESSAGE_PREVIEW
+from agent_mcp.core.rows import MESSAGE_PREVIEW
 
 if TYPE_CHECKING:
     from agent_mcp.store.database import Store

@@ -25,14 +25,15 @@ import anyio
 from agent_mcp.core.clock import now
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import WholeText
-from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
+from agent_mcp.core.models import AgentResponse, RunInfo, RunStatus
+from agent_mcp.core.rows import RunRecord
 from agent_mcp.pool.permissions import Asker, RunPermissions
 
 log = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
+EventHandler = Callable[[str], Awaitable[None]]
+"""Told each step of the run in a line (`Bash: pytest -q`): progress for whoever waits on it."""
 
-MESSAGE_PREVIEW = 2000
 RUN_ID_RE = re.compile(r"[a-z2-7]{12}|[0-9a-f]{16}")
 """12 characters of base32 (60 random bits: every result that names a run carries its id into the
 caller's context); stores from before hold 16 hex digits."""
@@ -62,27 +63,6 @@ async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
 
         for wait in waits:
             tasks.start_soon(one, wait)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    agent: str
-    status: RunStatus
-    message: str
-    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
-    queued_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    response: AgentResponse | None = None
-    error: str | None = None
-    error_kind: ErrorKind | None = None
-    permission_requests: list[PermissionRequest] = field(default_factory=list)
-    """Of a run that ended without a response (a response lists them itself)."""
-
-    def info(self, position: int = 0) -> RunInfo:
-        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
-        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
 
 
 @dataclass(eq=False)
@@ -143,11 +123,11 @@ class Run:
         self.status = status
         self.finished_at = now()
 
-    async def publish(self, event: dict[str, Any]) -> None:
+    async def publish(self, step: str) -> None:
         """A waiter that has gone away (its client disconnected) must not break the run."""
         for listener in list(self.listeners):
             try:
-                await listener(event)
+                await listener(step)
             except Exception:
                 log.debug("dropping a progress listener of run %s", self.run_id, exc_info=True)
                 with contextlib.suppress(ValueError):

@@ -36,7 +36,8 @@ class WarmKey:
     """What a process was started for: reused only for exactly the same."""
 
     argv: tuple[str, ...]
-    """The command line without --resume (a warm process has the conversation in memory)."""
+    """The CLI's command line without --resume (a warm process has the conversation in memory)."""
+    host: str | None
     cwd: str
     session_id: str | None
 

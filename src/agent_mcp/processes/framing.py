@@ -17,9 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent_mcp.core.errors import ProcessError
-from agent_mcp.core.long_strings import Spill, StringCutter
-
-LONG_LINE_BYTES = 64 * 1024
+from agent_mcp.core.long_strings import LONG_LINE_BYTES, Spill, StringCutter
 
 
 class LineTooLong(ProcessError):

@@ -19,14 +19,13 @@ Why this shape:
   It leads its own session and process group (the CLI shares them), so a SIGTERM to the group
   reaches the CLI and what stayed with it. `end` ends every process of it and reaps the child.
 
-This module knows nothing of claude's JSON: framing.py cuts the output into lines, each handed to
-a callback, which says when the output is complete.
+This module knows nothing of any CLI's JSON: framing.py cuts the output into lines, each handed to
+a callback, which says when the output is complete; what is written to it comes framed (agents/).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -175,15 +174,13 @@ class ClaudeProcess:
             raise self.overflow
         return self.complete
 
-    async def interrupt(self, on_line: LineHandler, grace_s: float) -> bool:
-        """Ask the CLI to stop its turn (the control request the Agent SDK sends); True when the
-        turn ended within grace_s and the process can take the next one."""
+    async def interrupt(self, frame: bytes, on_line: LineHandler, grace_s: float) -> bool:
+        """Ask the CLI to stop its turn (`frame`: its kind's interrupt); True when the turn ended within
+        grace_s and the process can take the next one."""
         self.on_line, self.complete = on_line, False
-        request = {"type": "control_request", "request_id": f"interrupt-{time.monotonic_ns()}",
-                   "request": {"subtype": "interrupt"}}  # fmt: skip
         try:
             with anyio.move_on_after(grace_s):
-                await self.write(json.dumps(request).encode() + b"\n")
+                await self.write(frame)
                 await self.pump()
         finally:
             self.on_line = self._stray

@@ -35,8 +35,7 @@ from pathlib import Path
 import anyio
 
 from agent_mcp.core.long_strings import WholeText
-from agent_mcp.core.rows import ActiveCounts, AgentRecord, agent_of, run_of
-from agent_mcp.pool.runs import MESSAGE_PREVIEW, RunRecord
+from agent_mcp.core.rows import MESSAGE_PREVIEW, ActiveCounts, AgentRecord, RunRecord, agent_of, run_of
 from agent_mcp.store.file import StoreDamaged, StoreUnusable, check_pages, connect, create
 from agent_mcp.store.migrations import SCHEMA_VERSION, migrate
 from agent_mcp.store.owners import owner_alive, owner_of

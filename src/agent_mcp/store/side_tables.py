@@ -10,8 +10,8 @@ from contextlib import AbstractContextManager
 
 import anyio
 
-from agent_mcp.agents.claude.transcript import Entry
 from agent_mcp.core.long_strings import StoredText
+from agent_mcp.core.rows import Entry
 from agent_mcp.pool.commands import Command
 from agent_mcp.store.writing import on_writer
 

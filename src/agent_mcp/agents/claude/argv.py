@@ -12,11 +12,9 @@ import json
 import os
 from collections.abc import Mapping
 
+from agent_mcp.core.environment import MAX_ARG_BYTES
 from agent_mcp.core.models import ASK, AgentOptions
 
-MAX_ARG_BYTES = 32 * 4096 - 1
-"""The most one argv entry can carry on Linux (MAX_ARG_STRLEN, less its NUL): a longer one makes
-exec fail with "Argument list too long", on every run."""
 _SYSTEM_PROMPT_FLAG = "--append-system-prompt="
 
 
@@ -24,10 +22,9 @@ def system_prompt(name: str, role: str) -> str:
     return f"You are agent '{name}' with role: {role}. Work autonomously on the task given."
 
 
-def largest_role() -> int:
-    """The largest role, in UTF-8 bytes, that reaches the CLI in one argv entry with any name."""
-    overhead = len((_SYSTEM_PROMPT_FLAG + system_prompt("n" * 64, "")).encode())
-    return MAX_ARG_BYTES - overhead
+def role_overhead() -> int:
+    """What the role's argv entry holds beside the role, with the longest name (core's ROLE_ROOM bounds it)."""
+    return len((_SYSTEM_PROMPT_FLAG + system_prompt("n" * 64, "")).encode())
 
 
 def exec_problem(argv: list[str], env: Mapping[str, str]) -> str | None:

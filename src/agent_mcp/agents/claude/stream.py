@@ -16,7 +16,6 @@ events of an earlier turn that come after its result are counted (`leftovers`).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,33 +26,12 @@ from agent_mcp.agents.claude.stream_values import (
     Checked,
     is_session_id,
 )
-from agent_mcp.core.long_strings import SpilledText, put_back
+from agent_mcp.core.entries import clean_text, tool_subject
+from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
 from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionDenial
-from agent_mcp.processes.framing import LONG_LINE_BYTES
-
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \), charset selection (ESC ( B), other 2-byte ESC
-# sequences, and the C0 controls other than tab and newline (e.g. the SI in the CLI's exit trailer).
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-    r"|\x1b[()*+][0-~]"
-    r"|\x1b[@-Z\\-_7-9=>]"
-    r"|[\x00-\x08\x0b-\x1f\x7f]"
-)
-
 
 # The tools that change files, and the input field that names the file.
 FILE_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path", "NotebookEdit": "notebook_path"}
-
-
-_CONTROLS = bytes(c for c in range(32) if c not in (9, 10)) + b"\x7f"
-
-
-def clean_text(raw: bytes) -> str:
-    """Terminal output as plain text: decoded leniently, escapes and carriage returns removed."""
-    if b"\x1b" not in raw:  # no escape sequence: dropping the control bytes is all (and fast on big lines)
-        return raw.translate(None, _CONTROLS).decode("utf-8", "replace")
-    return _ESCAPES.sub("", raw.decode("utf-8", "replace").replace("\r", ""))
 
 
 def _no_constant(name: str) -> Any:
@@ -81,11 +59,6 @@ def decode_event(raw: bytes) -> dict[str, Any] | None:
     return event
 
 
-# What a denied tool use was for, by the first of these its input has (Write: file_path, Bash: command…).
-_DENIAL_SUBJECTS = ("file_path", "notebook_path", "command", "path", "pattern", "url", "query", "description")
-DENIAL_SUMMARY_CHARS = 200
-
-
 def _denials(raw: Any) -> list[PermissionDenial]:
     """The result's permission_denials ([{tool_name, tool_use_id, tool_input}]) as the caller needs
     them: which tool, and for what, in a line."""
@@ -95,14 +68,6 @@ def _denials(raw: Any) -> list[PermissionDenial]:
             continue
         denials.append(PermissionDenial(tool_name=denial["tool_name"], summary=tool_subject(denial.get("tool_input"))))
     return denials
-
-
-def tool_subject(tool_input: Any) -> str:
-    """What a tool use is for, in a line: the first of _DENIAL_SUBJECTS its input has, or the input."""
-    given = tool_input if isinstance(tool_input, dict) else {}
-    subject = next((given[key] for key in _DENIAL_SUBJECTS if isinstance(given.get(key), str)), None)
-    summary = subject if subject is not None else json.dumps(given, ensure_ascii=False)
-    return summary[:DENIAL_SUMMARY_CHARS]
 
 
 def _list(value: Any) -> list[Any]:
