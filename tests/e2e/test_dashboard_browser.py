@@ -1,6 +1,6 @@
 """The dashboard in a real browser (headless Chromium from Debian, driven by Selenium): the agent
 list, a running agent's transcript growing live, a cancel from the page, the token page, and text an
-agent wrote shown as text. The same code takes the README's screenshots (docs/)."""
+agent wrote shown as text. The same code takes the screenshot docs/dashboard.md shows (docs/dashboard.png)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ async def test_agents_and_a_transcript_growing_live(no_leaks, browser, dashboard
         assert any("tool_use: Bash: echo hi-from-tool" in t for t in texts(browser, "#events .ev > div"))
         assert browser.execute_script("return window.hacked === undefined")  # nothing it wrote ran
         assert browser.find_elements("css selector", "#events img") == []
-        shots = DOCS if os.environ.get("AGENT_MCP_SCREENSHOTS") else tmp_path  # the README's, when asked for
+        shots = DOCS if os.environ.get("AGENT_MCP_SCREENSHOTS") else tmp_path  # docs/dashboard.md's, when asked for
         browser.save_screenshot(str(shots / "dashboard.png"))
 
 
