@@ -5,7 +5,7 @@ These models are the tools' outputSchema, so field descriptions are written for 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -147,6 +147,9 @@ class PermissionDenial(BaseModel):
 
 
 Decision = Literal["allow", "allow_always", "deny"]
+"""The one vocabulary of a permission answer: allow this use, allow this tool for good (a person's
+alone: permissions.caller_may_answer), deny."""
+DECISIONS: tuple[Decision, ...] = get_args(Decision)
 AnsweredBy = Literal["elicitation", "dashboard", "answer_permission", "rule", "timeout", "withdrawn"]
 PersonOrCaller = Literal["dashboard", "answer_permission"]
 """Who answers through pool.answer_permission: a person at the dashboard, or the MCP caller."""

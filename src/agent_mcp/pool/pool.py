@@ -24,7 +24,15 @@ from agent_mcp.core.config import Settings
 from agent_mcp.core.entries import transcript_page
 from agent_mcp.core.environment import child_environment
 from agent_mcp.core.errors import Busy, InvalidInput, RunFailed, UnknownAgent, UnknownRun
-from agent_mcp.core.models import AgentInfo, AgentOptions, AgentResponse, PersonOrCaller, RunInfo, TranscriptPage
+from agent_mcp.core.models import (
+    DECISIONS,
+    AgentInfo,
+    AgentOptions,
+    AgentResponse,
+    PersonOrCaller,
+    RunInfo,
+    TranscriptPage,
+)
 from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
 from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
@@ -50,7 +58,6 @@ from agent_mcp.store.owners import owner_alive, owner_of
 
 log = logging.getLogger(__name__)
 
-DECISIONS = ("allow", "allow_always", "deny")
 ANSWER_TAKEN_S = 2.0
 """How long answer_permission waits for the run to take the answer before it returns."""
 
@@ -342,7 +349,7 @@ class AgentPool:
             raise InvalidInput(
                 f"run {run_id!r} is {stored.status}, not waiting for a permission answer; nothing changed"
             )
-        answer = Answer(decision, by, message if decision == "deny" else None)  # type: ignore[arg-type]
+        answer = Answer(decision, by, message if decision == "deny" else None)
         request = run.permissions.answer(request_id, answer, now())
         with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
             await request.closed.wait()

@@ -13,12 +13,12 @@ run waiting out the permission timeout for a person who did answer.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field, ValidationError
 
-from agent_mcp.core.models import PendingPermission
+from agent_mcp.core.models import Decision, PendingPermission
 from agent_mcp.pool.permissions import Answer, Asker
 
 SHOWN_INPUT_CHARS = 4000
@@ -28,9 +28,7 @@ ASKS = 2
 
 
 class PermissionForm(BaseModel):
-    decision: Literal["allow", "allow_always", "deny"] = Field(
-        description="allow once; allow_always: this tool for this agent from now on; deny"
-    )
+    decision: Decision = Field(description="allow once; allow_always: this tool for this agent from now on; deny")
     message: str = Field(default="", description="with deny: what to tell the agent (optional)")
 
 

@@ -27,6 +27,7 @@ from agent_mcp.core.models import (
     AgentMessage,
     AgentOptions,
     AgentResponse,
+    Decision,
     Deleted,
     HistoryPage,
     RunEntry,
@@ -255,7 +256,7 @@ async def answer_permission(
     run_id: RunId,
     request_id: Annotated[str, Field(description="pending_permission.request_id of the run")],
     decision: Annotated[
-        Literal["allow", "allow_always", "deny"],
+        Decision,
         Field(description="allow (this use) or deny; allow_always is refused here: only a person gives it"),
     ],
     ctx: Context[AgentPool],
