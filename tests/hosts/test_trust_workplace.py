@@ -16,9 +16,9 @@ from conftest import alive, listed
 
 from agent_mcp.core.errors import Busy, InvalidInput, OutsideRoots, PolicyRefusal
 from agent_mcp.core.models import AgentOptions
+from agent_mcp.core.rows import Worktree
 from agent_mcp.hosts.confinement import agent_roots, open_workplace
 from agent_mcp.hosts.machines import LOCAL
-from agent_mcp.hosts.worktree import Worktree
 from agent_mcp.pool.locks import AgentLocks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]

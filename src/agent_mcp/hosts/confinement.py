@@ -26,7 +26,7 @@ from agent_mcp.core.host_specs import Host
 from agent_mcp.core.models import AgentOptions
 
 if TYPE_CHECKING:
-    from agent_mcp.hosts.worktree import Worktree
+    from agent_mcp.core.rows import Worktree
 
 
 @dataclass(frozen=True)

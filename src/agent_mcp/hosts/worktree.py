@@ -15,13 +15,13 @@ and branch for a name no agent has: the next creation of that name clears them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import anyio
 
 from agent_mcp.core import validation
 from agent_mcp.core.errors import InvalidInput
+from agent_mcp.core.rows import Worktree
 from agent_mcp.hosts.confinement import agent_roots
 from agent_mcp.hosts.machines import Machine
 from agent_mcp.hosts.ssh import Done
@@ -39,14 +39,6 @@ _SAFE_CONFIG = (
     "maintenance.auto=false",
 )
 _FILTER_VARIABLES = ("smudge", "clean", "process")
-
-
-@dataclass(frozen=True)
-class Worktree:
-    path: str
-    branch: str
-    repo: str
-    """The repository root the worktree was made from."""
 
 
 _CLEAN_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}

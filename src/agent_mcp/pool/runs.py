@@ -1,8 +1,8 @@
 """A run: one message's journey, queued behind its agent's earlier messages, running, finished.
 
 "Run" means this and only this in the code: a Run is the live run in the server that started it; a
-RunRecord is what the store keeps of any run (this server's or another's); RunInfo is what callers
-see, built from a RunRecord in one place.
+RunRecord (core/rows.py) is what the store keeps of any run (this server's or another's); RunInfo is
+what callers see, built from a RunRecord in one place.
 
 A Run outlives the request that started it (start_message returns at once), so it carries its
 own cancel scope, a finished event for waiters, and the progress listeners of whoever is waiting
@@ -25,14 +25,14 @@ import anyio
 from agent_mcp.core.clock import now
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import WholeText
-from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
+from agent_mcp.core.models import AgentResponse, RunInfo, RunStatus
+from agent_mcp.core.rows import RunRecord
 from agent_mcp.pool.permissions import Asker, RunPermissions
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
-MESSAGE_PREVIEW = 2000
 RUN_ID_RE = re.compile(r"[a-z2-7]{12}|[0-9a-f]{16}")
 """12 characters of base32 (60 random bits: every result that names a run carries its id into the
 caller's context); stores from before hold 16 hex digits."""
@@ -62,27 +62,6 @@ async def first_of(*waits: Callable[[], Awaitable[object]]) -> None:
 
         for wait in waits:
             tasks.start_soon(one, wait)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    agent: str
-    status: RunStatus
-    message: str
-    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
-    queued_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    response: AgentResponse | None = None
-    error: str | None = None
-    error_kind: ErrorKind | None = None
-    permission_requests: list[PermissionRequest] = field(default_factory=list)
-    """Of a run that ended without a response (a response lists them itself)."""
-
-    def info(self, position: int = 0) -> RunInfo:
-        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
-        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
 
 
 @dataclass(eq=False)

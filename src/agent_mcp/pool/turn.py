@@ -21,13 +21,13 @@ import anyio
 
 from agent_mcp.agents.claude.argv import build_argv
 from agent_mcp.agents.claude.stream import StreamState, clean_text
-from agent_mcp.agents.claude.transcript import Entry, dropped_output, entries_of, not_believed
+from agent_mcp.agents.claude.transcript import dropped_output, entries_of, not_believed
 from agent_mcp.core.clock import now
 from agent_mcp.core.config import Settings
 from agent_mcp.core.errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
 from agent_mcp.core.long_strings import SpilledText, StringCutter, decode_whole, whole_of
 from agent_mcp.core.models import ASK, AgentResponse
-from agent_mcp.core.rows import AgentRecord
+from agent_mcp.core.rows import AgentRecord, Entry
 from agent_mcp.hosts.confinement import Workplace, agent_roots, open_workplace
 from agent_mcp.pool import replies
 from agent_mcp.pool.exits import without_result
@@ -187,11 +187,11 @@ async def _run_process(
 
     async def set_waiting(waiting: bool) -> None:
         run.status = "waiting_permission" if waiting else "running"
-        await store.set_waiting(run.run_id, waiting)
+        await store.runs.set_waiting(run.run_id, waiting)
 
     desk = PermissionDesk(
         run.permissions, agent.always_allowed, settings.permission_timeout_s, process.write, set_waiting,
-        lambda tool: store.allow_always(agent.name, tool), process.idle_held,
+        lambda tool: store.agents.allow_always(agent.name, tool), process.idle_held,
         accepting=workplace.options.permission_mode == ASK,
     )  # fmt: skip
 
@@ -202,12 +202,12 @@ async def _run_process(
         if state.violation is not None:
             return True  # nothing of it is shown: not as a step, not as progress
         if state.session_id is not None and state.session_id != run.session_id:
-            holder = store.session_holder(state.session_id, agent.name)
+            holder = store.sessions.holder(state.session_id, agent.name)
             if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
                 state.violation = f"system/init named session {state.session_id}, which is agent {holder!r}'s"
                 return True
             run.session_id = state.session_id
-            await store.set_session(agent.name, state.session_id, now())
+            await store.sessions.record(agent.name, state.session_id, now())
         if event is not None and (why := desk.doubt(event)) is not None:
             notes.add([not_believed(f"a control request the CLI would not send ({why})")])
         elif event is not None:
@@ -228,7 +228,7 @@ async def _run_process(
 
     run.start()
     try:
-        await store.run_started(run.run_id, run.started_at or now())
+        await store.runs.started(run.run_id, run.started_at or now())
     except BaseException:  # cancelled before anything was asked of it: it can wait for the next message
         with anyio.CancelScope(shield=True):
             await context.warm.keep(agent.name, key, process)
@@ -309,12 +309,12 @@ async def _conclude(
     if state.dropped:
         log.warning("run %s of %s: values out of range dropped: %s", run.run_id, agent.name, ", ".join(state.dropped))
         dropped = not_believed(f"values no CLI writes, dropped: {', '.join(state.dropped)}")
-        await store.add_events(run.run_id, now(), [dropped], settings.max_transcript_events)
+        await store.events.add(run.run_id, now(), [dropped], settings.max_transcript_events)
     response = await _whole_answer(response, state.spilled_text, run, settings)
     if response.error_kind == "resume_failed":
         # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
         run.session_id = None
-        await store.reset_agent(agent.name)
+        await store.sessions.reset(agent.name)
         response = response.model_copy(
             update={
                 "session_id": None,
@@ -331,7 +331,7 @@ async def _not_believed(context: TurnContext, agent: AgentRecord, run: Run, proc
     log.warning("run %s of %s: the CLI's output broke its protocol: %s", run.run_id, agent.name, why)
     process.kill_now()  # first: whatever fails next, it does not go on
     with contextlib.suppress(Exception):  # the run's failure says why even when its transcript cannot
-        await context.store.add_events(run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events)
+        await context.store.events.add(run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events)
     raise RunFailed(
         "protocol_error",
         f"agent {agent.name!r}'s CLI output broke the stream-json protocol ({why}), so none of this turn's output "
@@ -357,7 +357,7 @@ class _Notes:
     async def flush(self) -> None:
         if self.entries:
             entries, self.entries = self.entries, []
-            await self.store.add_events(self.run_id, now(), entries, self.most)
+            await self.store.events.add(self.run_id, now(), entries, self.most)
 
     async def keep_flushing(self) -> None:
         while True:

@@ -2,7 +2,7 @@
 
 Pure: an event in, its entries out (a text, a thinking block, a tool use as its command or file, a
 tool's result, an error, a permission request), each with a one-line summary and its content cut to
-CONTENT_CHARS (the whole length noted). The turn stores them as they come (store.add_events).
+CONTENT_CHARS (the whole length noted). The turn stores them as they come (store.events.add).
 
 What an agent wrote is untrusted text: entries carry it as data, never as markup.
 """
@@ -10,26 +10,17 @@ What an agent wrote is untrusted text: entries carry it as data, never as markup
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from agent_mcp.agents.claude.stream import tool_subject
 from agent_mcp.core.models import RunStatus, TranscriptEvent, TranscriptPage
+from agent_mcp.core.rows import Entry
 
 PAGE_CHARS = 16_000
 """A transcript page stops past this many characters (a model reads it whole)."""
 CONTENT_CHARS = 8192
 """An entry's content is cut to this many characters; `chars` says how long it was."""
 SUMMARY_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Entry:
-    kind: str
-    summary: str
-    content: str
-    chars: int
-    """The content's whole length, when it was cut; 0 when it is whole."""
 
 
 def _entry(kind: str, summary: str, content: str = "") -> Entry:
