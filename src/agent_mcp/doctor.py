@@ -91,11 +91,11 @@ def check_store(settings: Settings) -> list[Check]:
             )
         ]
     try:
-        store.check(full=True)
+        store.file.check(full=True)
         return [
             Check("state directory", str(settings.state_dir)),
-            Check("store", f"{store.path} (schema version {store.version}, {store.agent_count()} agents)"),
-            *check_leftovers(settings.state_dir / "worktrees", {agent.name.casefold() for agent in store.agents()}),
+            Check("store", f"{store.file.path} (schema version {store.file.version}, {store.agents.count()} agents)"),
+            *check_leftovers(settings.state_dir / "worktrees", {agent.name.casefold() for agent in store.agents.all()}),
         ]
     except StoreUnusable as exc:
         return [Check("store", exc.problem, exc.fix)]

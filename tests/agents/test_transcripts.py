@@ -98,7 +98,7 @@ async def test_a_page_holds_about_16000_characters(make_pool, tmp_path, claude_e
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     run_id = (await pool.send("dev", "hi")).run_id
-    await pool.store.add_events(run_id, "t", [Entry("text", "s", "z" * 7000, 0)] * 5, 2000)
+    await pool.store.events.add(run_id, "t", [Entry("text", "s", "z" * 7000, 0)] * 5, 2000)
     page = pool.transcript(run_id, 1, 50)  # after the reply's own event
     assert [e.seq for e in page.events] == [2, 3] and page.next == 3
     assert [e.seq for e in pool.transcript(run_id, page.next, 50).events] == [4, 5]

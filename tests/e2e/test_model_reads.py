@@ -32,7 +32,7 @@ async def test_the_model_reads_lean_results_that_claude_code_passes_on(tmp_path,
     store = Store(state, owner_of(os.getpid()))
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     for i in range(999):  # and the coordinator's own: 1,000, the default limit
-        await store.add_agent(AgentRecord(f"agent-{i:04d}", "a role of some length " * 4, str(work),
+        await store.agents.add(AgentRecord(f"agent-{i:04d}", "a role of some length " * 4, str(work),
                                           AgentOptions(), created_at))  # fmt: skip
     store.close()
     server = {

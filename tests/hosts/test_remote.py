@@ -223,7 +223,7 @@ async def test_an_unreachable_host_is_host_unreachable_with_ssh_s_words(hosted, 
     with pytest.raises(AgentMCPError, match=r"Permission denied \(publickey\)") as refused:
         await pool.create("dev", "r", str(locked.home), AgentOptions(), host="locked")
     assert refused.value.kind == "host_unreachable" and "without a prompt" in str(refused.value)
-    assert not pool.store.agents()
+    assert not pool.store.agents.all()
     # A host that goes away after the agent was placed there: the run says so
     await pool.create("dev", "r", work(ssh_hosts, "h1"), AgentOptions(), host="h1")
     await pool.send("dev", "hello")
@@ -244,7 +244,7 @@ async def test_only_listed_hosts_are_ever_reached(hosted, ssh_hosts, tmp_path, n
         assert refused.value.kind == "policy" and "lists h1" in str(refused.value)
     with pytest.raises(AgentMCPError, match="host is empty"):
         await pool.create("dev", "r", "/tmp", AgentOptions(), host="")
-    assert not pool.store.agents() and not canary.exists()
+    assert not pool.store.agents.all() and not canary.exists()
     assert not list(pool.remote.links._masters)  # nothing was even connected to
     no_hosts = await hosted({})
     with pytest.raises(AgentMCPError, match="lists none"):
@@ -381,7 +381,7 @@ async def test_a_role_too_long_once_quoted_for_the_host_is_refused_at_creation(h
     role = "'" * 60_000  # fits one argument here; shlex quotes each quote in five characters
     with pytest.raises(AgentMCPError, match=r"its command on host 'h1' would be \d+ bytes") as refused:
         await pool.create("dev", role, work(ssh_hosts, "h1"), AgentOptions(), host="h1")
-    assert refused.value.kind == "invalid_input" and not pool.store.agents()
+    assert refused.value.kind == "invalid_input" and not pool.store.agents.all()
     await pool.create("local", role, work(ssh_hosts, "h1"), AgentOptions())  # the same role, here
 
 

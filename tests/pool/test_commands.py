@@ -10,7 +10,7 @@ import pytest
 
 from agent_mcp.core.errors import AgentMCPError, Busy, InvalidInput
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.core.rows import RunRecord
+from agent_mcp.core.rows import Command, RunRecord
 from agent_mcp.pool import commands
 from agent_mcp.store.owners import owner_of
 
@@ -27,7 +27,7 @@ async def test_another_server_cancels_a_run(make_pool, tmp_path, claude_env, no_
             await anyio.sleep(0.05)
         info = await other.cancel(run.run_id)
     assert info.status == "cancelled" and owner.get_run(run.run_id).status == "cancelled"
-    assert other.store.commands_for(owner.store.owner) == []  # answered and gone
+    assert other.store.commands.addressed_to(owner.store.owner) == []  # answered and gone
 
 
 async def test_another_server_answers_a_permission_request(make_pool, tmp_path, claude_env, no_leaks):
@@ -80,11 +80,13 @@ async def test_an_owner_that_does_not_act_is_not_waited_for_without_end(
     pool = await make_pool(claude_env)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     silent = owner_of(os.getpid())  # alive (this process), but no pool of that owner watches
-    await pool.store.add_run(RunRecord(run_id="abcdefghijkl", agent="dev", status="queued", message="m", queued_at="t"))
-    pool.store._writer.execute("UPDATE runs SET status = 'running', owner = ? WHERE run_id = 'abcdefghijkl'", (silent,))
+    run = RunRecord(run_id="abcdefghijkl", agent="dev", status="queued", message="m", queued_at="t")
+    await pool.store.runs.add(run)
+    with pool.store.file.transaction() as db:
+        db.execute("UPDATE runs SET status = 'running', owner = ? WHERE run_id = 'abcdefghijkl'", (silent,))
     with anyio.fail_after(5), pytest.raises(Busy, match=r"did not act on it within 0\.5 s"):
         await pool.cancel("abcdefghijkl")
-    assert pool.store.commands_for(silent) == []
+    assert pool.store.commands.addressed_to(silent) == []
 
 
 async def test_a_command_nobody_knows_is_refused_not_guessed():
@@ -92,4 +94,4 @@ async def test_a_command_nobody_knows_is_refused_not_guessed():
         raise AssertionError("not this")
 
     with pytest.raises(InvalidInput, match="unknown command 'delete'"):
-        await commands.Actions(never, never).carry_out(commands.Command(1, "abcdefghijkl", "delete", {}))
+        await commands.Actions(never, never).carry_out(Command(1, "abcdefghijkl", "delete", {}))

@@ -111,6 +111,6 @@ async def test_a_long_answer_is_always_kept_whole_in_the_store_and_cut_in_the_re
     await pool.create("dev", "r", str(tmp_path), AgentOptions())
     reply = await pool.send("dev", f"MOCK_BIGLINE={size}")
     assert reply.text_truncated and reply.text_chars == size and len(reply.text) < 21_000
-    assert reply.run_id and pool.store.whole_reply(reply.run_id) == "x" * size
+    assert reply.run_id and pool.store.replies.whole(reply.run_id) == "x" * size
     short = await pool.send("dev", "short")
-    assert not short.text_truncated and short.run_id and pool.store.whole_reply(short.run_id) is None
+    assert not short.text_truncated and short.run_id and pool.store.replies.whole(short.run_id) is None

@@ -65,7 +65,7 @@ async def test_a_page_of_a_16_mib_reply_reads_a_block_not_the_reply(words, make_
     tracemalloc.start()
     try:
         for offset in (0, size // 2, size - 10, size):
-            part, chars = pool.store.reply_page(reply.run_id, offset, LIMIT) or ("", 0)
+            part, chars = pool.store.replies.page(reply.run_id, offset, LIMIT) or ("", 0)
             assert part == expected[offset : offset + LIMIT] and chars == size
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -153,7 +153,7 @@ async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
     assert info.session_id is None and info.message_count == 2
     fresh = await pool.send("dev", "who are you?")
     assert fresh.session_id != first.session_id and fresh.text.startswith("Mock reply #1")
-    assert pool.store.sessions("dev") == [first.session_id, fresh.session_id]
+    assert pool.store.sessions.of("dev") == [first.session_id, fresh.session_id]
     with pytest.raises(UnknownAgent):
         await pool.reset("ghost")
 

@@ -40,7 +40,7 @@ def response(session_id: str = "s1") -> AgentResponse:
 
 def test_a_new_store_is_at_the_current_version_in_wal_mode(tmp_path):
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.version == SCHEMA_VERSION == 7
+    assert store.file.version == SCHEMA_VERSION == 7
     mode = sqlite3.connect(tmp_path / "state" / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"
@@ -64,8 +64,8 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
     db.close()
 
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.version == SCHEMA_VERSION
-    agent = store.agent("OLD")
+    assert store.file.version == SCHEMA_VERSION
+    agent = store.agents.get("OLD")
     assert agent is not None
     assert (agent.session_id, agent.message_count, agent.total_cost_usd, agent.options.model) == (
         SID,
@@ -74,8 +74,8 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
         "haiku",
     )
     assert agent.total_cache_read_input_tokens == 0
-    assert store.sessions("old") == [SID]
-    [(run, _)] = store.history("old", 10)
+    assert store.sessions.of("old") == [SID]
+    [(run, _)] = store.runs.history("old", 10)
     assert (run.run_id, run.message, run.status) == ("r1", "hello", "done")
 
 
@@ -90,27 +90,27 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
 
 async def test_names_are_unique_ignoring_case(tmp_path):
     store = Store(tmp_path, "me")
-    assert await store.add_agent(record("Dev")) is True
-    assert await store.add_agent(record("dEV")) is False
-    assert [a.name for a in store.agents()] == ["Dev"]
+    assert await store.agents.add(record("Dev")) is True
+    assert await store.agents.add(record("dEV")) is False
+    assert [a.name for a in store.agents.all()] == ["Dev"]
 
 
 async def test_finishing_a_run_records_session_and_totals_together(tmp_path):
     store = Store(tmp_path, "me")
-    await store.add_agent(record())
+    await store.agents.add(record())
     for rid, sid in (("r1", "s1"), ("r2", "s2")):
-        await store.add_run(run_record(rid))
-        await store.run_finished(run_record(rid, "done", response=response(sid), finished_at=f"t-{rid}"), sid)
-    agent = store.agent("dev")
+        await store.runs.add(run_record(rid))
+        await store.runs.finished(run_record(rid, "done", response=response(sid), finished_at=f"t-{rid}"), sid)
+    agent = store.agents.get("dev")
     assert agent is not None
     assert (agent.session_id, agent.message_count, agent.total_cost_usd) == ("s2", 2, 1.0)
     assert (agent.total_input_tokens, agent.total_output_tokens) == (20, 40)
     assert (agent.total_cache_creation_input_tokens, agent.total_cache_read_input_tokens) == (60, 80)
-    assert store.sessions("dev") == ["s1", "s2"]
-    assert [r.run_id for r, _ in store.history("dev", 10)] == ["r2", "r1"]
-    await store.reset_agent("dev")
-    assert store.agent("dev").session_id is None
-    assert store.sessions("dev") == ["s1", "s2"]  # earlier sessions are remembered
+    assert store.sessions.of("dev") == ["s1", "s2"]
+    assert [r.run_id for r, _ in store.runs.history("dev", 10)] == ["r2", "r1"]
+    await store.sessions.reset("dev")
+    assert store.agents.get("dev").session_id is None
+    assert store.sessions.of("dev") == ["s1", "s2"]  # earlier sessions are remembered
 
 
 async def test_runs_of_a_dead_owner_are_marked_interrupted_and_a_live_owners_are_not(tmp_path):
@@ -118,30 +118,30 @@ async def test_runs_of_a_dead_owner_are_marked_interrupted_and_a_live_owners_are
     dead.wait()
     dead_owner = f"{dead.pid}:12345:token"
     live = Store(tmp_path, owner_of(os.getpid()))
-    await live.add_agent(record())
-    await Store(tmp_path, dead_owner).add_run(run_record("lost", "running"))
-    await live.add_run(run_record("mine", "running"))
+    await live.agents.add(record())
+    await Store(tmp_path, dead_owner).runs.add(run_record("lost", "running"))
+    await live.runs.add(run_record("mine", "running"))
     assert owner_alive(owner_of(os.getpid())) and not owner_alive(dead_owner) and not owner_alive("garbage")
 
-    assert live.dead_owners() == [dead_owner]
-    assert await live.mark_interrupted(live.dead_owners(), "t9") == 1
-    assert live.dead_owners() == []
-    assert live.run("lost").status == "interrupted"
-    assert live.run("lost").error_kind == "interrupted"
-    assert live.run("mine").status == "running"
-    assert live.active_counts() == {"dev": type(live.active_counts()["dev"])(running=1, queued=0)}
+    assert live.runs.dead_owners() == [dead_owner]
+    assert await live.runs.mark_interrupted(live.runs.dead_owners(), "t9") == 1
+    assert live.runs.dead_owners() == []
+    assert live.runs.get("lost").status == "interrupted"
+    assert live.runs.get("lost").error_kind == "interrupted"
+    assert live.runs.get("mine").status == "running"
+    assert live.runs.active_counts() == {"dev": type(live.runs.active_counts()["dev"])(running=1, queued=0)}
 
 
 async def test_the_change_mark_moves_with_every_commit_by_this_or_another_connection(tmp_path):
     store, other = Store(tmp_path, owner_of(os.getpid())), Store(tmp_path, owner_of(os.getpid()))
-    first = store.change_mark()
-    assert store.agents() == [] and store.change_mark() == first  # reads change nothing
-    await store.add_agent(record("own"))
-    second = store.change_mark()
+    first = store.file.change_mark()
+    assert store.agents.all() == [] and store.file.change_mark() == first  # reads change nothing
+    await store.agents.add(record("own"))
+    second = store.file.change_mark()
     assert second != first
-    await other.add_agent(record("theirs"))
-    assert store.change_mark() != second
-    assert [a.name for a in store.agents()] == ["own", "theirs"]
+    await other.agents.add(record("theirs"))
+    assert store.file.change_mark() != second
+    assert [a.name for a in store.agents.all()] == ["own", "theirs"]
 
 
 async def test_a_whole_answer_is_kept_apart_and_goes_with_its_agent(tmp_path):
@@ -151,15 +151,15 @@ async def test_a_whole_answer_is_kept_apart_and_goes_with_its_agent(tmp_path):
     from agent_mcp.core.long_strings import WholeText
 
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    await store.add_agent(AgentRecord(name="dev", role="r", cwd=str(tmp_path), options=AgentOptions(), created_at="t"))
+    await store.agents.add(AgentRecord(name="dev", role="r", cwd=str(tmp_path), options=AgentOptions(), created_at="t"))
     run = RunRecord(run_id="abcdefghijkl", agent="dev", status="queued", message="m", queued_at="t")
-    await store.add_run(run)
+    await store.runs.add(run)
     text = 'é "😀"\n' * 100_000
     with tempfile.TemporaryFile() as file:
         file.write(text.encode())
         whole = WholeText(file, file.tell(), len(text), text[:10], text[-10:])
-        await store.run_finished(RunRecord(**{**run.__dict__, "status": "done", "finished_at": "t"}), None, whole)
-    assert store.whole_reply("abcdefghijkl") == text and store.whole_reply("nope") is None
-    await store.delete_agent("dev")
-    assert store.whole_reply("abcdefghijkl") is None
+        await store.runs.finished(RunRecord(**{**run.__dict__, "status": "done", "finished_at": "t"}), None, whole)
+    assert store.replies.whole("abcdefghijkl") == text and store.replies.whole("nope") is None
+    await store.agents.delete("dev")
+    assert store.replies.whole("abcdefghijkl") is None
     store.close()

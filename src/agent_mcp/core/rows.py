@@ -1,7 +1,9 @@
-"""The store's rows as the server's records: an agent, a run, what is active per agent.
+"""The plain records every layer shares: an agent, its worktree, a run, a transcript entry, a command
+to a run's owner, what is active per agent; and the store's rows read back as them.
 
-The agents table's columns are AgentRecord's fields (options, worktree and allowed tools as JSON);
-a run's row gives a RunRecord (its response as JSON).
+Plain data only (and core's models), so the store, the pool and the agent kinds can all hold them
+without importing each other. The agents table's columns are AgentRecord's fields (options,
+worktree and allowed tools as JSON); a run's row gives a RunRecord (its response as JSON).
 """
 
 from __future__ import annotations
@@ -9,42 +11,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind, PermissionRequest, RunInfo, RunStatus
 
-__all__ = ["MESSAGE_PREVIEW", "ActiveCounts", "AgentRecord", "Entry", "RunRecord", "Worktree", "agent_of", "run_of"]
-
-MESSAGE_PREVIEW = 2000
-"""A run's message as the store gives it back, and as RunInfo shows it: its first this many characters."""
-
-
-@dataclass(frozen=True)
-class Worktree:
-    path: str
-    branch: str
-    repo: str
-    """The repository root the worktree was made from."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    agent: str
-    status: RunStatus
-    message: str
-    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
-    queued_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    response: AgentResponse | None = None
-    error: str | None = None
-    error_kind: ErrorKind | None = None
-    permission_requests: list[PermissionRequest] = field(default_factory=list)
-    """Of a run that ended without a response (a response lists them itself)."""
-
-    def info(self, position: int = 0) -> RunInfo:
-        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
-        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
+__all__ = [
+    "MESSAGE_PREVIEW",
+    "ActiveCounts",
+    "AgentRecord",
+    "Command",
+    "Entry",
+    "RunRecord",
+    "Worktree",
+    "agent_of",
+    "run_of",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +37,16 @@ class Entry:
     content: str
     chars: int
     """The content's whole length, when it was cut; 0 when it is whole."""
+
+
+@dataclass(frozen=True)
+class Worktree:
+    """An agent's own git checkout and branch (hosts/worktree.py makes and removes it)."""
+
+    path: str
+    branch: str
+    repo: str
+    """The repository root the worktree was made from."""
 
 
 @dataclass
@@ -92,6 +83,45 @@ class ActiveCounts:
     """Runs waiting for a permission answer."""
 
 
+MESSAGE_PREVIEW = 2000
+"""A message can be 4 MiB: a run's record carries its first MESSAGE_PREVIEW characters (all the store
+reads back of it, and all a RunInfo shows); the whole message is read from the store by part."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the store keeps of any run, this server's or another's (pool/runs.py says what a run is)."""
+
+    run_id: str
+    agent: str
+    status: RunStatus
+    message: str
+    """The message, or (read back from the store) its first MESSAGE_PREVIEW characters."""
+    queued_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    response: AgentResponse | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    permission_requests: list[PermissionRequest] = field(default_factory=list)
+    """Of a run that ended without a response (a response lists them itself)."""
+
+    def info(self, position: int = 0) -> RunInfo:
+        """RunInfo's fields are this record's, plus the run's place in its agent's queue."""
+        return RunInfo(**{**self.__dict__, "position": position, "message": self.message[:MESSAGE_PREVIEW]})
+
+
+@dataclass(frozen=True)
+class Command:
+    """Another server's request to the server that owns a run (pool/commands.py carries it out)."""
+
+    id: int
+    run_id: str
+    action: str
+    """cancel, or answer (payload: request_id, decision, message)."""
+    payload: dict[str, Any]
+
+
 def agent_of(row: sqlite3.Row) -> AgentRecord:
     """The agents table's columns are AgentRecord's fields; options and worktree are JSON."""
     worktree = row["worktree"]
@@ -107,7 +137,7 @@ def agent_of(row: sqlite3.Row) -> AgentRecord:
 
 
 def run_of(row: sqlite3.Row) -> RunRecord:
-    """_RUN_COLUMNS are RunRecord's fields; the response is JSON."""
+    """The columns the store reads of a run (store/_runs.py) are RunRecord's fields; the response is JSON."""
     response = row["response"]
     fields = {key: row[key] for key in row.keys() if key != "place"}  # noqa: SIM118 (a Row iterates its values)
     requests = row["permission_requests"]

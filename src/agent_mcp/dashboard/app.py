@@ -207,7 +207,7 @@ def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, li
     async def agents(request: Request) -> Any:
         pool = pool_of()
         listing = await pool.listing(limit=1000)
-        activity = pool.store.activity()
+        activity = pool.store.runs.activity()
         shown = []
         for agent in listing.data["agents"]:
             last, step = activity.get(agent["name"].casefold(), (None, None))

@@ -13,13 +13,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
 from agent_mcp.core.clock import now
 from agent_mcp.core.errors import AgentMCPError, Busy, InvalidInput
 from agent_mcp.core.models import PersonOrCaller
+from agent_mcp.core.rows import Command
+from agent_mcp.store.database import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +30,12 @@ ACT_WAIT_S = 10.0
 """How long an asker waits for the owning server to act before it says that server did not."""
 
 
-@dataclass(frozen=True)
-class Command:
-    id: int
-    run_id: str
-    action: str
-    """cancel, or answer (payload: request_id, decision, message)."""
-    payload: dict[str, Any]
-
-
 class Relayed(AgentMCPError):
     """The owning server's refusal, as it gave it."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-class CommandStore(Protocol):
-    """What commands need of the store (store.py has it)."""
-
-    def change_mark(self) -> int: ...
-    def commands_for(self, owner: str) -> list[Command]: ...
-    async def add_command(self, run_id: str, owner: str, action: str, payload: str, at: str) -> int: ...
-    async def command_done(self, command_id: int, kind: str, message: str) -> None: ...
-    def command_outcome(self, command_id: int) -> tuple[str, str] | None: ...
-    async def drop_command(self, command_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -77,14 +59,14 @@ class Actions:
             raise InvalidInput(f"unknown command {command.action!r}")
 
 
-async def carry_out(store: CommandStore, owner: str, execute: Callable[[Command], Awaitable[None]]) -> None:
+async def carry_out(store: Store, owner: str, execute: Callable[[Command], Awaitable[None]]) -> None:
     """Forever: the commands addressed to this server, each carried out once and answered."""
     mark = None
     while True:
-        current = store.change_mark()
+        current = store.file.change_mark()
         if current != mark:
             mark = current
-            for command in store.commands_for(owner):
+            for command in store.commands.addressed_to(owner):
                 kind, message = "", ""
                 try:
                     await execute(command)
@@ -93,20 +75,20 @@ async def carry_out(store: CommandStore, owner: str, execute: Callable[[Command]
                 except Exception as exc:  # a bug of ours: the asker hears of it, the watcher goes on
                     log.exception("command %d (%s of run %s) failed", command.id, command.action, command.run_id)
                     kind, message = "internal", f"{type(exc).__name__}: {exc}"
-                await store.command_done(command.id, kind, message)
+                await store.commands.done(command.id, kind, message)
         await anyio.sleep(POLL_S)
 
 
-async def ask_owner(store: CommandStore, run_id: str, owner: str, action: str, payload: dict[str, Any]) -> None:
+async def ask_owner(store: Store, run_id: str, owner: str, action: str, payload: dict[str, Any]) -> None:
     """Ask the run's owner to act, and wait until it has (its refusal is raised here)."""
-    command_id = await store.add_command(run_id, owner, action, json.dumps(payload), now())
+    command_id = await store.commands.add(run_id, owner, action, json.dumps(payload), now())
     try:
         with anyio.move_on_after(ACT_WAIT_S):
-            while (outcome := store.command_outcome(command_id)) is None:
+            while (outcome := store.commands.outcome(command_id)) is None:
                 await anyio.sleep(POLL_S / 2)
     finally:
         with anyio.CancelScope(shield=True):
-            await store.drop_command(command_id)  # done, or given up: either way nobody reads it again
+            await store.commands.drop(command_id)  # done, or given up: either way nobody reads it again
     if outcome is None:
         pid = owner.partition(":")[0]
         raise Busy(

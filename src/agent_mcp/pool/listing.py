@@ -79,12 +79,12 @@ class ListingCache:
         self._listing: AgentListing | None = None
 
     def get(self, store: Store, warm: WarmProcesses) -> AgentListing:
-        mark = (store.change_mark(), warm.generation)
+        mark = (store.file.change_mark(), warm.generation)
         if self._listing is None or self._listing.mark != mark:
-            activity = store.active_counts()
+            activity = store.runs.active_counts()
             entries = [
                 entry(agent, activity.get(agent.name.casefold(), NO_ACTIVITY), warm.is_warm(agent.name))
-                for agent in store.agents()
+                for agent in store.agents.all()
             ]
             self._listing = AgentListing(mark, entries)
         return self._listing

@@ -45,10 +45,10 @@ class Remote:
 
     def pick(self, wanted: str, store: Store) -> Host:
         """The listed host named, or for "auto" the one with the most free slots now."""
-        agents = store.agents()
+        agents = store.agents.all()
         where = {agent.name.casefold(): agent.host for agent in agents if agent.host is not None}
         busy: Counter[str] = Counter()
-        for name, counts in store.active_counts().items():
+        for name, counts in store.runs.active_counts().items():
             if name in where:
                 busy[where[name]] += counts.running + counts.queued
         return choose(self.hosts, wanted, busy, Counter(where.values()))

@@ -105,9 +105,9 @@ class AgentPool:
 
     async def _sweep(self) -> None:
         """Runs of a server that died mid-run must not look queued or running forever."""
-        dead = self.store.dead_owners()
+        dead = self.store.runs.dead_owners()
         if dead:
-            await self.store.mark_interrupted(dead, now())
+            await self.store.runs.mark_interrupted(dead, now())
 
     # --- agents ------------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class AgentPool:
     def get(self, name: str) -> AgentRecord:
         if not validation.NAME_RE.fullmatch(name):  # not a name any agent can have (nor text SQLite takes)
             raise UnknownAgent(name)
-        agent = self.store.agent(name)
+        agent = self.store.agents.get(name)
         if agent is None:
             raise UnknownAgent(name)
         return agent
@@ -129,7 +129,7 @@ class AgentPool:
     async def info(self, name: str) -> AgentInfo:
         agent = self.get(name)
         await self._sweep()
-        activity = self.store.active_counts().get(agent.name.casefold(), NO_ACTIVITY)
+        activity = self.store.runs.active_counts().get(agent.name.casefold(), NO_ACTIVITY)
         return AgentInfo.model_validate(info_fields(agent, activity, self._warm.is_warm(agent.name)))
 
     async def listing(
@@ -163,7 +163,7 @@ class AgentPool:
         async with self._locks.deleting(agent.name):
             if agent.worktree is not None:
                 await remove_worktree(self.remote.machine_of(agent.host), agent.worktree, force)
-            await self.store.delete_agent(agent.name)
+            await self.store.agents.delete(agent.name)
         log.info("deleted agent %s", agent.name)
         return agent.name
 
@@ -175,11 +175,11 @@ class AgentPool:
                 f"agent {agent.name!r} has a message queued or running; reset it once that is done (or cancel it)"
             )
         await self._warm.end(agent.name)
-        await self.store.reset_agent(agent.name)
+        await self.store.sessions.reset(agent.name)
         return await self.info(agent.name)
 
     def _refuse_if_busy_elsewhere(self, name: str, action: str) -> None:
-        others = [o for o in self.store.active_owners(name) if o != self.store.owner and owner_alive(o)]
+        others = [o for o in self.store.runs.active_owners(name) if o != self.store.owner and owner_alive(o)]
         if others:
             pid = others[0].partition(":")[0]
             raise Busy(
@@ -216,14 +216,14 @@ class AgentPool:
         run = Run(agent=agent.name, preview=message[:MESSAGE_PREVIEW], timeout_s=timeout_s, message_chars=len(message))
         # Stored before it is queued, so its row exists before anything of its turn is written. Writes
         # are done in the order they are asked for, so messages still queue in the order sent.
-        await self.store.add_run(replace(run.record(), message=message))
+        await self.store.runs.add(replace(run.record(), message=message))
         self._scheduler.submit(run, self._work, self._finished, agent.host)
         return run
 
     async def _work(self, run: Run) -> None:
         """The run's turn has come: it holds its agent's lock and a slot."""
-        agent = self.store.agent(run.agent)  # read now: another server may have moved it on
-        message = self.store.run_message(run.run_id)
+        agent = self.store.agents.get(run.agent)  # read now: another server may have moved it on
+        message = self.store.runs.message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
         context = TurnContext(self.settings, self._child_env, self.store, self._warm, self._places)
@@ -232,11 +232,11 @@ class AgentPool:
     async def _finished(self, run: Run) -> None:
         whole, run.whole_text = run.whole_text, None
         try:
-            await self.store.run_finished(run.record(), run.session_id, whole)
+            await self.store.runs.finished(run.record(), run.session_id, whole)
         finally:
             if whole is not None:
                 whole.close()
-        await self.store.prune_transcripts(run.agent, self.settings.keep_runs)
+        await self.store.events.prune(run.agent, self.settings.keep_runs)
 
     async def send(
         self,
@@ -269,7 +269,7 @@ class AgentPool:
         run = self._scheduler.live(run_id)
         if run is not None:
             return self.run_info(run)
-        stored = self.store.run(run_id)
+        stored = self.store.runs.get(run_id)
         if stored is None:
             raise UnknownRun(run_id)
         return stored.info()
@@ -358,7 +358,7 @@ class AgentPool:
     async def _asked_owner(self, run_id: str, action: str, payload: dict[str, Any]) -> bool:
         """A run of another live server on this store: that server is asked to act (commands.py).
         False when its server is gone (the sweep then marks the run interrupted)."""
-        owner = self.store.run_owner(run_id)
+        owner = self.store.runs.owner_of(run_id)
         if owner is None or owner == self.store.owner or not owner_alive(owner):
             await self._sweep()
             return False
@@ -371,12 +371,12 @@ class AgentPool:
         validation.check_limit(limit)
         if after < 0:
             raise InvalidInput(f"after must be 0 or the `next` of a page before, got {after}")
-        return transcript_page(self.store.events(run_id, after, limit), after, status)
+        return transcript_page(self.store.events.read(run_id, after, limit), after, status)
 
     def whole_text(self, info: RunInfo) -> str:
         """A finished run's whole answer: its response's text, or, for one too long to hold, the store's."""
         assert info.response is not None
-        whole = self.store.whole_reply(info.run_id) if info.response.text_truncated else None
+        whole = self.store.replies.whole(info.run_id) if info.response.text_truncated else None
         return info.response.text if whole is None else whole
 
     def history(self, name: str, limit: int) -> list[RunInfo]:
@@ -387,7 +387,7 @@ class AgentPool:
         agent = self.get(name)
         validation.check_limit(limit)
         before = None if cursor is None else cursors.read_history(cursor)
-        page = self.store.history(agent.name, limit + 1, before)
+        page = self.store.runs.history(agent.name, limit + 1, before)
         infos = []
         for record, _ in page[:limit]:
             run = self._scheduler.live(record.run_id)

@@ -64,7 +64,7 @@ async def register_agent(
         checked = validation.check_options(wanted.options, settings.allowed_roots)
         argv = kind.argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
     _check_command(kind, argv, child_env, placed)
-    if store.agent_count() >= settings.max_agents:
+    if store.agents.count() >= settings.max_agents:
         raise PolicyRefusal(
             f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
             "--max-agents); delete_agent one you no longer need, or raise the limit"
@@ -95,7 +95,7 @@ async def _insert(
 ) -> AgentRecord:
     """Makes the worktree (when asked), checks the agent's workplace as each of its runs will, and
     stores the agent; the worktree goes again when anything after it fails."""
-    existing = store.agent(agent.name)
+    existing = store.agents.get(agent.name)
     if existing is not None:
         raise name_taken(existing.name)
     tree = None
@@ -107,7 +107,7 @@ async def _insert(
         if agent.host is None:  # on a host, its runs check it there as they start
             roots = agent_roots(settings.allowed_roots, agent.worktree)
             os.close(open_workplace(agent.cwd, agent.options, roots).cwd_fd)
-        if not await store.add_agent(agent):  # another server took the name a moment ago
+        if not await store.agents.add(agent):  # another server took the name a moment ago
             raise name_taken(agent.name)
     except BaseException:
         if tree is not None:

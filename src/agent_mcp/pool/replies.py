@@ -58,7 +58,7 @@ def read_reply(store: Store, info: RunInfo, offset: int, limit: int) -> RunInfo:
     response = info.response
     if response is None:
         return info
-    stored = store.reply_page(info.run_id, offset, limit) if response.text_truncated else None
+    stored = store.replies.page(info.run_id, offset, limit) if response.text_truncated else None
     part, chars = stored if stored is not None else (response.text[offset : offset + limit], len(response.text))
     _check_offset("text", offset, chars)
     update = {"text": part, "text_truncated": len(part) < chars, "text_chars": chars}
@@ -67,7 +67,7 @@ def read_reply(store: Store, info: RunInfo, offset: int, limit: int) -> RunInfo:
 
 def read_message(store: Store, info: RunInfo, offset: int, limit: int) -> RunInfo:
     """A page of a run's message, read from the store (where it is whole)."""
-    stored = store.message_part(info.run_id, offset, limit)
+    stored = store.runs.message_part(info.run_id, offset, limit)
     if stored is None:  # deleted with its agent meanwhile
         return info
     part, chars = stored
@@ -78,7 +78,7 @@ def read_message(store: Store, info: RunInfo, offset: int, limit: int) -> RunInf
 def mark_messages(store: Store, infos: list[RunInfo]) -> list[RunInfo]:
     """Each run whose message is longer than its preview says so (message_truncated, message_chars)."""
     previews = [info.run_id for info in infos if len(info.message) >= MESSAGE_PREVIEW]
-    lengths = store.message_lengths(previews) if previews else {}
+    lengths = store.runs.message_lengths(previews) if previews else {}
     return [
         info.model_copy(update={"message_truncated": True, "message_chars": lengths[info.run_id]})
         if lengths.get(info.run_id, 0) > len(info.message)

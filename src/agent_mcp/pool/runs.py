@@ -1,8 +1,8 @@
 """A run: one message's journey, queued behind its agent's earlier messages, running, finished.
 
 "Run" means this and only this in the code: a Run is the live run in the server that started it; a
-RunRecord is what the store keeps of any run (this server's or another's); RunInfo is what callers
-see, built from a RunRecord in one place.
+RunRecord (core/rows.py) is what the store keeps of any run (this server's or another's); RunInfo is
+what callers see, built from a RunRecord in one place.
 
 A Run outlives the request that started it (start_message returns at once), so it carries its
 own cancel scope, a finished event for waiters, and the progress listeners of whoever is waiting

@@ -99,7 +99,7 @@ class _Turn:
         desk = self._desk(process)
         self.run.start()
         try:
-            await self.context.store.run_started(self.run.run_id, self.run.started_at or now())
+            await self.context.store.runs.started(self.run.run_id, self.run.started_at or now())
         except BaseException:  # cancelled before anything was asked of it: it can wait for the next message
             with anyio.CancelScope(shield=True):
                 await self.context.warm.keep(self.agent.name, self.key, process)
@@ -129,11 +129,11 @@ class _Turn:
 
         async def set_waiting(waiting: bool) -> None:
             run.status = "waiting_permission" if waiting else "running"
-            await store.set_waiting(run.run_id, waiting)
+            await store.runs.set_waiting(run.run_id, waiting)
 
         return PermissionDesk(
             run.permissions, agent.always_allowed, self.context.settings.permission_timeout_s, process.write,
-            self.kind.answer_frame, set_waiting, lambda tool: store.allow_always(agent.name, tool),
+            self.kind.answer_frame, set_waiting, lambda tool: store.agents.allow_always(agent.name, tool),
             process.idle_held, accepting=self.opened.workplace.options.permission_mode == ASK,
         )  # fmt: skip
 
@@ -203,12 +203,12 @@ class _Turn:
 
     async def _session_named(self, session_id: str) -> None:
         store = self.context.store
-        holder = store.session_holder(session_id, self.agent.name)
+        holder = store.sessions.holder(session_id, self.agent.name)
         if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
             self.reader.refuse(f"system/init named session {session_id}, which is agent {holder!r}'s")
             return
         self.run.session_id = session_id
-        await store.set_session(self.agent.name, session_id, now())
+        await store.sessions.record(self.agent.name, session_id, now())
 
     async def _take(self, desk: PermissionDesk, step: Step) -> None:
         self.notes.add(step.entries)
@@ -245,12 +245,12 @@ class _Turn:
                 "run %s of %s: values out of range dropped: %s", run.run_id, agent.name, ", ".join(reader.dropped)
             )
             dropped = not_believed(f"values no CLI writes, dropped: {', '.join(reader.dropped)}")
-            await store.add_events(run.run_id, now(), [dropped], settings.max_transcript_events)
+            await store.events.add(run.run_id, now(), [dropped], settings.max_transcript_events)
         response = await _whole_answer(response, reader.spilled_text, run, settings)
         if response.error_kind == "resume_failed":
             # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
             run.session_id = None
-            await store.reset_agent(agent.name)
+            await store.sessions.reset(agent.name)
             response = response.model_copy(
                 update={
                     "session_id": None,
@@ -280,7 +280,7 @@ class _Turn:
         log.warning("run %s of %s: the CLI's output broke its protocol: %s", run.run_id, agent.name, why)
         process.kill_now()  # first: whatever fails next, it does not go on
         with contextlib.suppress(Exception):  # the run's failure says why even when its transcript cannot
-            await context.store.add_events(
+            await context.store.events.add(
                 run.run_id, now(), [not_believed(why)], context.settings.max_transcript_events
             )
         raise RunFailed(
@@ -308,7 +308,7 @@ class _Notes:
     async def flush(self) -> None:
         if self.entries:
             entries, self.entries = self.entries, []
-            await self.store.add_events(self.run_id, now(), entries, self.most)
+            await self.store.events.add(self.run_id, now(), entries, self.most)
 
     async def keep_flushing(self) -> None:
         while True:

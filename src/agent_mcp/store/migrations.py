@@ -1,7 +1,7 @@
 """The store's schema, as the steps that build it: MIGRATIONS[i] takes user_version i to i + 1.
 
 Steps are only ever appended: a store written by an older agent-mcp is brought up to date at
-start-up, and one written by a newer agent-mcp is refused (store.py).
+start-up, and one written by a newer agent-mcp is refused (file.py).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ MIGRATIONS: tuple[str, ...] = (
     # (stored as null) or negative (taken out of its agent's total first), negative token counts; an
     # agent's totals that are not finite or negative, summed again from its kept runs; a session id
     # not in the CLI's UUID form, or one taken over from another agent (the later holder lets go).
-    # Sessions are found by id (session_holder).
+    # Sessions are found by id (Sessions.holder).
     """
     CREATE INDEX sessions_by_id ON sessions (session_id);
     UPDATE agents SET total_cost_usd = total_cost_usd - (SELECT coalesce(sum(json_extract(response, '$.cost_usd')), 0)

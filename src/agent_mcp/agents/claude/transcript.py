@@ -2,7 +2,7 @@
 
 Pure: an event in, its entries out (a text, a thinking block, a tool use as its command or file, a
 tool's result, an error, a permission request), each with a one-line summary and its content cut to
-CONTENT_CHARS (the whole length noted). The turn stores them as they come (store.add_events).
+CONTENT_CHARS (the whole length noted). The turn stores them as they come (store.events.add).
 
 What an agent wrote is untrusted text: entries carry it as data, never as markup.
 """
