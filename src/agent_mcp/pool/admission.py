@@ -1,6 +1,6 @@
 """What refuses a request to the pool before it changes anything: a message (its size and timeout,
 the nesting depth this server runs at, the room left in its agent's queue), an answer to a
-permission request, and a wait on runs. Each refusal names the setting that made it."""
+permission request, and a wait on runs. A refusal that a setting made names the setting."""
 
 from __future__ import annotations
 
