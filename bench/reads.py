@@ -20,7 +20,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run import AGENT_MCP, environment  # the same environment as the other benchmarks
+from common import AGENT_MCP, environment  # the same environment as the other benchmarks
 
 AGENTS = 1000
 

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from run import ROOT, RawClient, Row, environment, interleaved_medians
+from common import ROOT, RawClient, Row, environment, interleaved_medians
 
 sys.path.insert(0, str(ROOT / "tests"))
 import anyio

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import anyio
-from run import (
+from common import (
     DOUBLE,
     MB,
     ROOT,

@@ -130,7 +130,7 @@ async def test_a_session_no_cli_would_name_is_never_taken(make_pool, tmp_path, c
     assert failed.value.kind == "protocol_error" and "broke the stream-json protocol" in str(failed.value)
     assert (await lying.info("mallory")).session_id is None
     assert (await honest.info("alice")).session_id == alice
-    [run] = lying.history("mallory", 1)
+    [run] = lying.history_page("mallory", 1, None)[0]
     assert run.error_kind == "protocol_error"
     assert any(e.summary.startswith("not believed") for e in lying.transcript(run.run_id, 0, 50).events)
 
@@ -222,7 +222,7 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
     agents = {a.name: a for a in await listed(again)}
     costs = {}
     for name in ("alice", "mallory", "bob"):
-        [run] = again.history(name, 10)
+        [run] = again.history_page(name, 10, None)[0]
         assert run.response is not None
         costs[name] = run.response.cost_usd
     assert costs["alice"] == costs["bob"] == 0.0 and costs["mallory"] > 0  # null and negative costs repaired

@@ -310,7 +310,8 @@ async def test_a_run_that_times_out_while_it_waits_keeps_the_withdrawn_request_i
     assert [(r.tool_name, r.decision, r.answered_by) for r in info.permission_requests] == [
         ("Write", "deny", "withdrawn")
     ]  # fmt: skip
-    [entry] = (await make_pool(claude_env, state_dir=tmp_path / "state")).history("dev", 1)  # a second server
+    second = await make_pool(claude_env, state_dir=tmp_path / "state")  # a second server
+    [entry] = second.history_page("dev", 1, None)[0]
     assert [r.answered_by for r in entry.permission_requests] == ["withdrawn"]
     assert "permission_requests" in entry.model_dump() and "permission_requests" not in (
         pool.get_run((await pool.start("dev", "plain")).run_id).model_dump()

@@ -32,7 +32,7 @@ async def test_one_process_answers_every_message_of_a_warm_agent(make_pool, tmp_
     answers = [await pid_of(pool, "dev", f"turn {i}") for i in range(3)]
     assert len({pid for pid, _ in answers}) == 1 and len({session for _, session in answers}) == 1
     assert (await pool.info("dev")).warm and [a.warm for a in await listed(pool)] == [True]
-    history = pool.history("dev", 3)
+    history = pool.history_page("dev", 3, None)[0]
     assert [run.response.text.split(".")[0] for run in history if run.response] == [
         "Mock reply #3", "Mock reply #2", "Mock reply #1"
     ]  # fmt: skip

@@ -54,7 +54,7 @@ async def test_a_restarted_pool_has_every_agent_and_resumes_its_session(open_poo
     assert agent.total_cost_usd == pytest.approx(one.cost_usd + two.cost_usd)
     three = await second.send("dev", "after the restart")
     assert three.session_id == one.session_id and three.text.startswith("Mock reply #3")
-    assert second.get_run(second.history("dev", 1)[0].run_id).response == three
+    assert second.get_run(second.history_page("dev", 1, None)[0][0].run_id).response == three
 
 
 async def test_a_listing_is_reused_until_any_pool_changes_the_store(open_pool, tmp_path, no_leaks):
@@ -85,17 +85,17 @@ async def test_history_is_newest_first_and_kept_across_restarts(open_pool, tmp_p
     await closing.aclose()
 
     pool, _ = await open_pool()
-    runs = pool.history("dev", 20)
+    runs = pool.history_page("dev", 20, None)[0]
     assert [r.status for r in runs] == ["done", "failed", "done"]
     assert runs[0].message == ("third " + "x" * 3000)[:2000]
     assert runs[2].message == "first" and runs[2].response.text.startswith("Mock reply #1")
     assert runs[1].error_kind == "crashed" and "Bun has crashed" in runs[1].error
     assert all(r.started_at and r.finished_at and r.queued_at <= r.started_at <= r.finished_at for r in runs)
-    assert [r.run_id for r in pool.history("DEV", 1)] == [runs[0].run_id]
+    assert [r.run_id for r in pool.history_page("DEV", 1, None)[0]] == [runs[0].run_id]
     with pytest.raises(InvalidInput, match="limit must be between 1 and 1000"):
-        pool.history("dev", 0)
+        pool.history_page("dev", 0, None)
     with pytest.raises(UnknownAgent):
-        pool.history("ghost", 5)
+        pool.history_page("ghost", 5, None)
 
 
 async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool, tmp_path, no_leaks):
@@ -119,7 +119,7 @@ async def test_two_pools_share_agents_and_never_run_one_agent_at_once(open_pool,
         tg.start_soon(send, b, "b", "from b")
     assert replies["a"].session_id == replies["b"].session_id
     assert replies["b"].text.startswith("Mock reply #2")
-    first, second = sorted(a.history("dev", 10), key=lambda r: r.started_at)
+    first, second = sorted(a.history_page("dev", 10, None)[0], key=lambda r: r.started_at)
     assert datetime.fromisoformat(first.finished_at) <= datetime.fromisoformat(second.started_at)
     assert (await listed(b))[0].message_count == 2
 
@@ -138,7 +138,7 @@ async def test_delete_is_refused_while_busy_unless_forced(open_pool, tmp_path, n
     with pytest.raises(UnknownAgent):
         await pool.delete("dev", force=False)
     await pool.create("dev", "r", str(tmp_path), AgentOptions())  # the name is free again, with no history
-    assert pool.history("dev", 10) == []
+    assert pool.history_page("dev", 10, None)[0] == []
 
 
 async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
@@ -148,7 +148,7 @@ async def test_reset_forgets_the_session(open_pool, tmp_path, no_leaks):
     await pool.start("dev", "busy MOCK_SLEEP=1")
     with pytest.raises(InvalidInput, match="has a message queued or running"):
         await pool.reset("dev")
-    await pool.wait_run(pool.history("dev", 1)[0].run_id, 10)
+    await pool.wait_run(pool.history_page("dev", 1, None)[0][0].run_id, 10)
     info = await pool.reset("dev")
     assert info.session_id is None and info.message_count == 2
     fresh = await pool.send("dev", "who are you?")
@@ -200,5 +200,5 @@ async def test_another_server_holding_the_write_lock_does_not_stall_this_one(ope
         release.join()
         other.close()
     assert time.monotonic() - started >= 2.0
-    [run] = pool.history("dev", 5)
+    [run] = pool.history_page("dev", 5, None)[0]
     assert run.status == "done"

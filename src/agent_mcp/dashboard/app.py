@@ -68,7 +68,8 @@ class NeverFramed:
 
 class Gate:
     """Who may look: without a token, this machine by a loopback name (a page elsewhere whose own name
-    was rebound to 127.0.0.1 sends that name in Host); with one, whoever has it, through the guard."""
+    was rebound to 127.0.0.1 sends that name in Host); with one, whoever has it, through the guard.
+    So the page, the login and every API endpoint go through it."""
 
     def __init__(self, guard: TokenGuard | None) -> None:
         self.guard = guard
@@ -105,6 +106,41 @@ class Gate:
         if status == 401:
             response.delete_cookie(COOKIE, httponly=True, samesite="strict")
         return response
+
+    async def index(self, request: Request) -> Response:
+        if (refused := self.refusal(request)) is not None:
+            return self.answer(*refused, page=True)
+        return HTMLResponse(PAGE)
+
+    async def log_in(self, request: Request, most: int) -> Response:
+        """The login form's POST (its body read up to `most` bytes): the token, kept in a cookie."""
+        try:
+            body = await capped_body(request, most)
+        except InvalidInput as exc:
+            return self.answer(400, f"[{exc.kind}] {exc}", page=True)
+        given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        if (refused := self.check(given)) is not None:
+            return self.answer(*refused, page=True)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    def guarded(self, handler: Callable[[Request], Awaitable[Any]], action: bool = False) -> Callable[..., Any]:
+        """An API endpoint behind the gate; an action also comes from the dashboard's own page. What
+        the pool refuses is answered as the API's JSON, cut to what a person reads."""
+
+        async def endpoint(request: Request) -> Response:
+            if (refused := self.refusal(request)) is not None:
+                return self.answer(*refused, page=False)
+            if action and request.headers.get("origin") != f"{request.url.scheme}://{request.url.netloc}":
+                refusal = "[forbidden] actions come from the dashboard's own page"
+                return JSONResponse({"error": refusal}, status_code=403)
+            try:
+                return JSONResponse(await handler(request))
+            except AgentMCPError as exc:
+                return JSONResponse({"error": brief(f"[{exc.kind}] {exc}")}, status_code=400)
+
+        return endpoint
 
 
 def brief(text: str, most: int = 400) -> str:
@@ -170,42 +206,15 @@ async def style(_: Request) -> Response:
     return Response(STYLE, media_type="text/css")
 
 
-def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, lifespan: Any = None) -> Starlette:
-    gate = Gate(guard)
+class Api:
+    """What the page reads (the agents, an agent's runs, a run's transcript) and the actions a person
+    takes (cancel a run, answer a permission request), over the pool of the moment."""
 
-    def guarded(handler: Callable[[Request], Awaitable[Any]], action: bool = False) -> Callable[..., Any]:
-        async def endpoint(request: Request) -> Response:
-            if (refused := gate.refusal(request)) is not None:
-                return gate.answer(*refused, page=False)
-            if action and request.headers.get("origin") != f"{request.url.scheme}://{request.url.netloc}":
-                refusal = "[forbidden] actions come from the dashboard's own page"
-                return JSONResponse({"error": refusal}, status_code=403)
-            try:
-                return JSONResponse(await handler(request))
-            except AgentMCPError as exc:
-                return JSONResponse({"error": brief(f"[{exc.kind}] {exc}")}, status_code=400)
+    def __init__(self, pool_of: Callable[[], AgentPool]) -> None:
+        self.pool_of = pool_of
 
-        return endpoint
-
-    async def index(request: Request) -> Response:
-        if (refused := gate.refusal(request)) is not None:
-            return gate.answer(*refused, page=True)
-        return HTMLResponse(PAGE)
-
-    async def login(request: Request) -> Response:
-        try:
-            body = await capped_body(request, pool_of().settings.max_message_bytes)
-        except InvalidInput as exc:
-            return gate.answer(400, f"[{exc.kind}] {exc}", page=True)
-        given = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
-        if (refused := gate.check(given)) is not None:
-            return gate.answer(*refused, page=True)
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
-        return response
-
-    async def agents(request: Request) -> Any:
-        pool = pool_of()
+    async def agents(self, request: Request) -> dict[str, Any]:
+        pool = self.pool_of()
         listing = await pool.listing(limit=1000)
         activity = pool.store.runs.activity()
         shown = []
@@ -214,38 +223,44 @@ def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, li
             shown.append({**agent, "last_activity": last, "step": step})
         return {"agents": shown, "total": listing.data["total"]}
 
-    async def runs(request: Request) -> Any:
-        pool = pool_of()
-        infos, _ = pool.history_page(request.path_params["name"], RUNS_SHOWN, None)
+    async def runs(self, request: Request) -> dict[str, Any]:
+        infos, _ = self.pool_of().history_page(request.path_params["name"], RUNS_SHOWN, None)
         return {"runs": [replies.entry_of_run(info, 300).model_dump(mode="json") for info in infos]}
 
-    async def transcript(request: Request) -> Any:
+    async def transcript(self, request: Request) -> dict[str, Any]:
         after = whole_number("after", request.query_params.get("after", "0"), LARGEST_AFTER)
-        page = pool_of().transcript(request.path_params["run_id"], after, 200).model_dump(mode="json")
+        page = self.pool_of().transcript(request.path_params["run_id"], after, 200).model_dump(mode="json")
         for event in page["events"]:
             if event["kind"] == "permission_request":
                 event["request_id"] = request_id_of(event["content"])
         return page
 
-    async def cancel(request: Request) -> Any:
-        return (await pool_of().cancel(request.path_params["run_id"])).model_dump(mode="json")
+    async def cancel(self, request: Request) -> dict[str, Any]:
+        return (await self.pool_of().cancel(request.path_params["run_id"])).model_dump(mode="json")
 
-    async def answer(request: Request) -> Any:
-        pool = pool_of()
+    async def answer(self, request: Request) -> dict[str, Any]:
+        pool = self.pool_of()
         request_id, decision, message = answer_fields(await capped_body(request, pool.settings.max_message_bytes))
         info = await pool.answer_permission(request.path_params["run_id"], request_id, decision, message, "dashboard")
         return info.model_dump(mode="json")
 
+
+def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, lifespan: Any = None) -> Starlette:
+    gate, api = Gate(guard), Api(pool_of)
+
+    async def login(request: Request) -> Response:
+        return await gate.log_in(request, pool_of().settings.max_message_bytes)
+
     routes = [
-        Route("/", index),
+        Route("/", gate.index),
         Route("/dashboard.js", script),
         Route("/dashboard.css", style),
         Route("/login", login, methods=["POST"]),
-        Route("/api/agents", guarded(agents)),
-        Route("/api/agents/{name}/runs", guarded(runs)),
-        Route("/api/runs/{run_id}/transcript", guarded(transcript)),
-        Route("/api/runs/{run_id}/cancel", guarded(cancel, action=True), methods=["POST"]),
-        Route("/api/runs/{run_id}/answer", guarded(answer, action=True), methods=["POST"]),
+        Route("/api/agents", gate.guarded(api.agents)),
+        Route("/api/agents/{name}/runs", gate.guarded(api.runs)),
+        Route("/api/runs/{run_id}/transcript", gate.guarded(api.transcript)),
+        Route("/api/runs/{run_id}/cancel", gate.guarded(api.cancel, action=True), methods=["POST"]),
+        Route("/api/runs/{run_id}/answer", gate.guarded(api.answer, action=True), methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(NeverFramed)])
 

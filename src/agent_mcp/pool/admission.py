@@ -1,14 +1,20 @@
-"""What refuses a message before it is queued: its size and timeout, the nesting depth this server
-runs at, and the room left in its agent's queue. Each refusal names the setting that made it."""
+"""What refuses a request to the pool before it changes anything: a message (its size and timeout,
+the nesting depth this server runs at, the room left in its agent's queue), an answer to a
+permission request, and a wait on runs. A refusal that a setting made names the setting."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import cast, get_args
 
 from agent_mcp.core import validation
 from agent_mcp.core.config import Settings
-from agent_mcp.core.errors import Busy, DepthExceeded
+from agent_mcp.core.errors import Busy, DepthExceeded, InvalidInput
+from agent_mcp.core.models import Decision, PersonOrCaller
+from agent_mcp.pool.permissions import caller_may_answer
+
+DECISIONS: tuple[str, ...] = get_args(Decision)
 
 
 def check_message(settings: Settings, message: str, timeout_s: float | None) -> None:
@@ -35,3 +41,30 @@ def check_queue_room(agents: list[str], queued_of: Callable[[str], int], max_que
                 "(AGENT_MCP_MAX_QUEUED / --max-queued); wait for some to finish (wait_runs) or cancel them, then "
                 "send again, or raise the limit"
             )
+
+
+def check_answer(settings: Settings, decision: str, message: str | None, by: PersonOrCaller) -> Decision:
+    """The decision, once the one who gives it may, it is one, and its message fits."""
+    if by == "answer_permission":
+        caller_may_answer(decision, settings.permission_answerers)
+    if decision not in DECISIONS:
+        raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+    if message is not None:
+        validation.check_text("message", message, settings.max_message_bytes)
+    return cast(Decision, decision)
+
+
+def check_wait(settings: Settings, run_ids: list[str], mode: str) -> list[str]:
+    """The runs to wait for, each once (a run named twice is waited for and answered once), within
+    the limit that keeps one call from holding the server's attention on runs without end."""
+    if not run_ids:
+        raise InvalidInput("run_ids is empty; pass the run_id of each run to wait for")
+    run_ids = list(dict.fromkeys(run_ids))
+    if len(run_ids) > settings.max_wait_runs:
+        raise InvalidInput(
+            f"run_ids names {len(run_ids)} runs, over the limit of {settings.max_wait_runs} "
+            "(AGENT_MCP_MAX_WAIT_RUNS / --max-wait-runs); wait for them in batches"
+        )
+    if mode not in ("all", "any"):
+        raise InvalidInput(f"mode must be 'all' or 'any', got {mode!r}")
+    return run_ids

@@ -25,7 +25,6 @@ from agent_mcp.core.entries import transcript_page
 from agent_mcp.core.environment import child_environment
 from agent_mcp.core.errors import Busy, InvalidInput, RunFailed, UnknownAgent, UnknownRun
 from agent_mcp.core.models import (
-    DECISIONS,
     AgentInfo,
     AgentOptions,
     AgentResponse,
@@ -38,12 +37,12 @@ from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import remove_worktree, uncommitted_changes
 from agent_mcp.pool import cursors
-from agent_mcp.pool.admission import check_message, check_queue_room
+from agent_mcp.pool.admission import check_answer, check_message, check_queue_room, check_wait
 from agent_mcp.pool.commands import Actions, ask_owner, carry_out
 from agent_mcp.pool.listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from agent_mcp.pool.listing import page as listing_page
 from agent_mcp.pool.locks import AgentLocks
-from agent_mcp.pool.permissions import Answer, Asker, caller_may_answer
+from agent_mcp.pool.permissions import Answer, Asker
 from agent_mcp.pool.placement import Remote
 from agent_mcp.pool.registration import Registration, register_agent
 from agent_mcp.pool.runs import ACTIVE_STATUSES, RUN_ID_RE, EventHandler, Run
@@ -291,20 +290,10 @@ class AgentPool:
         listener_for: Callable[[str], EventHandler] | None = None,
         asker: Asker | None = None,
     ) -> tuple[list[RunInfo], bool]:
-        """Wait for all (or the first) of the runs; (their infos, whether that happened in time).
-        A run named twice is waited for and answered once."""
-        if not run_ids:
-            raise InvalidInput("run_ids is empty; pass the run_id of each run to wait for")
-        run_ids = list(dict.fromkeys(run_ids))
-        if len(run_ids) > self.settings.max_wait_runs:
-            raise InvalidInput(
-                f"run_ids names {len(run_ids)} runs, over the limit of {self.settings.max_wait_runs} "
-                "(AGENT_MCP_MAX_WAIT_RUNS / --max-wait-runs); wait for them in batches"
-            )
+        """Wait for all (or the first) of the runs; (their infos, whether that happened in time)."""
+        run_ids = check_wait(self.settings, run_ids, mode)
         for run_id in run_ids:
             self.get_run(run_id)
-        if mode not in ("all", "any"):
-            raise InvalidInput(f"mode must be 'all' or 'any', got {mode!r}")
         done = await wait_for_runs(
             run_ids, mode == "any", seconds, self._scheduler.live, self._stored_finished, listener_for, asker
         )
@@ -332,15 +321,10 @@ class AgentPool:
         """An answer to a run's permission request, by the MCP caller or a person at the dashboard; the
         run goes on with it. The caller's authority is checked by the server that takes the answer and
         again by the run's owner (its own settings), which gets it with who gave it."""
-        if by == "answer_permission":
-            caller_may_answer(decision, self.settings.permission_answerers)
-        if decision not in DECISIONS:
-            raise InvalidInput(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
-        if message is not None:
-            validation.check_text("message", message, self.settings.max_message_bytes)
+        checked = check_answer(self.settings, decision, message, by)
         run = self._scheduler.live(run_id)
         if run is None:
-            payload = {"request_id": request_id, "decision": decision, "message": message, "by": by}
+            payload = {"request_id": request_id, "decision": checked, "message": message, "by": by}
             if self.get_run(run_id).status == "waiting_permission" and await self._asked_owner(
                 run_id, "answer", payload
             ):
@@ -349,7 +333,7 @@ class AgentPool:
             raise InvalidInput(
                 f"run {run_id!r} is {stored.status}, not waiting for a permission answer; nothing changed"
             )
-        answer = Answer(decision, by, message if decision == "deny" else None)
+        answer = Answer(checked, by, message if checked == "deny" else None)
         request = run.permissions.answer(request_id, answer, now())
         with anyio.move_on_after(ANSWER_TAKEN_S):  # the desk hands it to the CLI at once
             await request.closed.wait()
@@ -369,8 +353,7 @@ class AgentPool:
         """The run's events after `after`, at most `limit` of them and about PAGE_CHARS of content."""
         status = self.get_run(run_id).status
         validation.check_limit(limit)
-        if after < 0:
-            raise InvalidInput(f"after must be 0 or the `next` of a page before, got {after}")
+        validation.check_after(after)
         return transcript_page(self.store.events.read(run_id, after, limit), after, status)
 
     def whole_text(self, info: RunInfo) -> str:
@@ -378,9 +361,6 @@ class AgentPool:
         assert info.response is not None
         whole = self.store.replies.whole(info.run_id) if info.response.text_truncated else None
         return info.response.text if whole is None else whole
-
-    def history(self, name: str, limit: int) -> list[RunInfo]:
-        return self.history_page(name, limit, None)[0]
 
     def history_page(self, name: str, limit: int, cursor: str | None) -> tuple[list[RunInfo], str | None]:
         """A page of the agent's runs, newest first, and the cursor of the next page (None: the last)."""

@@ -10,13 +10,12 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 import anyio
 
 from agent_mcp.agents import kind_for
 from agent_mcp.agents.kind import AgentKind
-from agent_mcp.core import validation
+from agent_mcp.core import clock, validation
 from agent_mcp.core.config import Settings
 from agent_mcp.core.environment import MAX_ARG_BYTES
 from agent_mcp.core.errors import InvalidInput, PolicyRefusal
@@ -79,7 +78,7 @@ async def register_agent(
         role=role,
         cwd=cwd,
         options=checked,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        created_at=clock.now(),
         host=placed.host.alias if placed is not None else None,
     )
     # Held across the check and the insert, so a leftover of this name (a creation cut short) can

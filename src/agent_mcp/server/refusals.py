@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
@@ -60,14 +61,25 @@ def _refusal(text: str) -> CallToolResult:
 class CheckingServer(MCPServer[AgentPool]):
     """The SDK's server, with arguments checked before its own validation: an unknown argument (a
     misspelt option would otherwise be dropped without a word) and a value of the wrong type are
-    refused as `[invalid_input]`, naming the argument, like every other refusal."""
+    refused as `[invalid_input]`, naming the argument, like every other refusal.
+
+    The tools come built to the constructor (the SDK's public way to register a Tool it did not
+    build), and it closes their input schemas (additionalProperties false), so tools/list tells a
+    client beforehand what the check refuses; the SDK offers no public look-up of a registered tool,
+    so the server keeps each tool's argument names itself."""
+
+    def __init__(self, name: str, *, tools: Sequence[Tool], **options: Any) -> None:
+        closed = [
+            tool.model_copy(update={"parameters": {**tool.parameters, "additionalProperties": False}}) for tool in tools
+        ]
+        self._arguments_of = {tool.name: list(tool.parameters.get("properties", {})) for tool in closed}
+        super().__init__(name, tools=closed, **options)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AgentPool, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        tool = self._tool_manager.get_tool(name)
-        if tool is not None:
-            accepted = list(tool.parameters.get("properties", {}))
+        accepted = self._arguments_of.get(name)
+        if accepted is not None:
             unknown = [argument for argument in arguments if argument not in accepted]
             if unknown:
                 return _refusal(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -375,12 +376,8 @@ def build_server(
         lifespan=lifespan,
         token_verifier=StaticTokenVerifier(settings.token) if protected and settings.token else None,
         auth=auth_settings(settings.host, settings.port) if protected else None,
+        tools=[Tool.from_function(translating_errors(tool), annotations=hints) for tool, hints in TOOLS],
     )
-    for tool, hints in TOOLS:
-        server.add_tool(translating_errors(tool), annotations=hints)
-        registered = server._tool_manager.get_tool(tool.__name__)
-        assert registered is not None
-        registered.parameters["additionalProperties"] = False  # unknown arguments are refused (_Server)
     server.resource(
         replies.REPLY_URI,
         name="reply",
