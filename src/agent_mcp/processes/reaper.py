@@ -190,7 +190,10 @@ def serve(server: int, control_fd: int) -> None:
     import _socket  # socket's own API, without socket's enums
     import select
 
-    server_exit = os.pidfd_open(server)
+    try:
+        server_exit = os.pidfd_open(server)
+    except ProcessLookupError:
+        os._exit(0)
     if os.getppid() != server:  # the server died before the watch was in place
         os._exit(0)
     control = _socket.socket(fileno=control_fd)
@@ -329,9 +332,9 @@ def _run(zygote: int, payload: bytes, fds: list[int], own: tuple[int, ...]) -> N
 
 
 def _start_claude(zygote: int, payload: bytes, fds: list[int]) -> int:
-    """The run's reaper set up (the flags that outlive nothing but matter to the kernel: subreaper,
-    and KILL_ALL when its parent dies), then claude forked in the run's own session, under the PTY,
-    in the directory that was checked (by descriptor, not whatever its path names now)."""
+    """The run's reaper made a subreaper and told to end the run when its parent dies (KILL_ALL),
+    then claude forked in the run's own session, under the PTY, in the directory that was checked
+    (by descriptor, not whatever its path names now)."""
     import marshal
 
     terminal, stdin, stdout, cwd, report = fds
