@@ -73,14 +73,33 @@ def _is_server(command: bytes) -> bool:
     return any(part.endswith(b"/agent-mcp") for part in command.split(b"\0")[:2])
 
 
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _is_servers_reaper(pid: int, command: bytes, servers: set[int]) -> bool:
+    """The reaper a server starts once for all its runs (`reaper.py serve`, the server's child),
+    which belongs to the server rather than to a run. Each run's reaper is a fork of it: the same
+    command line, but that reaper for its parent."""
+    parts = command.split(b"\0")[:6]
+    return b"serve" in parts and parts[-2].endswith(b"/reaper.py") and _parent(pid) in servers
+
+
 def server_pid(env: dict[str, str]) -> int:
     [pid] = [pid for pid, command in _marked_commands(env).items() if _is_server(command)]
     return pid
 
 
 def claude_processes(env: dict[str, str]) -> list[int]:
-    """Every live process the server started for the test (the double and anything it spawned)."""
-    return [pid for pid, command in _marked_commands(env).items() if not _is_server(command)]
+    """Every live process the server started for the test's runs (the double and anything it spawned,
+    and their reapers), not the server itself nor its long-lived reaper."""
+    commands = _marked_commands(env)
+    servers = {pid for pid, command in commands.items() if _is_server(command)}
+    return [pid for pid, command in commands.items()
+            if pid not in servers and not _is_servers_reaper(pid, command, servers)]  # fmt: skip
 
 
 def free_port() -> int:

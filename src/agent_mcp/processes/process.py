@@ -11,13 +11,12 @@ Why this shape:
   /proc/<pid>/fd/1; a socket cannot be. The terminal is drained (terminal_tail.py) and never
   parsed. Between turns nobody listens to stdout: what it writes then is read and dropped, and
   counted (`stray_lines`), since the CLI writes nothing between turns.
-- stdout is read by a thread of its own (output_reader.py says why); the stdin pipe and a pidfd
-  for the child's exit are awaited with anyio.
-- The forked child forks the CLI, then becomes reaper.py: as the CLI's parent and a subreaper, it
-  ends every process the run started, also those that left the process group, and also when the
-  server is killed outright.
-  It leads its own session and process group (the CLI shares them), so a SIGTERM to the group
-  reaches the CLI and what stayed with it. `end` ends every process of it and reaps the child.
+- stdout is read by a thread of its own (output_reader.py says why); the stdin pipe and the report
+  of the run's end are awaited with anyio.
+- The CLI's parent is its run's reaper (spawning.py, reaper.py): as a subreaper, it ends every
+  process the run started, also those that left the process group, and also when the server is
+  killed outright. It leads its own session and process group (the CLI shares them), so a SIGTERM
+  to the group reaches the CLI and what stayed with it. `end` ends every process of the run.
 
 This module knows nothing of any CLI's JSON: framing.py cuts the output into lines, each handed to
 a callback, which says when the output is complete; what is written to it comes framed (agents/).
@@ -41,7 +40,7 @@ from agent_mcp.core.long_strings import StringCutter
 from agent_mcp.processes.framing import LineFramer, LineTooLong, keep_all
 from agent_mcp.processes.output_reader import READ_CHUNK, OutputReader
 from agent_mcp.processes.reaper import KILL_ALL
-from agent_mcp.processes.spawning import ExecutableNotFound, ProcessSpec, SpawnFailed, spawn
+from agent_mcp.processes.spawning import ExecutableNotFound, ProcessSpec, Reaper, SpawnFailed
 from agent_mcp.processes.terminal_tail import TAIL_BYTES, TerminalTail
 
 __all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
@@ -89,7 +88,7 @@ class ClaudeProcess:
         theirs.shutdown(socket.SHUT_RD)
         self.stdout_fd = ours.detach()
         try:
-            self.pty = spawn(spec, stdin_read, theirs.fileno())
+            self.started = registry.reaper.spawn(spec, stdin_read, theirs.fileno())
         except BaseException:
             os.close(self.stdin_write)
             os.close(self.stdout_fd)
@@ -97,10 +96,8 @@ class ClaudeProcess:
         finally:
             os.close(stdin_read)
             theirs.close()
-        self.pid: int = self.pty.pid
-        self.fd: int = self.pty.fd
-        self.pidfd = os.pidfd_open(self.pid)
-        os.set_blocking(self.fd, False)
+        self.pid: int = self.started.pid
+        self.fd: int = self.started.terminal
         os.set_blocking(self.stdin_write, False)
         os.set_blocking(self.stdout_fd, False)
         self.output = OutputReader(self.stdout_fd, UNREAD_BYTES)
@@ -275,7 +272,7 @@ class ClaudeProcess:
             await self._flush_partial()
 
     async def _watch_exit(self) -> None:
-        await anyio.wait_readable(self.pidfd)
+        await anyio.wait_readable(self.started.report.fileno())
         self.exited = True
         self.output.wake()
 
@@ -318,20 +315,18 @@ class ClaudeProcess:
 
     def poll(self) -> bool:
         if self.status is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.status = status
+            self.status = self.started.status()
         return self.status is not None
 
     async def wait_exit(self, seconds: float) -> bool:
         with anyio.move_on_after(seconds):
             while not self.poll():
-                await anyio.wait_readable(self.pidfd)
+                await anyio.wait_readable(self.started.report.fileno())
         return self.poll()
 
     async def finish(self) -> None:
         """Give claude its grace period, then SIGTERM its group, then have the reaper end every process
-        of the run; SIGKILL the group only if the reaper itself is stuck. Always reap the child."""
+        of the run; SIGKILL the group only if the reaper itself is stuck. Always learn how it ended."""
         self.close_stdin()
         if not await self.wait_exit(self.spec.exit_grace_s):
             log.info("pid %d still running after its output ended; sending SIGTERM to its group", self.pid)
@@ -345,18 +340,16 @@ class ClaudeProcess:
         # Whatever the child left in its group (MCP servers, shells) goes with it.
         _signal_group(self.pid, signal.SIGKILL)
         if not self.poll():
-            # Only a child stuck in the kernel survives SIGKILL this long; reap it off the loop.
-            _, self.status = await anyio.to_thread.run_sync(os.waitpid, self.pid, 0)
+            # Only a child stuck in the kernel survives SIGKILL this long; wait for it off the loop.
+            self.status = await anyio.to_thread.run_sync(self.started.wait)
 
     def kill_now(self) -> None:
-        """The reaper ends claude and everything it started, inside its group or not. Not once it is
-        reaped: its pid may be another process's by then."""
+        """The reaper ends claude and everything it started, inside its group or not."""
         if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, KILL_ALL)
+            self.started.signal(KILL_ALL)
 
     async def end(self) -> ProcessExit:
-        """Stdin closed (the CLI's cue to exit), then the ladder; the child reaped, its output and
+        """Stdin closed (the CLI's cue to exit), then the ladder; its status known, its output and
         terminal closed.
         Once only: a second call gives the same exit."""
         if self.ended:
@@ -366,13 +359,10 @@ class ClaudeProcess:
             with anyio.CancelScope(shield=True):
                 await self.finish()
         finally:
-            os.close(self.pidfd)
             self.output.close()
             os.close(self.stdout_fd)
             self.terminal.close()
-            self.pty.fileobj.close()
-            self.pty.closed = True
-            self.pty.terminated = True
+            self.started.close()
             self.registry.remove(self)
         return self.exit()
 
@@ -386,20 +376,26 @@ class ClaudeProcess:
 
 
 class ProcessRegistry:
-    """The live children of one pool, so shutdown can kill them all at once from any state."""
+    """The live children of one pool, so shutdown can kill them all at once from any state, and the
+    pool's long-lived reaper, which starts them."""
 
     def __init__(self) -> None:
-        self._live: dict[int, ClaudeProcess] = {}
+        self._live: set[ClaudeProcess] = set()
+        """Not by pid: a run's reaper is reaped by the long-lived one, so its pid may be a new run's
+        before the old run's process has been removed."""
+        self.reaper = Reaper()
 
     def add(self, process: ClaudeProcess) -> None:
-        self._live[process.pid] = process
+        self._live.add(process)
 
     def remove(self, process: ClaudeProcess) -> None:
-        self._live.pop(process.pid, None)
+        self._live.discard(process)
 
     def kill_all(self) -> None:
-        for process in list(self._live.values()):
+        """Shutdown: every run ends, and the long-lived reaper is ended and reaped."""
+        for process in list(self._live):
             process.kill_now()
+        self.reaper.close()
 
     def __len__(self) -> int:
         return len(self._live)
