@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pool_share
 import remote
 import warm
 from common import (
@@ -327,7 +328,8 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "real-cli", "printing", "remote", "spread")
+SECTIONS = ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "share", "real-cli", "printing", "remote",
+            "spread")  # fmt: skip
 
 
 async def main(quick: bool, only: str | None = None) -> int:
@@ -345,6 +347,7 @@ async def main(quick: bool, only: str | None = None) -> int:
         "cold": lambda tmp: cold_start(tmp, few, quick),
         "scale": lambda tmp: scale(tmp, sizes["scale"], rounds, quick),
         "warm": lambda tmp: warm.warm_vs_cold(tmp, few, quick),
+        "share": lambda tmp: pool_share.pool_share(tmp, rounds, quick),
         "real-cli": lambda tmp: warm.real_cli(tmp, rounds, quick),
         "printing": lambda tmp: warm.printing(tmp, sizes["printed"], 3, quick),
         "remote": lambda tmp: remote.round_trips(tmp, rounds, quick),

@@ -24,9 +24,11 @@ a callback, which says when the output is complete; what is written to it comes 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import time
@@ -116,6 +118,7 @@ class ClaudeProcess:
         self.turn_started = time.monotonic()
         self.idle_timeout_s = float("inf")
         self._idle_holds = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
         self._write_lock = anyio.Lock()
         registry.add(self)
 
@@ -156,10 +159,13 @@ class ClaudeProcess:
         self.framer.droppable, self.framer.cutter = droppable, cutter
         try:
             with anyio.move_on_after(timeout_s) as deadline:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self.write, frame)
+                if self._written_now(frame):
                     await self.pump()
-                    tg.cancel_scope.cancel()
+                else:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self.write, frame)
+                        await self.pump()
+                        tg.cancel_scope.cancel()
         finally:
             self.on_line, self.idle_timeout_s, self.framer.droppable = self._stray, float("inf"), keep_all
             self.framer.cutter = None
@@ -211,6 +217,20 @@ class ClaudeProcess:
         async with self._write_lock:
             await self._write(data)
 
+    def _written_now(self, frame: bytes) -> bool:
+        """Whether the frame went whole into the pipe at once, with no other frame being written: one
+        of at most PIPE_BUF bytes goes all or nothing. The CLI then starts on the turn while its
+        reading is set up, rather than after a trip through the loop."""
+        if len(frame) > select.PIPE_BUF or self._write_lock.locked():
+            return False
+        try:
+            os.write(self.stdin_write, frame)
+        except BlockingIOError:
+            return False
+        except OSError as exc:  # it went away: the output says how
+            log.debug("pid %d stopped reading its input: %s", self.pid, exc)
+        return True
+
     async def _write(self, data: bytes) -> None:
         view = memoryview(data)
         try:
@@ -249,16 +269,23 @@ class ClaudeProcess:
         stays silent longer than the idle limit (then `idle_timed_out` is set), or a line passes
         its cap (then `overflow` is set). Limits are flags, not exceptions: an exception here would
         reach the caller wrapped in the task groups' exception groups. The watchers only raise a
-        flag and wake the loop, so a line is never cut off halfway through its handling."""
+        flag and wake the loop, so a line is never cut off halfway through its handling. They are loop
+        callbacks (the exit report's reader, a timer), not tasks: a pump runs for every turn and every idle
+        poll, and a task group of watchers cost each a spawn and a cancellation."""
         self.idle_timed_out = False
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_exit)
-            if self.idle_timeout_s != float("inf"):
-                tg.start_soon(self._watch_idle)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.started.report.fileno(), self._exited_now)
+        if self.idle_timeout_s != float("inf"):
+            self._check_idle()
+        try:
             while not (self.complete or self.eof or self.exited or self.overflow or self.idle_timed_out):
                 await self.output.wait()
                 await self._handle(self.output.take())
-            tg.cancel_scope.cancel()
+        finally:
+            loop.remove_reader(self.started.report.fileno())
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
         if self.exited and not (self.complete or self.eof or self.overflow):
             # The child exited while its output stays open (a grandchild holds it): take what
             # the child wrote before it went, without waiting for the grandchild (which may go on
@@ -271,17 +298,18 @@ class ClaudeProcess:
                     break
             await self._flush_partial()
 
-    async def _watch_exit(self) -> None:
-        await anyio.wait_readable(self.started.report.fileno())
+    def _exited_now(self) -> None:
+        asyncio.get_running_loop().remove_reader(self.started.report.fileno())
         self.exited = True
         self.output.wake()
 
-    async def _watch_idle(self) -> None:
-        while (left := max(self.turn_started, self.output.last_data) + self.idle_timeout_s - time.monotonic()) > 0 or (
-            self._idle_holds
-        ):
-            await anyio.sleep(left if left > 0 else self.idle_timeout_s)
-        if not self.exited:
+    def _check_idle(self) -> None:
+        left = max(self.turn_started, self.output.last_data) + self.idle_timeout_s - time.monotonic()
+        if left > 0 or self._idle_holds:
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                left if left > 0 else self.idle_timeout_s, self._check_idle
+            )
+        elif not self.exited:
             self.idle_timed_out = True
             self.output.wake()
 
