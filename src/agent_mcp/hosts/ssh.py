@@ -32,6 +32,7 @@ import anyio
 from agent_mcp.core.errors import HostUnreachable
 from agent_mcp.core.host_specs import Host
 from agent_mcp.processes import reaper
+from agent_mcp.processes.reaper import PR_SET_PDEATHSIG
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ SOCKET_PATH_MAX = 107 - 17 - 21
 suffix while it binds, and a socket's own name is at most 21."""
 LOST = 255
 """ssh's exit code when the connection failed or dropped."""
-_PR_SET_PDEATHSIG = 1
 REAP_S = 1.0
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
 """A path ssh takes as it is: ControlPath expands `%` tokens, and a space would split the option."""
@@ -67,7 +67,7 @@ another thread held at the fork stays held)."""
 
 
 def _die_with_server() -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def socket_dir(state_dir: Path) -> Path:

@@ -33,7 +33,8 @@ KILL_ALL = signal.SIGUSR1
 """The signal that means: end every process of this run now. The server sends it to cancel a run;
 the kernel sends it when the run's parent (the long-lived reaper, or sshd on a host) dies."""
 _ROUNDS = 1000
-_PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG = 1
+"""prctl's parent-death signal: the one home of the number (hosts/ssh.py sets it too, for ssh's master)."""
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -148,7 +149,7 @@ def _fork_claude(executable: str | bytes, argv: list[Any], env: dict[Any, Any], 
             for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGCHLD,
                         KILL_ALL):  # fmt: skip
                 signal.signal(sig, signal.SIG_DFL)
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if own_group:
                 os.setpgid(0, 0)
             for number, fd in stdio.items():
@@ -339,7 +340,7 @@ def _start_claude(zygote: int, payload: bytes, fds: list[int]) -> int:
 
     terminal, stdin, stdout, cwd, report = fds
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(_PR_SET_PDEATHSIG, KILL_ALL)
+    _prctl(PR_SET_PDEATHSIG, KILL_ALL)
     if os.getppid() != zygote:  # the long-lived reaper died before the flag was set
         raise _EndAll
     executable, argv, env = marshal.loads(payload)
@@ -391,7 +392,7 @@ def remote(argv: list[str]) -> None:
         signal.signal(sig, _end_all)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _prctl(_PR_SET_PDEATHSIG, KILL_ALL)  # sshd gone, the run goes
+    _prctl(PR_SET_PDEATHSIG, KILL_ALL)  # sshd gone, the run goes
     try:
         os.chdir(cwd)
     except OSError as exc:
