@@ -19,7 +19,7 @@ import anyio
 from common import DOUBLE, RawClient, Row, environment, interleaved_medians
 from warm import LiveCli
 
-from agent_mcp.agents.claude.argv import build_argv
+from agent_mcp.agents.claude._argv import build_argv
 from agent_mcp.core.models import AgentOptions
 
 GOAL_MS = 2.0

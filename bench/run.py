@@ -48,8 +48,8 @@ from common import (
 )
 from mcp import Client, StdioServerParameters
 
-from agent_mcp.agents.claude.argv import build_argv
-from agent_mcp.agents.claude.frames import user_frame
+from agent_mcp.agents.claude._argv import build_argv
+from agent_mcp.agents.claude._frames import user_frame
 from agent_mcp.core.models import AgentOptions
 
 PEER = ROOT / "bench" / "peer" / "node_modules" / ".bin" / "claude-code-mcp"

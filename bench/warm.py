@@ -32,8 +32,8 @@ from common import (
     timed,
 )
 
-from agent_mcp.agents.claude.argv import build_argv
-from agent_mcp.agents.claude.frames import user_frame
+from agent_mcp.agents.claude._argv import build_argv
+from agent_mcp.agents.claude._frames import user_frame
 from agent_mcp.core.models import AgentOptions
 
 REAL_CLAUDE = ROOT / "tests" / "clients" / "node_modules" / ".bin" / "claude"

@@ -31,7 +31,7 @@ from agent_mcp.core.models import AgentOptions, ErrorKind
 from agent_mcp.doctor import check_leftovers
 from agent_mcp.hosts.machines import LOCAL
 from agent_mcp.hosts.worktree import create_worktree
-from agent_mcp.processes.process import ClaudeProcess, ProcessRegistry, ProcessSpec
+from agent_mcp.processes.process import AgentProcess, ProcessRegistry, ProcessSpec
 from agent_mcp.server.tools import build_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
@@ -116,7 +116,7 @@ async def test_the_process_starts_in_the_directory_that_was_checked_not_where_it
             env=dict(os.environ),
             max_line_bytes=1 << 20,
         )
-        process = ClaudeProcess(spec, ProcessRegistry())
+        process = AgentProcess(spec, ProcessRegistry())
         assert await process.run_turn(b"go\n", on_line, 20, 20) is False  # it printed and exited
         await process.end()
     finally:

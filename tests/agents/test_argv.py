@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import DOUBLE
 
-from agent_mcp.agents.claude.argv import build_argv, system_prompt
+from agent_mcp.agents.claude._argv import build_argv, system_prompt
 from agent_mcp.core.models import AgentOptions
 
 spec = importlib.util.spec_from_file_location("fake_claude", DOUBLE)
@@ -84,7 +84,7 @@ def test_the_double_applies_the_variadic_trap_like_the_cli():
 def test_the_role_s_entry_fits_the_room_core_leaves_every_kind():
     """core's largest_role leaves ROLE_ROOM bytes for what a kind adds to the role; claude's flag and its
     sentence naming the agent (the longest name) fit in it, so the largest role still goes in one entry."""
-    from agent_mcp.agents.claude.argv import role_overhead
+    from agent_mcp.agents.claude._argv import role_overhead
     from agent_mcp.core.environment import MAX_ARG_BYTES, ROLE_ROOM, largest_role
 
     assert role_overhead() <= ROLE_ROOM

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent_mcp.agents.claude.transcript import entries_of
+from agent_mcp.agents.claude._transcript import entries_of
 from agent_mcp.core.entries import CONTENT_CHARS
 from agent_mcp.core.errors import InvalidInput, UnknownRun
 from agent_mcp.core.models import AgentOptions

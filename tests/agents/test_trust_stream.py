@@ -19,10 +19,10 @@ import pytest
 from conftest import MARK, listed, marked_processes
 
 from agent_mcp.agents.claude import kind as claude_kind
-from agent_mcp.agents.claude.stream import StreamState, describe_event
+from agent_mcp.agents.claude._stream import StreamState, describe_event
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.models import AgentOptions, AgentResponse
-from agent_mcp.pool import turn
+from agent_mcp.pool import _turn as turn
 from agent_mcp.store.database import DB_NAME
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ import httpx2
 import pytest
 
 from agent_mcp.core.models import AgentOptions
+from agent_mcp.dashboard._page import PAGE, SCRIPT
 from agent_mcp.dashboard.app import COOKIE, dashboard_app
-from agent_mcp.dashboard.page import PAGE, SCRIPT
 from agent_mcp.web.auth import TokenGuard
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ import pytest
 from conftest import sessions_dir
 from ssh_hosts import SshHost, SshHosts
 
-from agent_mcp.agents.claude.argv import system_prompt
+from agent_mcp.agents.claude._argv import system_prompt
 from agent_mcp.core.errors import AgentMCPError, RunFailed
 from agent_mcp.core.host_specs import Host
 from agent_mcp.core.models import AgentOptions

@@ -19,7 +19,7 @@ from agent_mcp.core.models import AgentOptions
 from agent_mcp.core.rows import Worktree
 from agent_mcp.hosts.confinement import agent_roots, open_workplace
 from agent_mcp.hosts.machines import LOCAL
-from agent_mcp.pool.locks import AgentLocks
+from agent_mcp.pool._locks import AgentLocks
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]
 

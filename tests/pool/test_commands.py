@@ -11,7 +11,7 @@ import pytest
 from agent_mcp.core.errors import AgentMCPError, Busy, InvalidInput
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.core.rows import Command, RunRecord
-from agent_mcp.pool import commands
+from agent_mcp.pool import _commands as commands
 from agent_mcp.store.owners import owner_of
 
 pytestmark = pytest.mark.anyio

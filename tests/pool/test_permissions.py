@@ -257,9 +257,9 @@ async def test_the_desk_answers_each_request_once_and_ignores_what_is_not_the_cl
     waiting does not replace it, and a cancel of an unknown id does nothing."""
     from contextlib import nullcontext
 
-    from agent_mcp.agents.claude.frames import answer_frame
+    from agent_mcp.agents.claude._frames import answer_frame
     from agent_mcp.agents.claude.kind import ClaudeKind
-    from agent_mcp.pool.permission_desk import PermissionDesk
+    from agent_mcp.pool._permission_desk import PermissionDesk
     from agent_mcp.pool.permissions import RunPermissions
 
     def step(event: dict) -> Step:

@@ -8,7 +8,7 @@ import anyio
 import pytest
 from conftest import listed, sessions_dir, transcript
 
-from agent_mcp.agents.claude.frames import user_frame
+from agent_mcp.agents.claude._frames import user_frame
 from agent_mcp.core.errors import InvalidInput, RunFailed, UnknownAgent
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.pool.pool import AgentPool

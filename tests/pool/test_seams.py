@@ -21,7 +21,7 @@ from agent_mcp.core.rows import AgentRecord
 from agent_mcp.hosts import places as places_module
 from agent_mcp.hosts.places import Opened, Places
 from agent_mcp.processes.launcher import Launcher, Workplace
-from agent_mcp.processes.process import ClaudeProcess
+from agent_mcp.processes.process import AgentProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -36,7 +36,7 @@ class Wrapping:
         self.host = inner.host
         self.started: list[list[str]] = []
 
-    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> ClaudeProcess:
+    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> AgentProcess:
         wrapped = ["env", "WRAPPED_BY_TEST=1", *argv]
         self.started.append(wrapped)
         return await self.inner.start(agent, wrapped, workplace, env)

@@ -11,9 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from agent_mcp.agents.claude.stream import StreamState
-from agent_mcp.processes.output_reader import OutputReader
-from agent_mcp.processes.process import ClaudeProcess, ProcessRegistry, ProcessSpec
+from agent_mcp.agents.claude._stream import StreamState
+from agent_mcp.processes._output_reader import OutputReader
+from agent_mcp.processes.process import AgentProcess, ProcessRegistry, ProcessSpec
 
 pytestmark = pytest.mark.anyio
 
@@ -147,7 +147,7 @@ async def test_a_tool_output_nobody_awaits_is_dropped_and_a_file_edit_still_coun
 
     spec = ProcessSpec(argv=[sys.executable, "-c", SCRIPT], cwd_fd=fd, env=dict(os.environ), max_line_bytes=8 << 20)
     try:
-        process = ClaudeProcess(spec, ProcessRegistry())
+        process = AgentProcess(spec, ProcessRegistry())
         try:
             assert await process.run_turn(b"go\n", on_line, 30, 30, state.droppable)
         finally:

@@ -19,8 +19,8 @@ import anyio
 import pytest
 from conftest import MARK, marked_processes
 
-from agent_mcp.processes.process import ClaudeProcess, ExecutableNotFound, ProcessRegistry, ProcessSpec, SpawnFailed
-from agent_mcp.processes.spawning import Reaper, Started
+from agent_mcp.processes._spawning import Reaper, Started
+from agent_mcp.processes.process import AgentProcess, ExecutableNotFound, ProcessRegistry, ProcessSpec, SpawnFailed
 
 pytestmark = pytest.mark.anyio
 
@@ -70,18 +70,18 @@ class Runs:
         self.registry = ProcessRegistry()
         self.marks: dict[int, str] = {}
 
-    def start(self, script: str = ESCAPES, executable: str = sys.executable) -> ClaudeProcess:
+    def start(self, script: str = ESCAPES, executable: str = sys.executable) -> AgentProcess:
         mark = uuid.uuid4().hex
         spec = ProcessSpec(argv=[executable, "-c", script], cwd_fd=self.cwd, env={**os.environ, MARK: mark},
                            max_line_bytes=1 << 20, exit_grace_s=0.2, kill_grace_s=0.5)  # fmt: skip
-        process = ClaudeProcess(spec, self.registry)
+        process = AgentProcess(spec, self.registry)
         self.marks[process.pid] = mark
         return process
 
-    def of(self, process: ClaudeProcess) -> list[int]:
+    def of(self, process: AgentProcess) -> list[int]:
         return marked_processes(self.marks[process.pid])
 
-    def started(self, *processes: ClaudeProcess) -> None:
+    def started(self, *processes: AgentProcess) -> None:
         """Each has its daemon running (claude and the daemon)."""
         until(lambda: all(len(self.of(process)) == 2 for process in processes))
 
@@ -158,7 +158,7 @@ async def test_many_runs_start_at_once_and_each_takes_its_turn(runs):
     [reaper] = {parent(process.pid) for process in processes}
     seen: dict[int, bytes] = {}
 
-    async def turn(process: ClaudeProcess) -> None:
+    async def turn(process: AgentProcess) -> None:
         async def on_line(line: bytes) -> bool:
             seen[process.pid] = line
             return True
@@ -204,7 +204,7 @@ async def test_what_cannot_start_is_refused_as_before(runs, tmp_path):
 
 
 def start_directly(reaper: Reaper, cwd: Path, script: str) -> Started:
-    """A run started by the reaper alone, without a ClaudeProcess (which needs an event loop)."""
+    """A run started by the reaper alone, without a AgentProcess (which needs an event loop)."""
     directory = os.open(cwd, os.O_PATH | os.O_DIRECTORY)
     spec = ProcessSpec(argv=[sys.executable, "-c", script], cwd_fd=directory, env=dict(os.environ), max_line_bytes=1)
     stdin, _ = os.pipe()
@@ -220,7 +220,7 @@ def start_directly(reaper: Reaper, cwd: Path, script: str) -> Started:
 SERVER = """
 import sys, time
 from pathlib import Path
-from agent_mcp.processes.spawning import Reaper
+from agent_mcp.processes._spawning import Reaper
 from test_reaper import start_directly
 reaper = Reaper()
 runs = [start_directly(reaper, Path("."), sys.argv[1]) for _ in range(2)]

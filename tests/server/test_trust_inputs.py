@@ -18,7 +18,7 @@ from mcp import Client
 from agent_mcp.core import validation
 from agent_mcp.core.config import Settings
 from agent_mcp.core.errors import InvalidInput, UnknownAgent, UnknownRun
-from agent_mcp.pool import cursors
+from agent_mcp.pool import _cursors as cursors
 from agent_mcp.server.tools import build_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.attack]

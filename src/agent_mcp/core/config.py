@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent_mcp.core.environment import depth_of, largest_role
-from agent_mcp.core.host_specs import Host, parse_hosts
-from agent_mcp.core.option_values import (
+from agent_mcp.core._option_values import (
     directory,
     existing_file,
     non_empty,
@@ -27,6 +25,8 @@ from agent_mcp.core.option_values import (
     roots,
     seconds_or_off,
 )
+from agent_mcp.core.environment import depth_of, largest_role
+from agent_mcp.core.host_specs import Host, parse_hosts
 
 MIB = 1024 * 1024
 KIB = 1024

@@ -90,7 +90,7 @@ reads back of it, and all a RunInfo shows); the whole message is read from the s
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What the store keeps of any run, this server's or another's (pool/runs.py says what a run is)."""
+    """What the store keeps of any run, this server's or another's (pool/_runs.py says what a run is)."""
 
     run_id: str
     agent: str
@@ -113,7 +113,7 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class Command:
-    """Another server's request to the server that owns a run (pool/commands.py carries it out)."""
+    """Another server's request to the server that owns a run (pool/_commands.py carries it out)."""
 
     id: int
     run_id: str

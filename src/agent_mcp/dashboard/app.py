@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_mcp.core.config import is_loopback
 from agent_mcp.core.errors import AgentMCPError, InvalidInput
-from agent_mcp.dashboard.page import LOGIN_PAGE, PAGE, SCRIPT, STYLE
+from agent_mcp.dashboard._page import LOGIN_PAGE, PAGE, SCRIPT, STYLE
 from agent_mcp.pool import replies
 from agent_mcp.pool.pool import AgentPool
 from agent_mcp.web.auth import TokenGuard, retry_after

@@ -18,7 +18,7 @@ from agent_mcp.core.host_specs import Host
 from agent_mcp.hosts.ssh import LOST, REAPER_SOURCE, SshLinks
 from agent_mcp.processes.launcher import CliMissing, Workplace
 from agent_mcp.processes.local import LocalLauncher
-from agent_mcp.processes.process import ClaudeProcess, ExecutableNotFound, ProcessExit
+from agent_mcp.processes.process import AgentProcess, ExecutableNotFound, ProcessExit
 from agent_mcp.processes.reaper import CLAUDE_MISSING, CWD_UNUSABLE
 
 PYTHON = "python3"
@@ -38,7 +38,7 @@ class SshLauncher:
         self.remote = host
         self.host: str | None = host.alias
 
-    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> ClaudeProcess:
+    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> AgentProcess:
         try:
             await self.links.ensure(self.remote)
         except HostUnreachable as exc:

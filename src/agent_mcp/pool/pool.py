@@ -36,20 +36,20 @@ from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
 from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import remove_worktree, uncommitted_changes
-from agent_mcp.pool import cursors
-from agent_mcp.pool.admission import check_answer, check_message, check_queue_room, check_wait
-from agent_mcp.pool.commands import Actions, ask_owner, carry_out
-from agent_mcp.pool.listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
-from agent_mcp.pool.listing import page as listing_page
-from agent_mcp.pool.locks import AgentLocks
+from agent_mcp.pool import _cursors as cursors
+from agent_mcp.pool._admission import check_answer, check_message, check_queue_room, check_wait
+from agent_mcp.pool._commands import Actions, ask_owner, carry_out
+from agent_mcp.pool._listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
+from agent_mcp.pool._listing import page as listing_page
+from agent_mcp.pool._locks import AgentLocks
+from agent_mcp.pool._placement import Remote
+from agent_mcp.pool._registration import Registration, register_agent
+from agent_mcp.pool._runs import ACTIVE_STATUSES, RUN_ID_RE, EventHandler, Run
+from agent_mcp.pool._scheduler import Scheduler
+from agent_mcp.pool._turn import TurnContext, take_turn
+from agent_mcp.pool._waiting import wait_for_runs
+from agent_mcp.pool._warm import WarmProcesses
 from agent_mcp.pool.permissions import Answer, Asker
-from agent_mcp.pool.placement import Remote
-from agent_mcp.pool.registration import Registration, register_agent
-from agent_mcp.pool.runs import ACTIVE_STATUSES, RUN_ID_RE, EventHandler, Run
-from agent_mcp.pool.scheduler import Scheduler
-from agent_mcp.pool.turn import TurnContext, take_turn
-from agent_mcp.pool.waiting import wait_for_runs
-from agent_mcp.pool.warm import WarmProcesses
 from agent_mcp.processes.local import LocalLauncher
 from agent_mcp.processes.process import ProcessRegistry
 from agent_mcp.store.database import Store

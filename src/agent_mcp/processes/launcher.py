@@ -16,7 +16,7 @@ from typing import Protocol
 
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.processes.process import ClaudeProcess, ProcessExit
+from agent_mcp.processes.process import AgentProcess, ProcessExit
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Launcher(Protocol):
     host: str | None
     """Where its processes run: None here, else the host's alias (said in errors)."""
 
-    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> ClaudeProcess:
+    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> AgentProcess:
         """The process, started. Raises ExecutableNotFound when argv[0] is missing here (the kind
         words it), RunFailed for a failure of the launcher's own."""
         ...

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.processes.launcher import CliMissing, Workplace
-from agent_mcp.processes.process import ClaudeProcess, ProcessExit, ProcessRegistry, ProcessSpec, SpawnFailed
+from agent_mcp.processes.process import AgentProcess, ProcessExit, ProcessRegistry, ProcessSpec, SpawnFailed
 
 
 class LocalLauncher:
@@ -16,10 +16,10 @@ class LocalLauncher:
         self.registry = registry
         self.max_line_bytes = max_line_bytes
 
-    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> ClaudeProcess:
+    async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> AgentProcess:
         spec = ProcessSpec(argv=argv, cwd_fd=workplace.cwd_fd, env=dict(env), max_line_bytes=self.max_line_bytes)
         try:
-            return ClaudeProcess(spec, self.registry)
+            return AgentProcess(spec, self.registry)
         except SpawnFailed as exc:
             raise RunFailed("crashed", f"could not start {argv[0]!r} in {workplace.cwd}: {exc}") from None
 

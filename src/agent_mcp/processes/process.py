@@ -39,13 +39,13 @@ import anyio
 
 from agent_mcp.core.errors import ProcessError
 from agent_mcp.core.long_strings import StringCutter
+from agent_mcp.processes._output_reader import READ_CHUNK, OutputReader
+from agent_mcp.processes._spawning import ExecutableNotFound, ProcessSpec, Reaper, SpawnFailed
+from agent_mcp.processes._terminal_tail import TAIL_BYTES, TerminalTail
 from agent_mcp.processes.framing import LineFramer, LineTooLong, keep_all
-from agent_mcp.processes.output_reader import READ_CHUNK, OutputReader
 from agent_mcp.processes.reaper import KILL_ALL
-from agent_mcp.processes.spawning import ExecutableNotFound, ProcessSpec, Reaper, SpawnFailed
-from agent_mcp.processes.terminal_tail import TAIL_BYTES, TerminalTail
 
-__all__ = ["ClaudeProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
+__all__ = ["AgentProcess", "ExecutableNotFound", "LineHandler", "ProcessExit", "ProcessRegistry", "ProcessSpec",
            "ProcessTimedOut", "SpawnFailed"]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
-class ClaudeProcess:
+class AgentProcess:
     """One spawned child: turns are run on it one at a time, then it is ended (`end`)."""
 
     def __init__(self, spec: ProcessSpec, registry: ProcessRegistry) -> None:
@@ -408,15 +408,15 @@ class ProcessRegistry:
     pool's long-lived reaper, which starts them."""
 
     def __init__(self) -> None:
-        self._live: set[ClaudeProcess] = set()
+        self._live: set[AgentProcess] = set()
         """Not by pid: a run's reaper is reaped by the long-lived one, so its pid may be a new run's
         before the old run's process has been removed."""
         self.reaper = Reaper()
 
-    def add(self, process: ClaudeProcess) -> None:
+    def add(self, process: AgentProcess) -> None:
         self._live.add(process)
 
-    def remove(self, process: ClaudeProcess) -> None:
+    def remove(self, process: AgentProcess) -> None:
         self._live.discard(process)
 
     def kill_all(self) -> None:

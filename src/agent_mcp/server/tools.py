@@ -39,10 +39,10 @@ from agent_mcp.core.models import (
 )
 from agent_mcp.pool import replies
 from agent_mcp.pool.pool import AgentPool
-from agent_mcp.server import asking
-from agent_mcp.server.progress import ProgressRelay
-from agent_mcp.server.refusals import CheckingServer, translating_errors
-from agent_mcp.server.tool_results import chars_of, compact, with_replies
+from agent_mcp.server import _asking as asking
+from agent_mcp.server._progress import ProgressRelay
+from agent_mcp.server._refusals import CheckingServer, translating_errors
+from agent_mcp.server._tool_results import chars_of, compact, with_replies
 from agent_mcp.web.auth import StaticTokenVerifier, auth_settings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Commands to the server that owns a run, from another server on the store (pool/commands.py): a row
+"""Commands to the server that owns a run, from another server on the store (pool/_commands.py): a row
 addressed to the owner, which writes the outcome into it for the asker to read."""
 
 from __future__ import annotations

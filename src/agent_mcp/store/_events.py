@@ -1,4 +1,4 @@
-"""Runs' transcripts: each run's events in order (agents/claude/transcript.py makes them), at most a
+"""Runs' transcripts: each run's events in order (agents/claude/_transcript.py makes them), at most a
 set number per run, and only for an agent's newest runs."""
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent_mcp.agents.claude import argv as claude_argv
-from agent_mcp.agents.claude import frames
-from agent_mcp.agents.claude.stream import StreamState, describe_event
-from agent_mcp.agents.claude.transcript import entries_of
+from agent_mcp.agents.claude import _argv as claude_argv
+from agent_mcp.agents.claude import _frames as frames
+from agent_mcp.agents.claude._stream import StreamState, describe_event
+from agent_mcp.agents.claude._transcript import entries_of
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText

@@ -17,8 +17,8 @@ from agent_mcp.core import validation
 from agent_mcp.core.errors import InvalidInput
 from agent_mcp.core.models import AgentEntry, lean
 from agent_mcp.core.rows import ActiveCounts, AgentRecord
-from agent_mcp.pool import cursors
-from agent_mcp.pool.warm import WarmProcesses
+from agent_mcp.pool import _cursors as cursors
+from agent_mcp.pool._warm import WarmProcesses
 from agent_mcp.store.database import Store
 
 NO_ACTIVITY = ActiveCounts(running=0, queued=0)

@@ -25,8 +25,8 @@ from agent_mcp.hosts.confinement import agent_roots, open_workplace
 from agent_mcp.hosts.launcher import remote_command
 from agent_mcp.hosts.machines import LOCAL, Machine
 from agent_mcp.hosts.worktree import create_worktree, remove_worktree
-from agent_mcp.pool.locks import AgentLocks
-from agent_mcp.pool.placement import Placed, Remote, check_remote_options
+from agent_mcp.pool._locks import AgentLocks
+from agent_mcp.pool._placement import Placed, Remote, check_remote_options
 from agent_mcp.store.database import Store
 
 log = logging.getLogger(__name__)

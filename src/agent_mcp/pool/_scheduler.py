@@ -21,9 +21,9 @@ from contextlib import asynccontextmanager
 import anyio
 
 from agent_mcp.core.errors import RunFailed
-from agent_mcp.pool.background import Background
-from agent_mcp.pool.locks import AgentLocks
-from agent_mcp.pool.runs import Run
+from agent_mcp.pool._background import Background
+from agent_mcp.pool._locks import AgentLocks
+from agent_mcp.pool._runs import Run
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_mcp.agents.claude.stream_values import (
+from agent_mcp.agents.claude._stream_values import (
     MAX_DURATION_MS,
     MAX_EPOCH_S,
     RATE_LIMIT_STATUSES,

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from agent_mcp.pool._runs import EventHandler, Run
 from agent_mcp.pool.permissions import Asker
-from agent_mcp.pool.runs import EventHandler, Run
 
 POLL_S = 0.1
 

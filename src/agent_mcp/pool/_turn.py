@@ -30,12 +30,12 @@ from agent_mcp.core.models import ASK, AgentResponse
 from agent_mcp.core.rows import AgentRecord, Entry
 from agent_mcp.hosts.places import Opened, Places
 from agent_mcp.pool import replies
-from agent_mcp.pool.permission_desk import PermissionDesk
-from agent_mcp.pool.runs import Run
-from agent_mcp.pool.warm import WarmKey, WarmProcesses
+from agent_mcp.pool._permission_desk import PermissionDesk
+from agent_mcp.pool._runs import Run
+from agent_mcp.pool._warm import WarmKey, WarmProcesses
 from agent_mcp.processes.framing import LineTooLong
 from agent_mcp.processes.launcher import CliMissing
-from agent_mcp.processes.process import ClaudeProcess, ExecutableNotFound, LineHandler, ProcessTimedOut
+from agent_mcp.processes.process import AgentProcess, ExecutableNotFound, LineHandler, ProcessTimedOut
 from agent_mcp.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message:
         os.close(opened.workplace.cwd_fd)
 
 
-async def _end(process: ClaudeProcess) -> None:
+async def _end(process: AgentProcess) -> None:
     """Every process of the run ended now, whatever else is under way."""
     process.kill_now()
     with anyio.CancelScope(shield=True):
@@ -114,7 +114,7 @@ class _Turn:
         await self.context.warm.keep(self.agent.name, replace(self.key, session_id=self.run.session_id), process)
         return response
 
-    async def _start(self) -> ClaudeProcess:
+    async def _start(self) -> AgentProcess:
         argv = self.kind.argv(
             self.opened.executable, self.agent.name, self.agent.role, self.opened.workplace.options,
             self.agent.session_id,
@@ -124,7 +124,7 @@ class _Turn:
         except ExecutableNotFound:
             raise self.kind.not_found(self.opened.executable, self.launcher.host) from None
 
-    def _desk(self, process: ClaudeProcess) -> PermissionDesk:
+    def _desk(self, process: AgentProcess) -> PermissionDesk:
         store, run, agent = self.context.store, self.run, self.agent
 
         async def set_waiting(waiting: bool) -> None:
@@ -137,7 +137,7 @@ class _Turn:
             process.idle_held, accepting=self.opened.workplace.options.permission_mode == ASK,
         )  # fmt: skip
 
-    async def _serve(self, desk: PermissionDesk, process: ClaudeProcess, message: str) -> bool:
+    async def _serve(self, desk: PermissionDesk, process: AgentProcess, message: str) -> bool:
         """The turn on its process; every way it can go wrong ends (or keeps) the process and says why."""
         settings, agent = self.context.settings, self.agent
         on_line = partial(self._on_line, desk)
@@ -175,7 +175,7 @@ class _Turn:
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await self.notes.flush()
 
-    async def _interrupted(self, process: ClaudeProcess, on_line: LineHandler) -> None:
+    async def _interrupted(self, process: AgentProcess, on_line: LineHandler) -> None:
         """A cancelled turn: its CLI is asked to stop; a process that does, cleanly, is kept."""
         interrupted = await process.interrupt(self.kind.interrupt_frame(), on_line, INTERRUPT_GRACE_S)
         process.stray_lines += self.reader.leftovers
@@ -224,7 +224,7 @@ class _Turn:
             return True
         return False
 
-    async def _conclude(self, process: ClaudeProcess, complete: bool) -> AgentResponse:
+    async def _conclude(self, process: AgentProcess, complete: bool) -> AgentResponse:
         """The turn's outcome once its output is read: a response, or a RunFailed saying why there is none."""
         settings, store, agent, run, reader = (
             self.context.settings,
@@ -260,7 +260,7 @@ class _Turn:
             )
         return response
 
-    async def _without_answer(self, process: ClaudeProcess) -> RunFailed:
+    async def _without_answer(self, process: AgentProcess) -> RunFailed:
         """A process that ended its turn without an answer: the launcher's words when the exit is its
         own (a connection lost), else the kind's."""
         outcome = await process.end()
@@ -273,7 +273,7 @@ class _Turn:
         said = self.kind.ended_without_result(outcome.returncode, outcome.signal)
         return RunFailed("crashed", said + where, clean_text(outcome.tail))
 
-    async def _not_believed(self, process: ClaudeProcess, why: str) -> None:
+    async def _not_believed(self, process: AgentProcess, why: str) -> None:
         """The output broke the CLI's protocol: something other than the CLI wrote into it, or the CLI
         is not one this server knows. Nothing of the turn is believed, and its process is not kept."""
         run, agent, context = self.run, self.agent, self.context
@@ -344,7 +344,7 @@ async def _whole_answer(
 
 async def _serve_turn(
     desk: PermissionDesk,
-    process: ClaudeProcess,
+    process: AgentProcess,
     frame: bytes,
     on_line: LineHandler,
     timeout_s: float,

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from agent_mcp.pool.background import Background
-from agent_mcp.pool.locks import AgentLocks
-from agent_mcp.processes.process import ClaudeProcess
+from agent_mcp.pool._background import Background
+from agent_mcp.pool._locks import AgentLocks
+from agent_mcp.processes.process import AgentProcess
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class WarmKey:
 class _Idle:
     name: str
     key: WarmKey
-    process: ClaudeProcess
+    process: AgentProcess
     since: float = field(default_factory=time.monotonic)
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     taken: bool = False
@@ -76,7 +76,7 @@ class WarmProcesses:
     def is_warm(self, name: str) -> bool:
         return name.casefold() in self._idle
 
-    async def take(self, name: str, key: WarmKey) -> ClaudeProcess | None:
+    async def take(self, name: str, key: WarmKey) -> AgentProcess | None:
         """The agent's waiting process, if it was started for `key` and still lives; any other is
         ended first (two processes never hold one session). The caller's run holds the agent's
         lock, so the process's own hold is let go."""
@@ -99,7 +99,7 @@ class WarmProcesses:
             return None
         return idle.process
 
-    async def keep(self, name: str, key: WarmKey, process: ClaudeProcess) -> None:
+    async def keep(self, name: str, key: WarmKey, process: AgentProcess) -> None:
         """After a turn that ended well: the process waits for the agent's next message, unless warm
         agents are off, it is gone, or another server wants the agent; then it is ended now."""
         if not self._background.live or self.ttl_s <= 0 or not process.reusable or self.locks.wanted(name):
