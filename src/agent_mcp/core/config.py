@@ -1,6 +1,6 @@
 """Every server option in one place, with its flag, environment variable and default.
 
-The CLI parser is built from OPTIONS, and tests/test_readme.py holds the README's option table to
+The CLI parser is built from OPTIONS, and tests/test_docs.py holds docs/configuration.md's option table to
 it, so a new option cannot be added in one place and forgotten in another.
 """
 
