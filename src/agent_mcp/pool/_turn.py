@@ -78,6 +78,9 @@ async def _end(process: AgentProcess) -> None:
 class _Turn:
     """One message through one process: the jobs of a turn, each a method, sharing what they read."""
 
+    reader: TurnReader
+    """The turn's output as its kind reads it: made once the process is known (warm or new)."""
+
     def __init__(self, context: TurnContext, agent: AgentRecord, run: Run, opened: Opened) -> None:
         self.context, self.agent, self.run, self.opened = context, agent, run, opened
         self.kind: AgentKind = kind_for(agent.cli)
@@ -86,7 +89,6 @@ class _Turn:
         argv = self.kind.argv(opened.executable, agent.name, agent.role, options, None)
         self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id)
         self.notes = _Notes(context.store, run.run_id, context.settings.max_transcript_events)
-        self.reader: TurnReader = self.kind.reader(resumed=agent.session_id, awaiting_init=False)
 
     async def take(self, message: str) -> AgentResponse:
         """The run is marked running (here and in the store) once its process exists: a caller who
