@@ -11,6 +11,7 @@ from agent_mcp.agents.claude._stream import StreamState, decode_event, describe_
 from agent_mcp.core.entries import clean_text
 from agent_mcp.core.long_strings import LONG_LINE_BYTES
 from agent_mcp.core.models import AgentResponse
+from agent_mcp.core.rows import LimitReport
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -129,16 +130,61 @@ def test_resume_of_unknown_session_has_no_init_but_a_session_id():
     assert r.error == "No conversation found with session ID: 11111111-2222-3333-4444-555555555555"
 
 
-def test_rate_limit_events_latest_wins():
-    _, allowed = parse("22_oauth_rate_limit_allowed.stdout")
-    assert (allowed.rate_limit_status, allowed.rate_limit_type) == ("allowed", "five_hour")
-    _, warning = parse("23_oauth_rate_limit_warning.stdout")
+def test_rate_limit_fields_only_when_they_say_something():
+    """An allowed window says nothing to the reader of a reply (the account's state is pool_status's);
+    the parser still reports it as the account's window."""
+    state, allowed = parse("22_oauth_rate_limit_allowed.stdout")
+    assert (allowed.rate_limit_status, allowed.rate_limit_type, allowed.rate_limit_resets_at) == (None, None, None)
+    assert "rate_limit" not in allowed.model_dump_json()
+    assert state.limit == LimitReport("five_hour", "allowed", 1795649429, None)
+    assert state.worked
+    state, warning = parse("23_oauth_rate_limit_warning.stdout")
     assert warning.rate_limit_status == "allowed_warning"
     assert warning.rate_limit_resets_at == 1795642830
-    _, rejected = parse("24_oauth_rate_limit_rejected_429.stdout")
+    assert state.limit == LimitReport("five_hour", "allowed_warning", 1795642830, 0.93)
+    state, rejected = parse("24_oauth_rate_limit_rejected_429.stdout")
     assert rejected.rate_limit_status == "rejected"
-    assert rejected.is_error and rejected.api_error_status == 429
+    assert rejected.is_error and rejected.api_error_status == 429 and rejected.error_kind == "rate_limited"
     assert rejected.model == "claude-sonnet-5"
+    assert state.limit == LimitReport("five_hour", "rejected", 1795645831, None)
+    assert not state.worked, "the synthetic error message is not the model's work"
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(
+    ("info", "expected", "dropped"),
+    [
+        ({"status": "rejected"}, LimitReport("unknown", "rejected", None, None), []),
+        ({"status": "rejected", "resetsAt": "soon", "rateLimitType": "five_hour"},
+         LimitReport("five_hour", "rejected", None, None), ["resetsAt='soon'"]),
+        ({"status": "rejected", "resetsAt": 10**15, "rateLimitType": "five_hour"},
+         LimitReport("five_hour", "rejected", None, None), ["resetsAt=1000000000000000"]),
+        ({"status": "allowed_warning", "utilization": 11, "rateLimitType": "a b"},
+         LimitReport("unknown", "allowed_warning", None, None), ["rateLimitType='a b'", "utilization=11"]),
+        ({"status": "paused", "rateLimitType": "five_hour"}, None, ["status='paused'"]),
+        ({"status": "allowed", "utilization": "0.5"},
+         LimitReport("unknown", "allowed", None, None), ["utilization='0.5'"]),
+    ],
+)  # fmt: skip
+def test_a_misbehaving_rate_limit_event_gives_only_what_is_believed(info, expected, dropped):
+    state = StreamState()
+    state.feed(json.dumps({"type": "rate_limit_event", "rate_limit_info": info}).encode())
+    assert state.limit == expected
+    assert state.dropped == dropped
+
+
+@pytest.mark.attack
+def test_a_cost_reported_as_a_string_is_unknown_not_zero():
+    state = StreamState()
+    for line in (FIXTURES / "10_apikey_text.stdout").read_bytes().split(b"\n"):
+        if line.startswith(b'{"type":"result"'):
+            event = json.loads(line)
+            event["total_cost_usd"] = "0.5"
+            line = json.dumps(event).encode()
+        state.feed(line)
+    response = state.response("a")
+    assert response.cost_usd is None
+    assert any(d.startswith("total_cost_usd=") for d in state.dropped)
 
 
 def test_sigterm_capture_has_no_result():
@@ -288,9 +334,9 @@ def test_a_result_leaves_out_the_fields_that_say_nothing_but_keeps_the_contracts
     _, r = parse("10_apikey_text.stdout")
     data = r.model_dump(mode="json")
     for absent in ("permission_denials", "files_changed", "text_truncated", "text_chars", "error_kind",
-                   "api_error_status", "rate_limit_status", "rate_limit_resets_at"):  # fmt: skip
+                   "api_error_status", "rate_limit_type", "rate_limit_status", "rate_limit_resets_at"):  # fmt: skip
         assert absent not in data, absent
-    for present in ("agent", "run_id", "text", "session_id", "model", "api_key_source", "rate_limit_type", "cost_usd",
+    for present in ("agent", "run_id", "text", "session_id", "model", "api_key_source", "cost_usd",
                     "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
                     "duration_ms", "num_turns", "is_error", "error", "subtype"):  # fmt: skip
         assert present in data, present

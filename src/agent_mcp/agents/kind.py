@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText
 from agent_mcp.core.models import AgentOptions, AgentResponse
-from agent_mcp.core.rows import Entry
+from agent_mcp.core.rows import Entry, LimitReport
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class Step:
     """The id of a request the CLI no longer waits on."""
     doubt: str | None = None
     """Why a permission request is not in the shape the CLI sends (then nobody is asked)."""
+    limit: LimitReport | None = None
+    """The account's usage limit, as the CLI reported it just now (a kind that reports none never sets it)."""
 
 
 class TurnReader(Protocol):
@@ -84,6 +86,12 @@ class TurnReader(Protocol):
     @property
     def answered(self) -> bool:
         """The CLI ended the turn itself (with an answer or an error of its own)."""
+        ...
+
+    @property
+    def worked(self) -> bool:
+        """The model wrote or used a tool this turn: a turn rejected by a usage limit before it did may
+        run again after the reset, since nothing of it happened."""
         ...
 
     @property

@@ -3,6 +3,7 @@ which start-up shows with the option's flag or variable (config.load_settings)."
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,17 @@ def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+MAX_USD = 1_000_000.0
+"""The largest spending cap taken (a caller's or a setting's): more is a typo, not a budget."""
+
+
+def dollars(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and 0 < value <= MAX_USD):
+        raise ValueError(f"must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {text!r}")
     return value
 
 

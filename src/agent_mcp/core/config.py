@@ -16,6 +16,7 @@ from typing import Any
 
 from agent_mcp.core._option_values import (
     directory,
+    dollars,
     existing_file,
     non_empty,
     one_of,
@@ -78,6 +79,10 @@ class Settings:
     http_body_timeout_s: float = 60.0
     wrong_tokens: int = 10
     wrong_token_refill_s: float = 10.0
+    on_rate_limit: str = "wait"
+    max_rate_limit_wait_s: float = 21600.0
+    max_cost_usd: float | None = None
+    cost_window_s: float = 86400.0
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,37 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_WRONG_TOKEN_REFILL",
         positive_float,
         "seconds to earn back one wrong token of --wrong-tokens (default: 10)",
+    ),
+    Option(
+        "on_rate_limit",
+        "--on-rate-limit",
+        "AGENT_MCP_ON_RATE_LIMIT",
+        one_of("wait", "fail"),
+        "when an account hits its usage limit: wait (its runs are held and start by themselves once it resets) or "
+        "fail (they end rate_limited at once) (default: wait)",
+    ),
+    Option(
+        "max_rate_limit_wait_s",
+        "--max-rate-limit-wait",
+        "AGENT_MCP_MAX_RATE_LIMIT_WAIT",
+        seconds_or_off,
+        "longest a run is held for a usage limit to reset; one that would wait longer ends rate_limited "
+        "(default: 21600)",
+    ),
+    Option(
+        "max_cost_usd",
+        "--max-cost-usd",
+        "AGENT_MCP_MAX_COST_USD",
+        dollars,
+        "most the pool may spend over --cost-window, in USD; at it, messages are refused budget_exhausted "
+        "(default: no cap)",
+    ),
+    Option(
+        "cost_window_s",
+        "--cost-window",
+        "AGENT_MCP_COST_WINDOW",
+        seconds_or_off,
+        "the rolling window --max-cost-usd counts spend over, in seconds; 0: the store's whole life (default: 86400)",
     ),
 )
 

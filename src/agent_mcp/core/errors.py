@@ -56,6 +56,12 @@ def quoted(value: str) -> str:
     return f"{value[:QUOTED_CHARS]!r}… ({len(value)} characters)"
 
 
+class BudgetExhausted(AgentMCPError):
+    """A spending cap (the pool's over its window, or the agent's lifetime total) is reached."""
+
+    kind = "budget_exhausted"
+
+
 class UnknownAgent(AgentMCPError):
     kind = "unknown_agent"
 
@@ -80,10 +86,12 @@ class HostUnreachable(AgentMCPError):
 
 
 class RunFailed(AgentMCPError):
-    """A run that produced no result event: nothing the CLI said can be returned as a reply."""
+    """A run that produced no result event: nothing the CLI said can be returned as a reply.
+    `resets_at` (ISO 8601): a run ended by its account's usage limit says when that resets."""
 
-    def __init__(self, kind: ErrorKind, message: str, tail: str = "") -> None:
+    def __init__(self, kind: ErrorKind, message: str, tail: str = "", resets_at: str | None = None) -> None:
         self.kind: ErrorKind = kind  # the text already starts with it
+        self.resets_at = resets_at
         detail = f"[{kind}] {message}"
         if tail.strip():
             detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"

@@ -26,6 +26,7 @@ ErrorKind = Literal[
     "connection_lost",
     "protocol_error",
     "internal",
+    "budget_exhausted",
 ]
 
 
@@ -84,6 +85,11 @@ class AgentOptions(Lean):
         default=None, description='claude --mcp-config: a {"mcpServers": {...}} object, or the path of such a file'
     )
     effort: str | None = Field(default=None, description="claude --effort")
+    max_total_usd: float | None = Field(
+        default=None,
+        description="the most this agent may spend over its whole life, in USD; at it, its messages are refused "
+        "budget_exhausted",
+    )
 
 
 class AgentInfo(AgentOptions):
@@ -188,7 +194,7 @@ class AgentResponse(Lean):
     """One turn's outcome as the CLI reported it; is_error marks failures the CLI itself reported."""
 
     ALWAYS: ClassVar[frozenset[str]] = frozenset(
-        {"agent", "run_id", "text", "session_id", "model", "api_key_source", "rate_limit_type", "cost_usd",
+        {"agent", "run_id", "text", "session_id", "model", "api_key_source", "cost_usd",
          "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "duration_ms",
          "num_turns", "is_error", "error", "subtype"}
     )  # fmt: skip
@@ -208,10 +214,14 @@ class AgentResponse(Lean):
     session_id: str | None
     model: str | None
     api_key_source: str | None
-    rate_limit_type: str | None = None
-    rate_limit_status: str | None = Field(default=None, description="allowed | allowed_warning | rejected")
+    rate_limit_type: str | None = Field(
+        default=None,
+        description="only when the account's usage limit said something (warning, rejected): the window, e.g. "
+        "five_hour; pool_status has the account's state",
+    )
+    rate_limit_status: str | None = Field(default=None, description="allowed_warning | rejected")
     rate_limit_resets_at: int | None = Field(default=None, description="epoch seconds")
-    cost_usd: float
+    cost_usd: float | None = Field(description="USD; null when the CLI reported no cost (or one not believed)")
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int
@@ -283,6 +293,16 @@ class RunInfo(Lean):
         description="ask mode, for a run that ended without a response: its permission requests and their answers "
         "(a response lists them itself)",
     )
+    waiting_for: Literal["rate_limit"] | None = Field(
+        default=None,
+        description="a queued run held back: rate_limit while its account's usage limit has not reset (it starts "
+        "by itself after resets_at)",
+    )
+    resets_at: str | None = Field(
+        default=None,
+        description="ISO 8601, UTC: when the usage limit that holds this run (or ended it rate_limited before it "
+        "started) resets",
+    )
 
 
 class RunList(BaseModel):
@@ -298,7 +318,7 @@ class ReplyHead(Lean):
     text: str = Field(description="the reply's first 500 characters")
     text_truncated: bool = Field(default=False, description="there is more: get_run(run_id) or the reply resource")
     text_chars: int | None = Field(default=None, description="the whole reply's length in characters, when cut")
-    cost_usd: float = 0.0
+    cost_usd: float | None = None
     is_error: bool = False
     error: str | None = None
     error_kind: ErrorKind | None = None

@@ -21,6 +21,7 @@ __all__ = [
     "AgentRecord",
     "Command",
     "Entry",
+    "LimitReport",
     "RunRecord",
     "Worktree",
     "agent_of",
@@ -75,6 +76,21 @@ class AgentRecord:
 
 
 @dataclass(frozen=True)
+class LimitReport:
+    """One usage-limit window of an account as a CLI reported it (claude's rate_limit_event), checked:
+    the pool keeps the account's state from these, and the store keeps that state."""
+
+    window: str
+    """five_hour, seven_day, ...: the CLI's word for the window."""
+    status: str
+    """allowed, allowed_warning or rejected."""
+    resets_at: int | None = None
+    """Epoch seconds."""
+    utilization: float | None = None
+    """0..1, when reported."""
+
+
+@dataclass(frozen=True)
 class ActiveCounts:
     running: int
     """Running runs, those waiting for a permission answer included."""
@@ -105,6 +121,8 @@ class RunRecord:
     error_kind: ErrorKind | None = None
     permission_requests: list[PermissionRequest] = field(default_factory=list)
     """Of a run that ended without a response (a response lists them itself)."""
+    resets_at: str | None = None
+    """Of a run its account's usage limit ended before it started: when that resets."""
 
     def info(self, position: int = 0) -> RunInfo:
         """RunInfo's fields are this record's, plus the run's place in its agent's queue."""

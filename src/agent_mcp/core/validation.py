@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent_mcp.core._option_values import MAX_USD
 from agent_mcp.core.errors import InvalidInput, OutsideRoots
 from agent_mcp.core.models import EFFORTS, PERMISSION_MODES, AgentMessage, AgentOptions
 
@@ -155,9 +156,11 @@ def check_max_turns(turns: int | None) -> int | None:
     return None if turns is None else check_integer("max_turns", turns, 1)
 
 
-def check_budget(budget: float | None) -> float | None:
-    if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise InvalidInput(f"max_budget_usd must be a positive number of dollars, got {shown(budget)}")
+def check_budget(budget: float | None, what: str = "max_budget_usd") -> float | None:
+    if budget is not None and not (math.isfinite(budget) and 0 < budget <= MAX_USD):
+        raise InvalidInput(
+            f"{what} must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {shown(budget)}"
+        )
     return budget
 
 
@@ -213,6 +216,7 @@ _OPTION_CHECKS: dict[str, Callable[[Any, tuple[Path, ...]], Any]] = {
     "add_dirs": check_add_dirs,
     "mcp_config": check_mcp_config,
     "effort": lambda value, _: check_effort(value),
+    "max_total_usd": lambda value, _: check_budget(value, "max_total_usd"),
 }
 assert _OPTION_CHECKS.keys() == AgentOptions.model_fields.keys(), "every option needs its check"
 

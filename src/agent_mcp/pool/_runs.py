@@ -92,6 +92,10 @@ class Run:
     permissions: RunPermissions = field(default_factory=RunPermissions)
     whole_text: WholeText | None = None
     """An answer too long to hold, decoded to a file: the store keeps it whole (the response, its ends)."""
+    held_until: str | None = None
+    """While its account's usage limit holds it (queued): when that resets (ISO 8601)."""
+    held_since: float | None = None
+    """When (monotonic) a usage limit first held it: it waits --max-rate-limit-wait at most, in all."""
 
     def __post_init__(self) -> None:
         self.permissions.agent = self.agent
@@ -158,6 +162,8 @@ class Run:
 
     def info(self, position: int) -> RunInfo:
         update: dict[str, Any] = {"pending_permission": self.permissions.pending}
+        if self.held_until is not None and self.status == "queued":
+            update.update(waiting_for="rate_limit", resets_at=self.held_until)
         if self.message_chars > len(self.preview):
             update.update(message_truncated=True, message_chars=self.message_chars)
         return self.record().info(position).model_copy(update=update)
@@ -176,4 +182,5 @@ class Run:
             error=str(failure) if failure else None,
             error_kind=failure.kind if failure else (response.error_kind if response else None),
             permission_requests=list(self.permissions.records) if response is None else [],
+            resets_at=failure.resets_at if failure else None,
         )

@@ -4,7 +4,10 @@ Within this server each agent has a queue of runs and only its head runs, so mes
 agent run in the order sent, each resuming the session the previous reply named, and never fork
 it. The head then takes the agent's lock file, which another server on the same state directory
 also needs (so two editor windows never run one agent at once), and finally a slot of the
-concurrency cap: different agents only meet there.
+concurrency cap: different agents only meet there. Before all that, and again once it holds a slot,
+the run's account must not be paused for its usage limit (limits.py): a held run holds no lock and
+no slot, and one the CLI rejected before it did anything (HeldBack) goes back to wait at the head
+of its agent's queue.
 
 Runs execute in the scheduler's own task group, so a run started by one request outlives it. Nothing
 a run does can end that group: a run that fails in an unforeseen way (a store that cannot write,
@@ -22,6 +25,7 @@ import anyio
 
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.pool._background import Background
+from agent_mcp.pool._limits import HeldBack, Limits
 from agent_mcp.pool._locks import AgentLocks
 from agent_mcp.pool._runs import Run
 
@@ -34,6 +38,8 @@ Work = Callable[[Run], Awaitable[None]]
 class Scheduler:
     def __init__(self, locks: AgentLocks, max_concurrent: int, host_caps: Mapping[str, int]) -> None:
         self.locks = locks
+        self.limits: Limits | None = None
+        """Set once the store is open (the pool's running())."""
         self._slots = anyio.Semaphore(max_concurrent)
         """This machine's claude processes; a run on an SSH host takes a slot of its host's instead."""
         self._host_slots = {host: anyio.Semaphore(cap) for host, cap in host_caps.items()}
@@ -63,7 +69,7 @@ class Scheduler:
         self._runs[run.run_id] = run
         slots = self._slots if host is None else self._host_slots.get(host, self._slots)
         self._background.start_soon(
-            self._execute, run, work, on_finished, slots, name=f"run {run.run_id} of {run.agent}"
+            self._execute, run, work, on_finished, slots, host, name=f"run {run.run_id} of {run.agent}"
         )
         return len(queue) - 1
 
@@ -75,24 +81,41 @@ class Scheduler:
         """The agent's unfinished runs in this server, its running one first."""
         return list(self._queues.get(agent.casefold(), ()))
 
+    async def _run_when_open(self, run: Run, work: Work, slots: anyio.Semaphore, host: str | None) -> None:
+        assert self.limits is not None, "the scheduler runs only with the pool's store open"
+        while True:
+            await self.limits.admit(run, host)
+            # The lock file is shared with other servers on this state directory, so two editor
+            # windows never run one agent at once.
+            await self.locks.acquire(run.agent)
+            try:
+                async with slots:
+                    if self.limits.paused_until(host) is not None:
+                        continue  # paused while it waited for the slot: wait again, holding nothing
+                    try:
+                        await work(run)
+                        return
+                    except HeldBack:
+                        await self.limits.held_back(run)
+            finally:
+                self.locks.release(run.agent)
+
     def position(self, run: Run) -> int:
         queue = self._queues.get(run.agent.casefold(), [])
         return queue.index(run) if run in queue else 0
 
     async def _execute(
-        self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]], slots: anyio.Semaphore
+        self,
+        run: Run,
+        work: Work,
+        on_finished: Callable[[Run], Awaitable[None]],
+        slots: anyio.Semaphore,
+        host: str | None,
     ) -> None:
         try:
             with run.scope:
                 await run.turn.wait()
-                # The lock file is shared with other servers on this state directory, so two editor
-                # windows never run one agent at once.
-                await self.locks.acquire(run.agent)
-                try:
-                    async with slots:
-                        await work(run)
-                finally:
-                    self.locks.release(run.agent)
+                await self._run_when_open(run, work, slots, host)
         except RunFailed as failure:
             run.fail(failure)
         except Exception:

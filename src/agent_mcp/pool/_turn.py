@@ -30,6 +30,7 @@ from agent_mcp.core.models import ASK, AgentResponse
 from agent_mcp.core.rows import AgentRecord, Entry
 from agent_mcp.hosts.places import Opened, Places
 from agent_mcp.pool import replies
+from agent_mcp.pool._limits import HeldBack, Limits
 from agent_mcp.pool._permission_desk import PermissionDesk
 from agent_mcp.pool._runs import Run
 from agent_mcp.pool._warm import WarmKey, WarmProcesses
@@ -53,15 +54,24 @@ class TurnContext:
     store: Store
     warm: WarmProcesses
     places: Places
+    limits: Limits
 
 
-async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:
-    """The agent's place is checked again first: its paths may have moved since it was created."""
+async def take_turn(
+    context: TurnContext, agent: AgentRecord, run: Run, message: str, budget: float | None
+) -> AgentResponse:
+    """The agent's place is checked again first: its paths may have moved since it was created. A
+    spending cap's remainder (`budget`) becomes the CLI's own budget when it is the smaller."""
     try:
         opened = context.places.open(agent)
     except RunFailed:
         await context.warm.end(agent.name)  # it works in a place that is no longer allowed
         raise
+    options = opened.workplace.options
+    if budget is not None and kind_for(agent.cli).capabilities.budgets:
+        budget = min(budget, options.max_budget_usd or budget)
+        opened = replace(opened, workplace=replace(opened.workplace, options=options.model_copy(
+            update={"max_budget_usd": budget})))  # fmt: skip
     try:
         return await _Turn(context, agent, run, opened).take(message)
     finally:
@@ -114,6 +124,9 @@ class _Turn:
             await _end(process)
             raise
         await self.context.warm.keep(self.agent.name, replace(self.key, session_id=self.run.session_id), process)
+        if response.error_kind == "rate_limited" and not self.reader.worked:
+            if self.context.limits.holds_back(self.launcher.host):
+                raise HeldBack  # nothing of it happened: it runs again after the reset
         return response
 
     async def _start(self) -> AgentProcess:
@@ -213,6 +226,8 @@ class _Turn:
         await store.sessions.record(self.agent.name, session_id, now())
 
     async def _take(self, desk: PermissionDesk, step: Step) -> None:
+        if step.limit is not None:
+            await self.context.limits.observe(self.launcher.host, step.limit)
         self.notes.add(step.entries)
         if step.ask is not None:
             await self.notes.flush()  # before the run says it waits: whoever looks finds why

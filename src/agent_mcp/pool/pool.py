@@ -33,12 +33,14 @@ from agent_mcp.core.models import (
     TranscriptPage,
 )
 from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
+from agent_mcp.core.status import PoolStatus
 from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import remove_worktree, uncommitted_changes
 from agent_mcp.pool import _cursors as cursors
 from agent_mcp.pool._admission import check_answer, check_message, check_queue_room, check_wait
 from agent_mcp.pool._commands import Actions, ask_owner, carry_out
+from agent_mcp.pool._limits import Limits
 from agent_mcp.pool._listing import NO_ACTIVITY, AgentPage, ListingCache, info_fields
 from agent_mcp.pool._listing import page as listing_page
 from agent_mcp.pool._locks import AgentLocks
@@ -46,6 +48,8 @@ from agent_mcp.pool._placement import Remote
 from agent_mcp.pool._registration import Registration, register_agent
 from agent_mcp.pool._runs import ACTIVE_STATUSES, RUN_ID_RE, EventHandler, Run
 from agent_mcp.pool._scheduler import Scheduler
+from agent_mcp.pool._spending import Spending
+from agent_mcp.pool._status import pool_status
 from agent_mcp.pool._turn import TurnContext, take_turn
 from agent_mcp.pool._waiting import wait_for_runs
 from agent_mcp.pool._warm import WarmProcesses
@@ -80,6 +84,8 @@ class AgentPool:
     async def running(self) -> AsyncIterator[AgentPool]:
         """The pool's lifetime: the store is open inside it, and leaving it ends every run."""
         self._store = Store(self.settings.state_dir, owner_of(os.getpid()))
+        self._scheduler.limits = self.limits = Limits(self._store, self.settings)
+        self.spending = Spending(self._store, self.settings)
         try:
             await self._sweep()
             async with self._warm.running(), self._scheduler.running(), anyio.create_task_group() as watching:
@@ -192,6 +198,7 @@ class AgentPool:
         """Everything that refuses a message before it is queued."""
         agent = self.get(name)
         check_message(self.settings, message, timeout_s)
+        self.spending.refuse_if_exhausted(agent)
         return agent
 
     def _check_queue_room(self, agents: list[str]) -> None:
@@ -225,8 +232,9 @@ class AgentPool:
         message = self.store.runs.message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        context = TurnContext(self.settings, self._child_env, self.store, self._warm, self._places)
-        run.succeed(await take_turn(context, agent, run, message))
+        budget = self.spending.budget(agent)
+        context = TurnContext(self.settings, self._child_env, self.store, self._warm, self._places, self.limits)
+        run.succeed(await take_turn(context, agent, run, message, budget))
 
     async def _finished(self, run: Run) -> None:
         whole, run.whole_text = run.whole_text, None
@@ -376,6 +384,9 @@ class AgentPool:
             return infos, None
         last, place = page[limit - 1]
         return infos, cursors.history(last.queued_at, place)
+
+    def status(self) -> PoolStatus:
+        return pool_status(self.settings, self.store, self.limits, self.spending, self._warm.count)
 
     @property
     def live_processes(self) -> int:

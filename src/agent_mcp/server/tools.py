@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -19,7 +18,6 @@ from pydantic import Field
 from agent_mcp import __version__
 from agent_mcp.core import validation
 from agent_mcp.core.config import Settings
-from agent_mcp.core.errors import UnknownRun
 from agent_mcp.core.models import (
     EFFORTS,
     PERMISSION_MODES,
@@ -37,12 +35,14 @@ from agent_mcp.core.models import (
     RunWait,
     TranscriptPage,
 )
+from agent_mcp.core.status import PoolStatus
 from agent_mcp.pool import replies
 from agent_mcp.pool.pool import AgentPool
 from agent_mcp.server import _asking as asking
 from agent_mcp.server._progress import ProgressRelay
 from agent_mcp.server._refusals import CheckingServer, translating_errors
-from agent_mcp.server._tool_results import chars_of, compact, with_replies
+from agent_mcp.server._resources import add_resources
+from agent_mcp.server._tool_results import compact, with_replies
 from agent_mcp.web.auth import StaticTokenVerifier, auth_settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ async def create_agent(
         Field(description='MCP servers for the agent: {"mcpServers": {...}} or the absolute path of such a file'),
     ] = None,
     effort: Annotated[str | None, Field(description=f"one of {', '.join(EFFORTS)}")] = None,
+    max_total_usd: Annotated[
+        float | None, Field(strict=True, description="most the agent may spend over its whole life, USD")
+    ] = None,
     worktree: Annotated[
         bool, Field(description="work in its own git worktree and branch of the repository at cwd")
     ] = False,
@@ -330,6 +333,13 @@ async def reset_agent(
     return await _pool(ctx).reset(name)
 
 
+async def pool_status(ctx: Context[AgentPool]) -> PoolStatus:
+    """The pool at a glance: runs running and queued, warm processes, each account's usage limits
+    (paused_until while past one: its runs wait or fail until then) and the spend against its cap.
+    Also the resource agent-mcp://pool."""
+    return _pool(ctx).status()
+
+
 # Every tool with its hints, in the order tools/list gives them.
 TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ...] = (
     (create_agent, _hints("Create agent", read_only=False, destructive=False, idempotent=False, open_world=False)),
@@ -349,24 +359,25 @@ TOOLS: tuple[tuple[Callable[..., Coroutine[Any, Any, Any]], ToolAnnotations], ..
     (get_history, _hints("Agent history", read_only=True, destructive=False, idempotent=True, open_world=False)),
     (delete_agent, _hints("Delete agent", read_only=False, destructive=True, idempotent=False, open_world=False)),
     (reset_agent, _hints("Reset agent", read_only=False, destructive=True, idempotent=True, open_world=False)),
+    (pool_status, _hints("Pool status", read_only=True, destructive=False, idempotent=True, open_world=False)),
 )
 
 
 def build_server(
     settings: Settings, env: dict[str, str] | None = None, pools: list[AgentPool] | None = None
 ) -> CheckingServer:
-    """`pools`, when given, holds the running pool while the lifespan lasts (the dashboard's, in HTTP mode)."""
+    """`pools`, when given, holds the running pool while the lifespan lasts (the dashboard's, in HTTP mode;
+    the resource agent-mcp://pool reads it there too: a static resource is given no context)."""
+    live: list[AgentPool] = [] if pools is None else pools
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AgentPool]) -> AsyncIterator[AgentPool]:
         async with AgentPool(settings, env).running() as pool:
-            if pools is not None:
-                pools.append(pool)
+            live.append(pool)
             try:
                 yield pool
             finally:
-                if pools is not None:
-                    pools.remove(pool)
+                live.remove(pool)
 
     protected = settings.transport == "http" and settings.token is not None
     server = CheckingServer(
@@ -378,29 +389,5 @@ def build_server(
         auth=auth_settings(settings.host, settings.port) if protected else None,
         tools=[Tool.from_function(translating_errors(tool), annotations=hints) for tool, hints in TOOLS],
     )
-    server.resource(
-        replies.REPLY_URI,
-        name="reply",
-        title="A run's whole reply",
-        description="the whole reply text of a finished run (tool results cut long ones to head and tail)",
-        mime_type="text/plain",
-    )(whole_reply)
+    add_resources(server, live)
     return server
-
-
-async def whole_reply(run_id: str, ctx: Context[AgentPool]) -> str:
-    """The resource a cut reply links to. Errors become resource errors whose message is ours."""
-    try:
-        info = _pool(ctx).get_run(run_id)
-    except UnknownRun as exc:
-        raise ResourceNotFoundError(f"[unknown_run] {exc}") from None
-    if info.response is None:
-        raise ResourceNotFoundError(f"[invalid_input] run {run_id!r} has no reply ({info.status}); get_run says why")
-    chars, most = chars_of(info.response), _pool(ctx).settings.max_resource_chars
-    if chars > most:
-        raise ResourceNotFoundError(
-            f"[policy] the reply of run {run_id!r} is {chars} characters, over the {most} this resource gives "
-            f"whole (AGENT_MCP_MAX_RESOURCE_CHARS / --max-resource-chars); read it in pages with get_run(run_id, "
-            "text_offset, text_limit)"
-        )
-    return _pool(ctx).whole_text(info)

@@ -26,7 +26,7 @@ _ACTIVE = f"'queued', {_RUNNING}"
 # A stored message can be 4 MiB: only its preview is read back.
 _RUN_COLUMNS = (
     f"run_id, agent, status, substr(message, 1, {MESSAGE_PREVIEW}) AS message, queued_at, started_at, finished_at,"
-    " response, error, error_kind, permission_requests"
+    " response, error, error_kind, permission_requests, resets_at"
 )
 
 
@@ -50,6 +50,15 @@ class Runs:
             db.execute("UPDATE runs SET status = 'running', started_at = ? WHERE run_id = ?", (started_at, run_id))
 
     @on_writer
+    def held_back(self, run_id: str) -> None:
+        """A run its account's usage limit stopped before it did anything: queued again, to run after the reset."""
+        with self._file.transaction() as db:
+            db.execute(
+                f"UPDATE runs SET status = 'queued', started_at = NULL WHERE run_id = ? AND status IN ({_RUNNING})",
+                (run_id,),
+            )
+
+    @on_writer
     def set_waiting(self, run_id: str, waiting: bool) -> None:
         """A running run waits for a permission answer, or has got it: other servers see it too."""
         with self._file.transaction() as db:
@@ -68,7 +77,7 @@ class Runs:
                 insert_whole(db, run.run_id, whole)
             db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, response = ?, error = ?, error_kind = ?, started_at = ?,"
-                " permission_requests = ? WHERE run_id = ?",
+                " permission_requests = ?, resets_at = ? WHERE run_id = ?",
                 (
                     run.status,
                     run.finished_at,
@@ -79,6 +88,7 @@ class Runs:
                     json.dumps([r.model_dump(mode="json") for r in run.permission_requests])
                     if run.permission_requests
                     else None,
+                    run.resets_at,
                     run.run_id,
                 ),
             )
@@ -86,7 +96,11 @@ class Runs:
                 record_session(db, run.agent, session_id, run.finished_at or run.queued_at)
             if response is not None:
                 db.execute(
-                    "UPDATE agents SET message_count = message_count + 1, total_cost_usd = total_cost_usd + ?,"
+                    "INSERT INTO spend (at, agent, cost_usd) VALUES (?, ?, ?)",
+                    (run.finished_at or run.queued_at, run.agent, response.cost_usd),
+                )
+                db.execute(
+                    "UPDATE agents SET message_count = message_count + 1, total_cost_usd = total_cost_usd + coalesce(?, 0),"
                     " total_input_tokens = total_input_tokens + ?, total_output_tokens = total_output_tokens + ?,"
                     " total_cache_creation_input_tokens = total_cache_creation_input_tokens + ?,"
                     " total_cache_read_input_tokens = total_cache_read_input_tokens + ? WHERE name = ?",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from agent_mcp.store._accounts import Accounts
 from agent_mcp.store._agents import Agents
 from agent_mcp.store._commands import Commands
 from agent_mcp.store._events import Events
@@ -32,6 +33,8 @@ class Store:
         """Whole answers too long to hold in a run's response."""
         self.commands = Commands(self.file)
         """Commands to the server that owns a run."""
+        self.accounts = Accounts(self.file)
+        """The accounts' usage limits and the pool's spend."""
 
     def close(self) -> None:
         self.file.close()

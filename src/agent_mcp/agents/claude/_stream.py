@@ -29,6 +29,7 @@ from agent_mcp.agents.claude._stream_values import (
 from agent_mcp.core.entries import clean_text, tool_subject
 from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
 from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionDenial
+from agent_mcp.core.rows import LimitReport
 
 # The tools that change files, and the input field that names the file.
 FILE_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path", "NotebookEdit": "notebook_path"}
@@ -90,6 +91,11 @@ class StreamState:
     model: str | None = None
     api_key_source: str | None = None
     rate_limit: dict[str, Any] = field(default_factory=dict)
+    limit: LimitReport | None = None
+    """The latest rate_limit_event, checked: the account's window as the CLI reported it."""
+    worked: bool = False
+    """The model wrote text or used a tool this turn (a synthetic error message is neither): a turn
+    rejected before that may run again, since nothing of it happened."""
     texts: list[str] = field(default_factory=list)
     edits: dict[str, str] = field(default_factory=dict)
     """tool_use id -> the file a file-editing tool was asked to change, until its result arrives."""
@@ -152,6 +158,7 @@ class StreamState:
             self._tool_results(event)
         elif kind == "rate_limit_event" and isinstance(event.get("rate_limit_info"), dict):
             self.rate_limit = event["rate_limit_info"]
+            self.limit = _limit_report(self.rate_limit, Checked(self.dropped))
         elif kind == "result":
             self._result(event)
         return event
@@ -189,6 +196,8 @@ class StreamState:
             self.model = Checked(self.dropped).word("model", message.get("model"))
         if isinstance(event.get("error"), str):
             self.assistant_error = event["error"]
+        elif _list(message.get("content")):
+            self.worked = True
         # Sub-agent (Task) messages carry a parent_tool_use_id; their text is not this agent's answer.
         if event.get("parent_tool_use_id") is not None:
             return
@@ -226,7 +235,7 @@ class StreamState:
         subtype = checked.word("subtype", result.get("subtype"))
         # A failure can come as subtype "success" with is_error true (auth, API errors, bad model).
         is_error = result.get("is_error") is True or subtype != "success"
-        limit = self.rate_limit
+        limit = self.rate_limit if self.rate_limit.get("status") != "allowed" else {}  # "allowed" says nothing
         return AgentResponse(
             agent=agent,
             text=text,
@@ -282,6 +291,20 @@ class StreamState:
         if text:
             return text
         return self.assistant_error or f"the claude CLI reported an error ({result.get('subtype')})"
+
+
+def _limit_report(info: dict[str, Any], checked: Checked) -> LimitReport | None:
+    """A window the account reported, when its status and window are the CLI's words."""
+    status = checked.choice("status", info.get("status"), RATE_LIMIT_STATUSES)
+    window = checked.word("rateLimitType", info.get("rateLimitType"))
+    if status is None:
+        return None
+    return LimitReport(
+        window or "unknown",
+        status,
+        checked.count("resetsAt", info.get("resetsAt"), MAX_EPOCH_S),
+        checked.fraction("utilization", info.get("utilization")),
+    )
 
 
 def _first_line(text: str, limit: int = 120) -> str:

@@ -53,13 +53,22 @@ class Checked:
         self._drop(name, value)
         return None
 
-    def cost(self, name: str, value: Any) -> float:
+    def cost(self, name: str, value: Any) -> float | None:
+        """None: no cost the pool can count (a spending cap counts it as unknown, never as zero)."""
         if value is None:
-            return 0.0
+            return None
         if _number(value) and 0 <= value <= MAX_COST_USD and math.isfinite(value):  # (an int may overflow isfinite)
             return float(value)
         self._drop(name, value)
-        return 0.0
+        return None
+
+    def fraction(self, name: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        if _number(value) and 0 <= value <= 10 and math.isfinite(value):  # past 1 while overage is in use
+            return float(value)
+        self._drop(name, value)
+        return None
 
     def choice(self, name: str, value: Any, choices: tuple[str, ...]) -> str | None:
         if value is None or value in choices:

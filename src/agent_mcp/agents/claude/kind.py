@@ -59,6 +59,10 @@ class ClaudeReader:
     def answered(self) -> bool:
         return self.state.result is not None
 
+    @property
+    def worked(self) -> bool:
+        return self.state.worked
+
     def refuse(self, why: str) -> None:
         self.state.violation = self.state.violation or why
 
@@ -73,6 +77,8 @@ class ClaudeReader:
             except frames.NotTheClis as exc:
                 return Step(doubt=str(exc))
             return Step(entries_of(event), describe_event(event), ask=ask)
+        if kind == "rate_limit_event":
+            return Step(limit=self.state.limit) if self.state.limit is not None else None
         withdrawn = event.get("request_id") if kind == "control_cancel_request" else None
         return Step(
             entries_of(event), describe_event(event), withdrawn=withdrawn if isinstance(withdrawn, str) else None
