@@ -19,18 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE / "tests"))
+sys.path[:0] = [str(HERE / "tests"), str(HERE / "tests" / "e2e")]
 
 from mock_api import Account, MockAnthropic  # noqa: E402
+from real_limits import OAUTH_TOKEN  # noqa: E402
+from test_real_cli import QUIET  # noqa: E402  (the same quiet CLI as the e2e tests, MAX_RETRIES 1 among it)
 
 CLAUDE = HERE / "tests" / "clients" / "node_modules" / ".bin" / "claude"
 FIXTURES = HERE / "tests" / "fixtures"
-QUIET = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "DISABLE_AUTOUPDATER": "1",
-}
 PRINT = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--"]
 WARM = ["claude", "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
 
@@ -128,8 +124,7 @@ CASES = [
 
 def environment(home: str, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "AGENT_MCP_"))}
-    return {**env, **QUIET, "HOME": home, "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-dummy", "ANTHROPIC_BASE_URL": url,
-            "CLAUDE_CODE_MAX_RETRIES": "1"}  # fmt: skip
+    return {**env, **QUIET, "HOME": home, "CLAUDE_CODE_OAUTH_TOKEN": OAUTH_TOKEN, "ANTHROPIC_BASE_URL": url}
 
 
 def warm(case: Case, api: MockAnthropic, command: list[str], cwd: str, env: dict[str, str]) -> tuple[bytes, bytes, int]:
