@@ -5,12 +5,17 @@ events message_start, content_block_start/delta/stop, message_delta and message_
 the last user text choose the reply, as for the captures in tests/fixtures/:
   MOCK_TOOL    a Bash tool_use (echo hi-from-tool), then a text reply once the tool result is back
   MOCK_500     HTTP 500 (an api_error the CLI retries CLAUDE_CODE_MAX_RETRIES times)
+  MOCK_429     HTTP 429 rate_limit_error without the account's headers: a server throttle, not its limit
   MOCK_HANG    answers only after 30 s (a turn long enough to interrupt or cancel)
   MOCK_WRITE=<absolute path>   a Write tool_use of that file ("written by the mock"), then a text reply
   anything else: "Mock reply #<n>. Last user text tail: <last 60 characters>"
 Every request is recorded, so a test can check what the CLI sent. A test can also script the model:
 each (tool name, input) in `script` is answered, in turn, to the next request of the main loop as a
 tool_use of that tool (a coordinator's model calling agent-mcp's tools, say).
+A test can give the mock an `account` (Account): the usage limits of a claude.ai subscription, which
+the API reports in anthropic-ratelimit-unified-* headers on every response and which a subscription
+(OAuth) login of the CLI turns into rate_limit_event lines. While the account is rejected every
+request is a 429 rate_limit_error carrying the same headers; the rejection lifts at its reset time.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import re
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +36,60 @@ USAGE = {
     "cache_read_input_tokens": 15000,
     "output_tokens": 42,
 }
+
+
+WINDOWS = {"five_hour": "5h", "seven_day": "7d", "seven_day_overage_included": "7d_oi", "overage": "overage"}
+"""The windows the CLI reads per-window headers for (anthropic-ratelimit-unified-<short>-*), as 2.1.332 names them."""
+WINDOW_SECONDS = {"five_hour": 5 * 3600}
+"""How long a window lasts (the weekly ones a week), for the next window after a reset."""
+
+
+@dataclass
+class Account:
+    """A subscription's usage limit, the one the API names as the representative claim.
+
+    `status` is what the account is now: allowed, allowed_warning (`surpassed_threshold` says which
+    warning level was crossed; without it the CLI 2.1.332 does not warn) or rejected (until
+    `resets_at`). `requests_left`, when set, is how many more requests are answered before the account
+    becomes rejected: 1 lets a turn's first request through and rejects the tool result's.
+    `send_reset` False leaves the reset headers out."""
+
+    status: str = "allowed"
+    window: str = "five_hour"
+    resets_at: int = field(default_factory=lambda: int(time.time()) + 3 * 3600)
+    utilization: float | None = None
+    surpassed_threshold: float | None = None
+    requests_left: int | None = None
+    send_reset: bool = True
+
+    def spend(self) -> None:
+        """One request answered: the account's state as it is after it."""
+        if self.status == "rejected" and time.time() >= self.resets_at:
+            self.status, self.utilization, self.surpassed_threshold = "allowed", 0.0, None
+            self.resets_at = int(time.time()) + WINDOW_SECONDS.get(self.window, 7 * 24 * 3600)
+        if self.requests_left is not None:
+            if self.requests_left <= 0:
+                self.status, self.utilization, self.requests_left = "rejected", 1.0, None
+            else:
+                self.requests_left -= 1
+
+    def headers(self) -> dict[str, str]:
+        """The anthropic-ratelimit-unified-* headers the API sends with this state."""
+        prefix = "anthropic-ratelimit-unified-"
+        found = {prefix + "status": self.status, prefix + "representative-claim": self.window}
+        short = WINDOWS.get(self.window)
+        if self.send_reset:
+            found[prefix + "reset"] = str(self.resets_at)
+        if short is None:
+            return found
+        found[f"{prefix}{short}-status"] = self.status
+        if self.send_reset:
+            found[f"{prefix}{short}-reset"] = str(self.resets_at)
+        if self.utilization is not None:
+            found[f"{prefix}{short}-utilization"] = str(self.utilization)
+        if self.surpassed_threshold is not None:
+            found[f"{prefix}{short}-surpassed-threshold"] = str(self.surpassed_threshold)
+        return found
 
 
 def _text_of(content: Any) -> str:
@@ -65,6 +125,8 @@ class MockAnthropic:
         """The text of every text reply, in order."""
         self._counter = itertools.count(1)
         self.script: list[tuple[str, dict[str, Any]]] = []
+        self.account: Account | None = None
+        """A subscription's usage limits, reported on every response; None: none (an API key's)."""
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -90,9 +152,10 @@ class MockAnthropic:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
+            def _json(self, status: int, payload: dict[str, Any], limits: bool = True) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                mock.send_account(self, limits)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -131,7 +194,22 @@ class MockAnthropic:
         """Requests of the agent's main loop (the ones that carry the tools), not side calls."""
         return [r for r in self.requests if r["body"].get("tools")]
 
+    def send_account(self, handler: BaseHTTPRequestHandler, limits: bool = True) -> None:
+        """The request's id and the account's limit headers, as the API sends them with every answer."""
+        handler.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+        for name, value in (self.account.headers() if self.account and limits else {}).items():
+            handler.send_header(name, value)
+
     def answer(self, handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+        if self.account is not None:
+            self.account.spend()
+            if self.account.status == "rejected":
+                limited = {
+                    "type": "rate_limit_error",
+                    "message": "This request would exceed your account's rate limit. Please try again later.",
+                }
+                handler._json(429, {"type": "error", "error": limited})  # type: ignore[attr-defined]
+                return
         users = [m for m in request.get("messages") or () if m.get("role") == "user"]
         # The newest words only: a CLI may send a failed turn's text again in the same user message
         # as the next one (2.1.332 does, after an API error).
@@ -140,6 +218,11 @@ class MockAnthropic:
             time.sleep(30)
         if "MOCK_500" in last:
             handler._json(500, {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})  # type: ignore[attr-defined]
+            return
+        if "MOCK_429" in last:
+            handler._json(
+                429, {"type": "error", "error": {"type": "rate_limit_error", "message": "Rate limited"}}, False
+            )  # type: ignore[attr-defined]
             return
         if self.script and request.get("tools"):
             name, tool_input = self.script.pop(0)
@@ -190,6 +273,7 @@ class MockAnthropic:
 
     def _stream(self, handler: BaseHTTPRequestHandler, message: dict[str, Any]) -> None:
         handler.send_response(200)
+        self.send_account(handler)
         handler.send_header("content-type", "text/event-stream")
         handler.send_header("cache-control", "no-cache")
         handler.send_header("connection", "close")
