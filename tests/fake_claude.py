@@ -54,6 +54,13 @@ before response received") and the turn goes on.
   MOCK_AFTER           writes another result and noise 0.2 s after its result
   MOCK_IGNORE_TERM     ignores SIGTERM from the start
 Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; none means "Not logged in".
+The login's usage limits (OAuth logins), as 2.1.332 reports them against the mock API's Account
+(tests/fixtures/40_* to 48_*), come from ~/.claude/fake_account.json, the account's state, read at
+every API call (so a warm process's later turn sees it too): {"window": "five_hour", "rejected_until":
+<epoch s, or null: no reset known>, "requests_left": <API calls still allowed before the rejection>,
+"utilization": <a warning with it>}. A rejected call: a rate_limit_event rejected (none when its
+reset is past, no resetsAt when unknown), the synthetic "You've hit your … limit" message, an error
+result with api_error_status 429, exit 1; what ran before it stays done (43: after a tool).
 """
 
 from __future__ import annotations
@@ -192,6 +199,31 @@ CANONICAL = {
 
 ToolRunner = Callable[[dict[str, object]], None]
 """Runs a tool_use block's tool and writes its result."""
+
+
+class LimitReached(Exception):
+    """The account's usage limit rejected an API call (fake_account.json)."""
+
+
+def account_file() -> Path:
+    return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "fake_account.json"
+
+
+def account() -> dict[str, object] | None:
+    try:
+        return json.loads(account_file().read_text())  # type: ignore[no-any-return]
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def account_rejects(state: dict[str, object]) -> bool:
+    """Whether the account rejects a call now; spends one of requests_left when it does not."""
+    left = state.get("requests_left")
+    if isinstance(left, int) and left > 0:
+        account_file().write_text(json.dumps({**state, "requests_left": left - 1}))
+        return False
+    until = state.get("rejected_until", 0)
+    return until is None or time.time() < float(until)  # type: ignore[arg-type]
 
 
 class Exit(Exception):
@@ -457,6 +489,19 @@ def pause(seconds: float) -> None:
         time.sleep(seconds)
 
 
+class ProcessUsage:
+    """What the process has spent over all its turns: with stream-json input the CLI's result gives
+    the process's running total (total_cost_usd, modelUsage) and the turn's own spend
+    (model_usage_since_last_result), as 2.1.332 does (tests/fixtures/45_*)."""
+
+    def __init__(self) -> None:
+        self.cost = 0.0
+        self.model_usage: dict[str, dict[str, float]] = {}
+
+
+PROCESS = ProcessUsage()
+
+
 class Turn:
     """One headless turn: the events the CLI writes for one prompt."""
 
@@ -538,30 +583,35 @@ class Turn:
             + u["cache_creation_input_tokens"] * price[3]
         ) / 1e6
         self.cost += cost
+        PROCESS.cost += cost
         key = model if model != self.model_name or self.resumed else self.init_model
-        entry = self.model_usage.setdefault(
-            key,
-            {
-                "inputTokens": 0,
-                "outputTokens": 0,
-                "cacheReadInputTokens": 0,
-                "cacheCreationInputTokens": 0,
-                "webSearchRequests": 0,
-                "costUSD": 0.0,
-                "contextWindow": 200000,
-                "maxOutputTokens": 32000,
-            },
-        )
-        entry["inputTokens"] += u["input_tokens"]
-        entry["outputTokens"] += u["output_tokens"]
-        entry["cacheReadInputTokens"] += u["cache_read_input_tokens"]
-        entry["cacheCreationInputTokens"] += u["cache_creation_input_tokens"]
-        entry["costUSD"] += cost
+        for usage in (self.model_usage, PROCESS.model_usage):
+            entry = usage.setdefault(
+                key,
+                {
+                    "inputTokens": 0,
+                    "outputTokens": 0,
+                    "cacheReadInputTokens": 0,
+                    "cacheCreationInputTokens": 0,
+                    "webSearchRequests": 0,
+                    "costUSD": 0.0,
+                    "contextWindow": 200000,
+                    "maxOutputTokens": 32000,
+                },
+            )
+            entry["inputTokens"] += u["input_tokens"]
+            entry["outputTokens"] += u["output_tokens"]
+            entry["cacheReadInputTokens"] += u["cache_read_input_tokens"]
+            entry["cacheCreationInputTokens"] += u["cache_creation_input_tokens"]
+            entry["costUSD"] += cost
 
     def api_call(self, blocks: list[dict[str, object]], run_tool: ToolRunner | None = None) -> None:
         """One main-loop round trip: usage, optional partial events, one assistant event per block.
         A tool runs as soon as its block is complete, before the message ends (run_tool writes its
         result), as the CLI does."""
+        state = account() if self.oauth else None
+        if state is not None and account_rejects(state):
+            raise LimitReached
         self.turns += 1
         self.charge(self.model_name)
         for key, value in CALL_USAGE.items():
@@ -740,7 +790,7 @@ class Turn:
             {
                 "stop_reason": stop_reason,
                 "session_id": self.session.id,
-                "total_cost_usd": self.cost,
+                "total_cost_usd": PROCESS.cost,
                 "usage": {
                     **self.usage,
                     "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
@@ -749,10 +799,12 @@ class Turn:
                     "iterations": [],
                     "speed": "standard",
                 },
-                "modelUsage": self.model_usage,
+                "modelUsage": PROCESS.model_usage,
                 "permission_denials": self.denials,
             }
         )
+        if STREAM is not None:  # 2.1.332's field, given where the double plays 2.1.332 (stream-json input)
+            event["model_usage_since_last_result"] = self.model_usage
         if terminal_reason:
             event["terminal_reason"] = terminal_reason
         if fast_mode:
@@ -837,12 +889,34 @@ class Turn:
                 time.sleep(float(sleep.group(1)))
             else:
                 pause(float(sleep.group(1)))
-        for word, behaviour in BEHAVIOURS:
-            if word in self.prompt:
-                code = behaviour(self)
-                if code is not None:
-                    return code
-        return self.reply()
+        try:
+            for word, behaviour in BEHAVIOURS:
+                if word in self.prompt:
+                    code = behaviour(self)
+                    if code is not None:
+                        return code
+            return self.reply()
+        except LimitReached:
+            return self.limit_reached()
+
+    def limit_reached(self) -> int:
+        """The account's limit rejected a call (captures 42, 43, 47, 48): no retry."""
+        state = account() or {}
+        window = str(state.get("window") or "five_hour")
+        until = state.get("rejected_until")
+        info: dict[str, object] = {"status": "rejected"}
+        if isinstance(until, int | float):
+            info["resetsAt"] = int(until)
+        info.update({"rateLimitType": window, "isUsingOverage": False})
+        if not isinstance(until, int | float) or until > time.time():  # a past reset is never reported (46)
+            self.emit({"type": "rate_limit_event", "rate_limit_info": info, **self.base()})
+        name = {"five_hour": "5-hour", "seven_day": "weekly"}.get(window, window)
+        when = time.strftime(" · resets %-I:%M%p (UTC)", time.gmtime(until)).lower() if until else ""
+        self.turns += 1
+        self.synthetic(f"You've hit your {name} limit{when}".replace("(utc)", "(UTC)"), "rate_limit")
+        return self.result(
+            is_error=True, api_error_status=429, stop_reason="stop_sequence", terminal_reason="api_error"
+        )
 
     def reply(self) -> int:
         big = re.search(r"MOCK_BIGLINE=(\d+)", self.prompt)  # a reply of that many bytes: one very long line
@@ -1012,13 +1086,16 @@ class Turn:
     def rate_limit(self, warning: bool) -> None:
         if not self.oauth:
             return
+        state = account() or {}
+        utilization = state.get("utilization")
+        warning = warning or utilization is not None
         info: dict[str, object] = {
             "status": "allowed_warning" if warning else "allowed",
             "resetsAt": int(time.time()) + 3600,
-            "rateLimitType": "five_hour",
+            "rateLimitType": str(state.get("window") or "five_hour"),
         }
         if warning:
-            info.update({"utilization": 0.93, "isUsingOverage": False, "surpassedThreshold": 0.9})
+            info.update({"utilization": utilization or 0.93, "isUsingOverage": False, "surpassedThreshold": 0.9})
         else:
             info["isUsingOverage"] = False
         self.emit({"type": "rate_limit_event", "rate_limit_info": info, **self.base()})

@@ -31,6 +31,11 @@ MAX_PAUSE_S = 8 * 86400
 resetsAt further off is not one (it is cut to this, and logged)."""
 
 
+RESET_MARGIN_S = 2.0
+"""Held runs start this long after the reset the CLI announced: its resetsAt is whole seconds, and the
+API's clock is not this machine's (a run let go at the second itself was rejected again)."""
+
+
 class HeldBack(Exception):
     """The CLI rejected the run for its account's usage limit before the model did anything."""
 
@@ -68,9 +73,9 @@ class Limits:
         another server on it may have learnt of the pause)."""
         clock = time.time()
         ends = [
-            r.resets_at
+            r.resets_at + RESET_MARGIN_S
             for r in self._store.accounts.limits().get(host, [])
-            if r.status == "rejected" and r.resets_at is not None and r.resets_at > clock
+            if r.status == "rejected" and r.resets_at is not None and r.resets_at + RESET_MARGIN_S > clock
         ]
         return max(ends, default=None)
 
@@ -98,7 +103,8 @@ class Limits:
                 )
             if run.held_until != resets_at:
                 run.held_until = resets_at
-                await run.publish(f"waiting for the usage limit of {_account(host)} to reset at {resets_at}")
+                run.held_step = f"waiting for the usage limit of {_account(host)} to reset at {resets_at}"
+                await run.publish(run.held_step)
             with anyio.move_on_after(until - time.time()):
                 await self._changed.wait()
         run.held_until = None

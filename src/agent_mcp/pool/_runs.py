@@ -94,6 +94,8 @@ class Run:
     """An answer too long to hold, decoded to a file: the store keeps it whole (the response, its ends)."""
     held_until: str | None = None
     """While its account's usage limit holds it (queued): when that resets (ISO 8601)."""
+    held_step: str | None = None
+    """The progress line that said so: whoever starts waiting on the run meanwhile is told it too."""
     held_since: float | None = None
     """When (monotonic) a usage limit first held it: it waits --max-rate-limit-wait at most, in all."""
 
@@ -150,6 +152,8 @@ class Run:
         if on_event is not None:
             self.listeners.append(on_event)
         try:
+            if on_event is not None and self.held_until is not None and self.held_step is not None:
+                await on_event(self.held_step)
             with anyio.move_on_after(seconds), self.permissions.asker(asker):
                 if until_asked and asker is None:
                     await first_of(self.finished.wait, lambda: self.permissions.asked.wait())

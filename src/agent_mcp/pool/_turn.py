@@ -124,9 +124,12 @@ class _Turn:
             await _end(process)
             raise
         await self.context.warm.keep(self.agent.name, replace(self.key, session_id=self.run.session_id), process)
-        if response.error_kind == "rate_limited" and not self.reader.worked:
-            if self.context.limits.holds_back(self.launcher.host):
-                raise HeldBack  # nothing of it happened: it runs again after the reset
+        if (
+            response.error_kind == "rate_limited"
+            and not self.reader.worked
+            and self.context.limits.holds_back(self.launcher.host)
+        ):
+            raise HeldBack  # nothing of it happened: it runs again after the reset
         return response
 
     async def _start(self) -> AgentProcess:

@@ -100,8 +100,9 @@ class Runs:
                     (run.finished_at or run.queued_at, run.agent, response.cost_usd),
                 )
                 db.execute(
-                    "UPDATE agents SET message_count = message_count + 1, total_cost_usd = total_cost_usd + coalesce(?, 0),"
-                    " total_input_tokens = total_input_tokens + ?, total_output_tokens = total_output_tokens + ?,"
+                    "UPDATE agents SET message_count = message_count + 1,"
+                    " total_cost_usd = total_cost_usd + coalesce(?, 0), total_input_tokens = total_input_tokens + ?,"
+                    " total_output_tokens = total_output_tokens + ?,"
                     " total_cache_creation_input_tokens = total_cache_creation_input_tokens + ?,"
                     " total_cache_read_input_tokens = total_cache_read_input_tokens + ? WHERE name = ?",
                     (

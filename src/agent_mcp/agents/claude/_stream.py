@@ -245,7 +245,7 @@ class StreamState:
             rate_limit_type=checked.word("rateLimitType", limit.get("rateLimitType")),
             rate_limit_status=checked.choice("status", limit.get("status"), RATE_LIMIT_STATUSES),
             rate_limit_resets_at=checked.count("resetsAt", limit.get("resetsAt"), MAX_EPOCH_S),
-            cost_usd=checked.cost("total_cost_usd", result.get("total_cost_usd")),
+            cost_usd=_turn_cost(result, checked),
             input_tokens=checked.count("input_tokens", usage.get("input_tokens")) or 0,
             output_tokens=checked.count("output_tokens", usage.get("output_tokens")) or 0,
             cache_creation_input_tokens=checked.count(
@@ -291,6 +291,19 @@ class StreamState:
         if text:
             return text
         return self.assistant_error or f"the claude CLI reported an error ({result.get('subtype')})"
+
+
+def _turn_cost(result: dict[str, Any], checked: Checked) -> float | None:
+    """What this turn cost. total_cost_usd is the process's running total (a warm process's second
+    turn reports both turns: tests/fixtures/45_*); model_usage_since_last_result, where the CLI gives
+    it, is the turn's own spend per model."""
+    since = result.get("model_usage_since_last_result")
+    if not isinstance(since, dict):
+        return checked.cost("total_cost_usd", result.get("total_cost_usd"))
+    costs = [checked.cost("costUSD", u.get("costUSD")) if isinstance(u, dict) else None for u in since.values()]
+    if any(cost is None for cost in costs):
+        return None  # a part not believed: the whole is unknown
+    return sum(cost for cost in costs if cost is not None)
 
 
 def _limit_report(info: dict[str, Any], checked: Checked) -> LimitReport | None:
