@@ -57,10 +57,11 @@ Credentials as the CLI reads them: ANTHROPIC_API_KEY, CLAUDE_CODE_OAUTH_TOKEN; n
 The login's usage limits (OAuth logins), as 2.1.332 reports them against the mock API's Account
 (tests/fixtures/40_* to 48_*), come from ~/.claude/fake_account.json, the account's state, read at
 every API call (so a warm process's later turn sees it too): {"window": "five_hour", "rejected_until":
-<epoch s, or null: no reset known>, "requests_left": <API calls still allowed before the rejection>,
-"utilization": <a warning with it>}. A rejected call: a rate_limit_event rejected (none when its
-reset is past, no resetsAt when unknown), the synthetic "You've hit your … limit" message, an error
-result with api_error_status 429, exit 1; what ran before it stays done (43: after a tool).
+<epoch s, or null: no reset known>, "resets_at": <the reset the API reports, when not that>,
+"requests_left": <API calls still allowed before the rejection>, "utilization": <a warning with it>}.
+A rejected call: a rate_limit_event rejected (none when its reset is past, no resetsAt when unknown),
+the synthetic "You've hit your … limit" message, an error result with api_error_status 429, exit 1;
+what ran before it stays done (43: after a tool). tests/agents/test_double_limits.py holds it to them.
 """
 
 from __future__ import annotations
@@ -903,7 +904,7 @@ class Turn:
         """The account's limit rejected a call (captures 42, 43, 47, 48): no retry."""
         state = account() or {}
         window = str(state.get("window") or "five_hour")
-        until = state.get("rejected_until")
+        until = state.get("resets_at", state.get("rejected_until"))  # what the API says may be stale (46)
         info: dict[str, object] = {"status": "rejected"}
         if isinstance(until, int | float):
             info["resetsAt"] = int(until)

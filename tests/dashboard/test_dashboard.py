@@ -5,12 +5,14 @@ token, its cookie, and the Origin of every action. The page sets agent text as t
 from __future__ import annotations
 
 import re
+import time
 
 import anyio
 import httpx2
 import pytest
 
 from agent_mcp.core.models import AgentOptions
+from agent_mcp.core.rows import LimitReport
 from agent_mcp.dashboard._page import PAGE, SCRIPT
 from agent_mcp.dashboard.app import COOKIE, dashboard_app
 from agent_mcp.web.auth import TokenGuard
@@ -118,3 +120,18 @@ async def test_without_a_token_only_loopback_names_are_answered(make_pool, claud
     assert data.json()["error"].startswith("[forbidden] without a token")
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://localhost:8766") as http:
         assert (await http.get("/api/agents")).status_code == 200
+
+
+async def test_it_shows_each_account_s_windows_and_the_spend(make_pool, claude_env, no_leaks):
+    pool = await make_pool(claude_env, max_cost_usd=10.0)
+    await pool.limits.observe(None, LimitReport("five_hour", "allowed_warning", 1796454511, 0.93))
+    await pool.limits.observe(None, LimitReport("seven_day", "rejected", int(time.time()) + 60))
+    async with client(pool) as http:
+        status = (await http.get("/api/pool")).json()
+    [account] = status["accounts"]
+    assert account["host"] is None and account["paused_until"]
+    assert [(w["type"], w["status"]) for w in account["windows"]] == [
+        ("five_hour", "allowed_warning"), ("seven_day", "rejected")
+    ]  # fmt: skip
+    assert status["spend"] == {"cost_usd": 0.0, "max_cost_usd": 10.0, "window_s": 86400.0}
+    assert "refreshPool" in SCRIPT and 'id="accounts"' in PAGE

@@ -4,6 +4,7 @@ agent wrote shown as text. The same code takes the screenshot docs/dashboard.md 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -151,3 +152,21 @@ async def test_a_permission_request_is_answered_from_the_page(no_leaks, browser,
                 await anyio.sleep(0.1)
     assert done["status"] == "done" and (tmp_path / "mock_written.txt").exists()
     assert [r["answered_by"] for r in done["response"]["permission_requests"]] == ["dashboard"]
+
+
+async def test_the_accounts_show_as_bars_with_the_pause_and_the_spend(
+    no_leaks, browser, dashboard, tmp_path, claude_env
+):
+    env = {k: v for k, v in claude_env.items() if k != "ANTHROPIC_API_KEY"}
+    env.update(CLAUDE_CODE_OAUTH_TOKEN="sk-ant-oat01-dummy", AGENT_MCP_MAX_COST_USD="5")
+    (Path(env["HOME"]) / ".claude").mkdir(exist_ok=True)
+    (Path(env["HOME"]) / ".claude" / "fake_account.json").write_text(json.dumps({"utilization": 0.93}))
+    base = dashboard("--max-cost-usd", "5")
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
+        await ok(client, "send_message", agent="dev", message="hello")
+    browser.get(base)
+    until(lambda: texts(browser, ".window[data-window=five_hour] span")[1].startswith("allowed_warning 93%"))
+    width = browser.execute_script("return document.querySelector('.window[data-window=five_hour] .fill').style.width")
+    assert width == "93%"
+    assert "of $5.0000" in browser.find_element("css selector", "#spend-bar").text

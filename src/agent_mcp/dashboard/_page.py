@@ -18,7 +18,8 @@ PAGE = """<!doctype html>
 <body>
 <header><h1>agent-mcp</h1><span id="totals"></span><span id="err"></span></header>
 <main>
-<div><section><h2>Agents</h2><table><thead><tr><th>name</th><th>host</th><th>status</th><th>queued</th><th>messages</th>
+<div><section><h2>Accounts</h2><div id="accounts"></div><div id="spend"></div></section>
+<section><h2>Agents</h2><table><thead><tr><th>name</th><th>host</th><th>status</th><th>queued</th><th>messages</th>
 <th>cost</th><th>tokens in/out</th><th>session</th><th>last active</th></tr></thead><tbody id="agents"></tbody></table></section></div>
 <div><section id="agent-view" hidden><h2 id="agent-name"></h2><div id="chart-label"></div><svg id="chart" width="600" height="100"></svg>
 <table><thead><tr><th>run</th><th>status</th><th>message</th><th>cost</th><th></th></tr></thead>
@@ -40,6 +41,9 @@ section{background:#fff;border:1px solid #ddd;padding:.6em;margin-bottom:1em;ove
 .ev.tool_use{border-color:#06c}.ev.tool_result{border-color:#999}.ev.error{border-color:#b00}
 .ev.permission_request{border-color:#c60;background:#fff6ec}.ev .at{color:#999;font-size:.85em}
 button{margin-right:.4em}#err{color:#b00}svg{background:#fff;border:1px solid #eee}
+.account{margin:.3em 0}.window{display:flex;gap:.6em;align-items:center;font-size:.9em}
+.bar{width:12em;height:.8em;background:#eee;border:1px solid #ccc}.fill{height:100%;background:#4a4}
+.fill.allowed_warning{background:#c90}.fill.rejected{background:#b00}.paused{color:#b00;font-weight:600}
 """
 
 SCRIPT = """"use strict";
@@ -84,6 +88,29 @@ async function refreshAgents() {
   const cost = agents.reduce((sum, a) => sum + (a.total_cost_usd || 0), 0);
   const busy = agents.filter(a => a.status !== "idle").length;
   document.getElementById("totals").textContent = agents.length + " agents, " + busy + " busy, " + money(cost) + " spent";
+}
+function bar(share, status) {
+  const fill = el("div", {class: "fill " + status});
+  fill.style.width = Math.round(Math.min(1, Math.max(0, share)) * 100) + "%";
+  return el("div", {class: "bar"}, fill);
+}
+async function refreshPool() {
+  const pool = await api("/api/pool");
+  const nodes = pool.accounts.map(account => el("div", {class: "account"},
+    el("strong", {}, account.host || "this machine"),
+    account.paused_until ? el("span", {class: "paused"}, " paused until " + account.paused_until.slice(0, 19)) : "",
+    ...account.windows.map(w => el("div", {class: "window", "data-window": w.type},
+      el("span", {}, w.type), bar(w.status === "rejected" ? 1 : (w.utilization || 0), w.status),
+      el("span", {}, w.status + (w.utilization != null ? " " + Math.round(w.utilization * 100) + "%" : "")),
+      el("span", {}, w.resets_at ? "resets " + w.resets_at.slice(0, 16) : "")))));
+  document.getElementById("accounts").replaceChildren(...nodes);
+  const spend = pool.spend;
+  const cap = spend.max_cost_usd;
+  document.getElementById("spend").replaceChildren(el("div", {class: "window", id: "spend-bar"},
+    el("span", {}, "spend"), cap ? bar(spend.cost_usd / cap, spend.cost_usd >= cap ? "rejected" : "allowed") : "",
+    el("span", {}, money(spend.cost_usd) + (cap ? " of " + money(cap) : " (no cap)") +
+      (spend.window_s ? " over " + Math.round(spend.window_s / 3600) + " h" : " in all") +
+      (spend.unknown_cost_runs ? ", " + spend.unknown_cost_runs + " runs of unknown cost" : ""))));
 }
 function chart(runs) {
   const svg = document.getElementById("chart");
@@ -154,7 +181,7 @@ let busy = false;
 async function tick() {
   if (busy) return;
   busy = true;
-  try { await refreshAgents(); await refreshRuns(); await refreshRun(); say(""); }
+  try { await refreshAgents(); await refreshPool(); await refreshRuns(); await refreshRun(); say(""); }
   catch (error) { say(error.message); }
   finally { busy = false; }
 }

@@ -223,6 +223,10 @@ class Api:
             shown.append({**agent, "last_activity": last, "step": step})
         return {"agents": shown, "total": listing.data["total"]}
 
+    async def pool(self, request: Request) -> dict[str, Any]:
+        """pool_status: each account's windows and pause, the spend against its cap."""
+        return self.pool_of().status().model_dump(mode="json")
+
     async def runs(self, request: Request) -> dict[str, Any]:
         infos, _ = self.pool_of().history_page(request.path_params["name"], RUNS_SHOWN, None)
         return {"runs": [replies.entry_of_run(info, 300).model_dump(mode="json") for info in infos]}
@@ -257,6 +261,7 @@ def dashboard_app(pool_of: Callable[[], AgentPool], guard: TokenGuard | None, li
         Route("/dashboard.css", style),
         Route("/login", login, methods=["POST"]),
         Route("/api/agents", gate.guarded(api.agents)),
+        Route("/api/pool", gate.guarded(api.pool)),
         Route("/api/agents/{name}/runs", gate.guarded(api.runs)),
         Route("/api/runs/{run_id}/transcript", gate.guarded(api.transcript)),
         Route("/api/runs/{run_id}/cancel", gate.guarded(api.cancel, action=True), methods=["POST"]),
