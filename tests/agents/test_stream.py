@@ -154,16 +154,15 @@ def test_rate_limit_fields_only_when_they_say_something():
 @pytest.mark.parametrize(
     ("info", "expected", "dropped"),
     [
-        ({"status": "rejected"}, LimitReport("unknown", "rejected", None, None), []),
+        ({"status": "rejected", "isUsingOverage": False}, None, []),  # a server throttle's (50_*)
         ({"status": "rejected", "resetsAt": "soon", "rateLimitType": "five_hour"},
          LimitReport("five_hour", "rejected", None, None), ["resetsAt='soon'"]),
         ({"status": "rejected", "resetsAt": 10**15, "rateLimitType": "five_hour"},
          LimitReport("five_hour", "rejected", None, None), ["resetsAt=1000000000000000"]),
-        ({"status": "allowed_warning", "utilization": 11, "rateLimitType": "a b"},
-         LimitReport("unknown", "allowed_warning", None, None), ["rateLimitType='a b'", "utilization=11"]),
+        ({"status": "allowed_warning", "utilization": 11, "rateLimitType": "a b"}, None, ["rateLimitType='a b'"]),
         ({"status": "paused", "rateLimitType": "five_hour"}, None, ["status='paused'"]),
-        ({"status": "allowed", "utilization": "0.5"},
-         LimitReport("unknown", "allowed", None, None), ["utilization='0.5'"]),
+        ({"status": "allowed", "utilization": "0.5", "rateLimitType": "seven_day"},
+         LimitReport("seven_day", "allowed", None, None), ["utilization='0.5'"]),
     ],
 )  # fmt: skip
 def test_a_misbehaving_rate_limit_event_gives_only_what_is_believed(info, expected, dropped):

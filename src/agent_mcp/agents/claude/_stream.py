@@ -307,13 +307,14 @@ def _turn_cost(result: dict[str, Any], checked: Checked) -> float | None:
 
 
 def _limit_report(info: dict[str, Any], checked: Checked) -> LimitReport | None:
-    """A window the account reported, when its status and window are the CLI's words."""
+    """A window the account reported, when its status and window are the CLI's words. A report naming
+    no window is none of the account's (a server throttle's 429 gives a bare rejected: 50_*)."""
     status = checked.choice("status", info.get("status"), RATE_LIMIT_STATUSES)
     window = checked.word("rateLimitType", info.get("rateLimitType"))
-    if status is None:
+    if status is None or window is None:
         return None
     return LimitReport(
-        window or "unknown",
+        window,
         status,
         checked.count("resetsAt", info.get("resetsAt"), MAX_EPOCH_S),
         checked.fraction("utilization", info.get("utilization")),

@@ -3,7 +3,7 @@
 Runs tests/clients' claude with an OAuth login against tests/mock_api.py, an account state set on
 the mock, and writes tests/fixtures/4x_oauth_limit_*.stdout (and .stderr when there is any) with
 their entries in tests/fixtures/INDEX.json (an entry of the same name is replaced). Run from the
-worktree: `/work/main/.venv/bin/python capture_rate_limits.py`. RATE_LIMIT_FACTS.md reads them.
+checkout: `.venv/bin/python tests/capture_rate_limits.py`. docs/claude-cli.md ("Usage limits") reads them.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).parent
-sys.path[:0] = [str(HERE / "tests"), str(HERE / "tests" / "e2e")]
+sys.path[:0] = [str(HERE), str(HERE / "e2e")]
 
 from mock_api import Account, MockAnthropic  # noqa: E402
 from real_limits import OAUTH_TOKEN  # noqa: E402
 from test_real_cli import QUIET  # noqa: E402  (the same quiet CLI as the e2e tests, MAX_RETRIES 1 among it)
 
-CLAUDE = HERE / "tests" / "clients" / "node_modules" / ".bin" / "claude"
-FIXTURES = HERE / "tests" / "fixtures"
+CLAUDE = HERE / "clients" / "node_modules" / ".bin" / "claude"
+FIXTURES = HERE / "fixtures"
 PRINT = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--"]
 WARM = ["claude", "-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"]
 
