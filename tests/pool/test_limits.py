@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from agent_mcp.core.config import Settings
+from agent_mcp.core.config import Settings, load_settings
 from agent_mcp.core.errors import BudgetExhausted, RunFailed
 from agent_mcp.core.models import AgentOptions, AgentResponse
 from agent_mcp.core.rows import AgentRecord, LimitReport, RunRecord
@@ -121,3 +121,17 @@ async def test_spend_older_than_the_window_leaves_it(store):
     await spend(store, 5.0, at="2000-01-01T00:00:00.000+00:00")
     assert Spending(store, Settings(max_cost_usd=1.0, cost_window_s=86400)).budget(agent()) == 1.0
     assert Spending(store, Settings(max_cost_usd=1.0, cost_window_s=0)).remainder(agent()).usd == -4.0
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "1e400", "2000000", "ten"])
+def test_a_pool_cap_that_is_no_budget_stops_start_up_naming_its_source(value):
+    with pytest.raises(ValueError, match="^AGENT_MCP_MAX_COST_USD: must be a positive number of US dollars"):
+        load_settings({}, {"AGENT_MCP_MAX_COST_USD": value})
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize(("name", "value"), [("AGENT_MCP_ON_RATE_LIMIT", "retry"), ("AGENT_MCP_COST_WINDOW", "-5")])
+def test_a_limit_setting_out_of_its_range_stops_start_up(name, value):
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        load_settings({}, {name: value})

@@ -21,9 +21,13 @@ MAX_USD = 1_000_000.0
 
 
 def dollars(text: str) -> float:
-    value = float(text)
+    expected = f"must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {text!r}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(expected) from None
     if not (math.isfinite(value) and 0 < value <= MAX_USD):
-        raise ValueError(f"must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {text!r}")
+        raise ValueError(expected)
     return value
 
 

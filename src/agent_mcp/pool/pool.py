@@ -66,6 +66,11 @@ ANSWER_TAKEN_S = 2.0
 
 
 class AgentPool:
+    limits: Limits
+    """The accounts' usage limits (made with the store, in running())."""
+    spending: Spending
+    """The spending caps (made with the store, in running())."""
+
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self._processes = ProcessRegistry()
