@@ -126,7 +126,7 @@ async def test_spend_older_than_the_window_leaves_it(store):
 @pytest.mark.attack
 @pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "1e400", "2000000", "ten"])
 def test_a_pool_cap_that_is_no_budget_stops_start_up_naming_its_source(value):
-    with pytest.raises(ValueError, match="^AGENT_MCP_MAX_COST_USD: must be a positive number of US dollars"):
+    with pytest.raises(ValueError, match=r"^AGENT_MCP_MAX_COST_USD: must be a positive number of US dollars"):
         load_settings({}, {"AGENT_MCP_MAX_COST_USD": value})
 
 
