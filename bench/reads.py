@@ -50,9 +50,16 @@ async def measure(tmp: Path) -> list[tuple[str, int, str, int]]:
             await call("create_agent", name=f"agent-{i:04d}", role="a role of some length " * 4, cwd=str(work))
         listing = await call("list_agents")
     assert listing["total"] == AGENTS
+    subscription = {k: v for k, v in env.items() if k != "ANTHROPIC_API_KEY"} | {
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-x"
+    }
+    async with Client(StdioServerParameters(command=AGENT_MCP, env=subscription), read_timeout_seconds=300) as client:
+        result = await client.call_tool("send_message", {"agent": "reviewer", "message": "review src/ for bugs"})
+        oauth = result.structured_content or {}
     return [
         ("create_agent", chars(created), "546", 300),
         ("send_message, less the reply text", chars(sent) - len(sent["text"]), "483", 400),
+        ("send_message of a subscription login, less the reply text", chars(oauth) - len(oauth["text"]), "444", 400),
         (f"list_agents, default page over {AGENTS:,} agents", chars(listing), "669,000 (every agent)", 16_000),
         ("get_history, a page of 10 runs with 1 KB messages and replies", chars(history), "about 27,000", 12_000),
     ]
