@@ -386,7 +386,8 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
     paths = [str(work), str(tmp_path / "file.txt"), str(tmp_path / "missing"), "/", "/etc", str(DOUBLE)]
     tools = {
         "create_agent": ["name", "role", "cwd", "model", "permission_mode", "allowed_tools", "disallowed_tools",
-                         "max_turns", "max_budget_usd", "add_dirs", "mcp_config", "effort", "worktree", "host"],
+                         "max_turns", "max_budget_usd", "add_dirs", "mcp_config", "effort", "max_total_usd", "worktree",
+                         "host"],
         "list_agents": ["status", "name_prefix", "limit", "cursor"],
         "get_agent": ["name"],
         "send_message": ["agent", "message", "timeout_s"],
@@ -400,6 +401,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "reset_agent": ["name"],
         "broadcast": ["agents", "message", "messages", "timeout_s"],
         "wait_runs": ["run_ids", "mode", "wait_s"],
+        "pool_status": [],
     }  # fmt: skip
     anything = values(paths)
     # Half the time a parameter gets a plausible value, so the checks behind the first one are reached.
@@ -414,6 +416,7 @@ def test_fuzzed_arguments_never_crash_and_refusals_change_nothing(tmp_path, clau
         "after": st.integers(-5, 50),
         "max_turns": st.integers(-3, 50),
         "max_budget_usd": st.floats(-1, 5),
+        "max_total_usd": st.floats(-1, 5),
         "timeout_s": st.floats(-1, 30),
         "wait_s": st.floats(-1, 0.5),
         "force": st.booleans(),

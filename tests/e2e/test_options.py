@@ -166,8 +166,10 @@ async def test_not_logged_in_kind(tmp_path, claude_env, no_leaks):
 
 
 async def test_rate_limited_kind_carries_the_reset_time(tmp_path, claude_env, no_leaks):
+    """With --on-rate-limit fail the CLI's rejection is the reply (with wait it is held: test_accounts.py)."""
     del claude_env["ANTHROPIC_API_KEY"]
     claude_env["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat01-dummy"
+    claude_env["AGENT_MCP_ON_RATE_LIMIT"] = "fail"
     async with connect(claude_env) as client:
         await ok(client, "create_agent", name="dev", role="r", cwd=str(tmp_path))
         reply = await ok(client, "send_message", agent="dev", message="x MOCK_429")
