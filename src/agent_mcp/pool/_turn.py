@@ -58,7 +58,7 @@ class TurnContext:
 async def take_turn(context: TurnContext, agent: AgentRecord, run: Run, message: str) -> AgentResponse:
     """The agent's place is checked again first: its paths may have moved since it was created."""
     try:
-        opened = context.places.open(agent)
+        opened = await context.places.open(agent)
     except RunFailed:
         await context.warm.end(agent.name)  # it works in a place that is no longer allowed
         raise
@@ -87,7 +87,7 @@ class _Turn:
         self.launcher = opened.launcher
         options = opened.workplace.options
         argv = self.kind.argv(opened.executable, agent.name, agent.role, options, None)
-        self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id)
+        self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id, opened.box)
         self.notes = _Notes(context.store, run.run_id, context.settings.max_transcript_events)
 
     async def take(self, message: str) -> AgentResponse:

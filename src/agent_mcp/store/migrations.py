@@ -134,6 +134,10 @@ MIGRATIONS: tuple[str, ...] = (
         AND other.agent != agents.name AND own.agent = agents.name AND own.session_id = agents.session_id
         AND (other.first_seen < own.first_seen OR (other.first_seen = own.first_seen AND other.rowid < own.rowid)));
     """,
+    # 7 -> 8 (#31): whether an agent's CLI runs in a bubblewrap box
+    """
+    ALTER TABLE agents ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
