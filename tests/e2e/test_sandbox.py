@@ -1,0 +1,101 @@
+"""Sandboxed agents through the server: create_agent's sandbox argument and the server's default,
+what a tool in the box can reach of the server (its store, its environment with the bearer token),
+the server killed outright with a box running, and the real claude CLI in a box."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import STATS
+from helpers import claude_processes, connect, ok, refused, server_pid
+from test_real_cli import real_env  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.anyio
+
+
+def script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def boxed_env(claude_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A server with a token in its environment (as an HTTP server has), its CLI's state made."""
+    (Path(claude_env["HOME"]) / ".claude").mkdir(exist_ok=True)
+    return {**claude_env, "AGENT_MCP_TOKEN": "server-token-0123456789"}
+
+
+@pytest.mark.attack
+async def test_a_boxed_tool_reads_neither_the_store_nor_the_servers_token(tmp_path, boxed_env, no_leaks):
+    work = tmp_path / "work"
+    work.mkdir()
+    state = Path(boxed_env["AGENT_MCP_STATE_DIR"])
+    probe = script(
+        work / "probe.sh",
+        f"{{ cat /proc/*/environ; cat {state}/*; ls -A {state}; ls /proc; }} > report.txt 2>&1\n",
+    )
+    async with connect(boxed_env) as client:
+        info = await ok(client, "create_agent", name="boxed", role="r", cwd=str(work), sandbox=True)
+        plain = await ok(client, "create_agent", name="plain", role="r", cwd=str(tmp_path))
+        reply = await ok(client, "send_message", agent="boxed", message=f"MOCK_RUN={probe}")
+        server = server_pid(boxed_env)
+    assert info["sandbox"] is True and "sandbox" not in plain
+    assert reply["is_error"] is False
+    report = (work / "report.txt").read_text()
+    assert "server-token-0123456789" not in report and "SQLite format" not in report
+    assert str(server) not in report.split()  # the server is not among the box's processes
+    assert (state / "agent-mcp.sqlite3").read_bytes().startswith(b"SQLite format")  # there all along, outside
+
+
+async def test_the_server_default_and_a_refusal_where_no_box_can_be_made(tmp_path, boxed_env):
+    async with connect({**boxed_env, "AGENT_MCP_SANDBOX": "1"}) as client:
+        info = await ok(client, "create_agent", name="boxed", role="r", cwd=str(tmp_path))
+        opted_out = await ok(client, "create_agent", name="plain", role="r", cwd=str(tmp_path), sandbox=False)
+    assert info["sandbox"] is True and "sandbox" not in opted_out
+    async with connect(boxed_env, "--bwrap-bin", str(tmp_path / "missing-bwrap")) as client:
+        text = await refused(client, "create_agent", name="boxed2", role="r", cwd=str(tmp_path), sandbox=True)
+    assert text.startswith("[sandbox_unavailable] ") and "apt-get install bubblewrap" in text
+
+
+async def test_a_server_killed_outright_leaves_nothing_of_a_box(tmp_path, boxed_env, no_leaks):
+    work = tmp_path / "work"
+    work.mkdir()
+    linger = script(work / "linger.sh", "setsid sleep 300 &\nsleep 300 &\necho up > started\nsleep 300\n")
+    with contextlib.suppress(Exception):  # the server dies under the client
+        async with connect(boxed_env) as client:
+            await ok(client, "create_agent", name="boxed", role="r", cwd=str(work), sandbox=True)
+            await ok(client, "start_message", agent="boxed", message=f"MOCK_RUN={linger}")
+            with anyio.fail_after(20):
+                while not (work / "started").exists():
+                    await anyio.sleep(0.05)
+            assert len(claude_processes(boxed_env)) >= 5  # the reaper, bwrap twice, the double, the script, sleeps
+            os.kill(server_pid(boxed_env), signal.SIGKILL)
+            killed_at = time.monotonic()
+            while claude_processes(boxed_env) and time.monotonic() - killed_at < 5:
+                await anyio.sleep(0.05)
+            assert claude_processes(boxed_env) == []
+    STATS["faults"] += 1
+
+
+async def test_the_real_claude_cli_answers_and_uses_a_tool_in_its_box(tmp_path, real_env, no_leaks):  # noqa: F811
+    env, api = real_env
+    (Path(env["HOME"]) / ".claude").mkdir(exist_ok=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="dev", role="r", cwd=str(work), sandbox=True,
+                 permission_mode="acceptEdits")  # fmt: skip
+        first = await ok(client, "send_message", agent="dev", message="run MOCK_TOOL")
+        written = await ok(client, "send_message", agent="dev", message=f"MOCK_WRITE={work / 'from-claude.txt'}")
+        refused_write = await ok(client, "send_message", agent="dev", message="MOCK_WRITE=/var/tmp/boxed-claude.txt")
+    assert first["is_error"] is False and first["text"].endswith("TOOL_RESULT:hi-from-tool"), first
+    assert written["session_id"] == first["session_id"] and (work / "from-claude.txt").exists()
+    assert refused_write["is_error"] is False and not Path("/var/tmp/boxed-claude.txt").exists()
