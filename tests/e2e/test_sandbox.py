@@ -86,7 +86,7 @@ async def test_a_server_killed_outright_leaves_nothing_of_a_box(tmp_path, boxed_
 
 
 async def test_the_real_claude_cli_answers_and_uses_a_tool_in_its_box(tmp_path, real_env, no_leaks):  # noqa: F811
-    env, api = real_env
+    env, _ = real_env
     (Path(env["HOME"]) / ".claude").mkdir(exist_ok=True)
     work = tmp_path / "work"
     work.mkdir()
