@@ -127,7 +127,8 @@ async def test_a_boxed_tool_cannot_see_or_signal_processes_outside(make_pool, bo
     try:
         report = await run_inside(
             pool, "boxed", dirs["mine"],
-            f"{{ cat /proc/{os.getpid()}/environ; kill -9 {victim.pid} || echo REFUSED; ls /proc | grep -c '^[0-9]'; }}",
+            f"{{ cat /proc/{os.getpid()}/environ; kill -9 {victim.pid} || echo REFUSED; "
+            "ls /proc | grep -c '^[0-9]'; }",
         )  # fmt: skip
         assert alive(victim.pid)
         assert "REFUSED" in report
