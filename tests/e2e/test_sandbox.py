@@ -8,13 +8,14 @@ import contextlib
 import os
 import signal
 import stat
+import subprocess
 import time
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import STATS
-from helpers import claude_processes, connect, ok, refused, server_pid
+from conftest import DOUBLE, STATS
+from helpers import AGENT_MCP, claude_processes, connect, ok, refused, server_pid
 from test_real_cli import real_env  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +100,48 @@ async def test_the_real_claude_cli_answers_and_uses_a_tool_in_its_box(tmp_path, 
     assert first["is_error"] is False and first["text"].endswith("TOOL_RESULT:hi-from-tool"), first
     assert written["session_id"] == first["session_id"] and (work / "from-claude.txt").exists()
     assert refused_write["is_error"] is False and not Path("/var/tmp/boxed-claude.txt").exists()
+
+
+def doctor(env: dict[str, str], *args: str) -> list[str]:
+    done = subprocess.run([AGENT_MCP, "doctor", *args], capture_output=True, text=True, env=env, timeout=120)
+    return [" ".join(line.split()) for line in done.stdout.splitlines()]
+
+
+def test_doctor_checks_bubblewrap_when_sandboxing_is_on(tmp_path, claude_env):
+    assert not any(" sandbox " in line for line in doctor(claude_env))  # off: nothing to check
+    assert "ok sandbox bubblewrap (bwrap) makes a box" in doctor(claude_env, "--sandbox")
+    lines = doctor({**claude_env, "AGENT_MCP_SANDBOX": "1"}, "--bwrap-bin", str(tmp_path / "no-bwrap"))
+    [problem] = [line for line in lines if line.startswith("PROBLEM sandbox")]
+    assert "not found" in problem
+    assert any(line.startswith("fix: bubblewrap") and "apt-get install bubblewrap" in line for line in lines)
+
+
+async def test_a_sandboxed_agent_on_a_host_runs_boxed_there(ssh_hosts, claude_env, tmp_path, no_leaks):
+    h1 = ssh_hosts.start("h1")
+    (h1.home / ".claude").mkdir(exist_ok=True)
+    work, theirs = h1.home / "work", h1.home / "theirs"
+    for path in (work, theirs):
+        path.mkdir()
+    (theirs / "secret.txt").write_text("THEIR-SECRET")
+    kept = h1.home / ".local" / "state" / "agent-mcp"  # what agent-mcp keeps on the host: hidden too
+    kept.mkdir(parents=True)
+    (kept / "kept.txt").write_text("KEPT")
+    probe = script(work / "probe.sh", f"{{ ls -A {theirs} {kept}; cat {theirs}/secret.txt; }} > report.txt 2>&1\n")
+    # The host's own `claude` lies under /tmp here, which a box hides (its /tmp is private): the double's
+    # own path, as a CLI installed in a plain place is.
+    env = {**claude_env, "AGENT_MCP_HOSTS": "h1=2", "AGENT_MCP_SSH_CONFIG": str(ssh_hosts.config),
+           "AGENT_MCP_REMOTE_CLAUDE": str(DOUBLE)}  # fmt: skip
+    lines = doctor(env, "--sandbox")
+    assert "ok host h1 sandbox bubblewrap (bwrap) makes a box" in lines, "\n".join(lines)
+    async with connect(env) as client:
+        await ok(client, "create_agent", name="other", role="r", cwd=str(theirs), host="h1")
+        info = await ok(client, "create_agent", name="boxed", role="r", cwd=str(work), host="h1", sandbox=True)
+        pid = await ok(client, "send_message", agent="boxed", message="MOCK_ECHO_PID")
+        await ok(client, "send_message", agent="boxed", message=f"MOCK_RUN={probe}")
+    assert info["sandbox"] is True and info["host"] == "h1"
+    assert int(pid["text"].rsplit("pid=", 1)[1].split()[0]) < 10  # in a PID namespace of its own, there
+    report = (work / "report.txt").read_text()
+    assert "THEIR-SECRET" not in report and "kept.txt" not in report, report
+    async with connect(env, "--bwrap-bin", "/nowhere/bwrap") as client:
+        text = await refused(client, "create_agent", name="nobox", role="r", cwd=str(work), host="h1", sandbox=True)
+    assert text.startswith("[sandbox_unavailable] ") and "on host 'h1'" in text and "--bwrap-bin" in text

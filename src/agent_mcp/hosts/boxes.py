@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from agent_mcp.core.environment import OWN_PREFIX
 from agent_mcp.core.errors import InvalidInput, SandboxUnavailable, box_unavailable
 from agent_mcp.core.rows import AgentRecord
 from agent_mcp.hosts.machines import LOCAL, RemoteMachine, host_state_dir
@@ -37,7 +38,7 @@ def directories_of(agent: AgentRecord) -> list[str]:
 async def bwrap_problem(bwrap: str, machine: RemoteMachine | None) -> str | None:
     """What went wrong making a box on the machine (None: this one), or None when it worked."""
     try:
-        done = await (machine or LOCAL).run([bwrap, *PROBE], {}, "")
+        done = await (machine or LOCAL).run([bwrap, *PROBE], {}, OWN_PREFIX)
     except InvalidInput as exc:
         return str(exc)
     if done.code == 0:
