@@ -119,6 +119,19 @@ async def make_pool(tmp_path, request):
 
 
 @pytest.fixture
+def bwrap() -> str:
+    """bubblewrap, which sandboxed agents run in (CI installs Debian's bubblewrap)."""
+    import shutil
+
+    found = shutil.which("bwrap")
+    if found is None:
+        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
+            pytest.fail("bubblewrap is required here (apt-get install bubblewrap)")
+        pytest.skip("needs bubblewrap (Debian: bubblewrap)")
+    return found
+
+
+@pytest.fixture
 def ssh_hosts(tmp_path: Path, claude_env: dict[str, str]):
     """Real sshd's on loopback, started by the test (ssh_hosts.py)."""
     from ssh_hosts import SshHosts, sshd_available

@@ -28,7 +28,7 @@ def script(path: Path, body: str) -> Path:
 
 
 @pytest.fixture
-def boxed_env(claude_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+def boxed_env(claude_env: dict[str, str], bwrap: str) -> dict[str, str]:
     """A server with a token in its environment (as an HTTP server has), its CLI's state made."""
     (Path(claude_env["HOME"]) / ".claude").mkdir(exist_ok=True)
     return {**claude_env, "AGENT_MCP_TOKEN": "server-token-0123456789"}
@@ -86,7 +86,7 @@ async def test_a_server_killed_outright_leaves_nothing_of_a_box(tmp_path, boxed_
     STATS["faults"] += 1
 
 
-async def test_the_real_claude_cli_answers_and_uses_a_tool_in_its_box(tmp_path, real_env, no_leaks):  # noqa: F811
+async def test_the_real_claude_cli_answers_and_uses_a_tool_in_its_box(tmp_path, real_env, bwrap, no_leaks):  # noqa: F811
     env, _ = real_env
     (Path(env["HOME"]) / ".claude").mkdir(exist_ok=True)
     work = tmp_path / "work"
@@ -107,7 +107,7 @@ def doctor(env: dict[str, str], *args: str) -> list[str]:
     return [" ".join(line.split()) for line in done.stdout.splitlines()]
 
 
-def test_doctor_checks_bubblewrap_when_sandboxing_is_on(tmp_path, claude_env):
+def test_doctor_checks_bubblewrap_when_sandboxing_is_on(tmp_path, claude_env, bwrap):
     assert not any(" sandbox " in line for line in doctor(claude_env))  # off: nothing to check
     assert "ok sandbox bubblewrap (bwrap) makes a box" in doctor(claude_env, "--sandbox")
     lines = doctor({**claude_env, "AGENT_MCP_SANDBOX": "1"}, "--bwrap-bin", str(tmp_path / "no-bwrap"))
@@ -116,7 +116,7 @@ def test_doctor_checks_bubblewrap_when_sandboxing_is_on(tmp_path, claude_env):
     assert any(line.startswith("fix: bubblewrap") and "apt-get install bubblewrap" in line for line in lines)
 
 
-async def test_a_sandboxed_agent_on_a_host_runs_boxed_there(ssh_hosts, claude_env, tmp_path, no_leaks):
+async def test_a_sandboxed_agent_on_a_host_runs_boxed_there(ssh_hosts, claude_env, bwrap, no_leaks):
     h1 = ssh_hosts.start("h1")
     (h1.home / ".claude").mkdir(exist_ok=True)
     work, theirs = h1.home / "work", h1.home / "theirs"

@@ -30,7 +30,7 @@ def script(path: Path, body: str) -> Path:
 
 
 @pytest.fixture
-def boxed_env(claude_env: dict[str, str]) -> dict[str, str]:
+def boxed_env(claude_env: dict[str, str], bwrap: str) -> dict[str, str]:
     """claude_env with the CLI's state directory made (a box binds it back, but makes none)."""
     (Path(claude_env["HOME"]) / ".claude").mkdir()
     return claude_env
