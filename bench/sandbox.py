@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import anyio
-from common import RawClient, Row, environment, interleaved_medians
+from common import RawClient, Row, environment, round_trip_medians
 
 GOAL_MS = 10.0
 
@@ -20,11 +20,7 @@ def medians(env: dict[str, str], tmp: Path, rounds: int) -> dict[str, float]:
         (tmp / name).mkdir()
         client.call("create_agent", name=name, role="answers", cwd=str(tmp / name), sandbox=boxed)
         client.call("send_message", agent=name, message="warm up")
-    ms = interleaved_medians(
-        {name: (lambda message, name=name: client.call("send_message", agent=name, message=message))
-         for name in ("boxed", "plain")},
-        rounds,
-    )  # fmt: skip
+    ms = round_trip_medians(client, ("boxed", "plain"), rounds)
     client.close()
     return ms
 

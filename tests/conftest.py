@@ -182,6 +182,13 @@ def person(*answers: dict | str | None, asked: list[str] | None = None):  # type
     return answer
 
 
+def script(path: Path, body: str) -> Path:
+    """A program of the repository's (a shell script), as an agent's Bash tool would run it."""
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | 0o100)
+    return path
+
+
 def alive(pid: int) -> bool:
     """Running, not a zombie."""
     try:

@@ -7,24 +7,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import stat
 import subprocess
 import time
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import DOUBLE, STATS
+from conftest import DOUBLE, STATS, script
 from helpers import AGENT_MCP, claude_processes, connect, ok, refused, server_pid
 from test_real_cli import real_env  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.anyio
-
-
-def script(path: Path, body: str) -> Path:
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 @pytest.fixture

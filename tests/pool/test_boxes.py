@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import MARK, alive, listed
+from conftest import MARK, alive, listed, script
 
 from agent_mcp.core.errors import SandboxUnavailable
 from agent_mcp.core.models import AgentOptions
@@ -20,13 +19,6 @@ from agent_mcp.core.models import AgentOptions
 pytestmark = pytest.mark.anyio
 
 ACCEPT = AgentOptions(permission_mode="acceptEdits")
-
-
-def script(path: Path, body: str) -> Path:
-    """A program of the repository's, as its agent's Bash tool would run it."""
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 @pytest.fixture
