@@ -112,6 +112,15 @@ def interleaved_medians(contenders: dict[str, Callable[[str], object]], rounds: 
     return {name: statistics.median(taken) * 1000 for name, taken in times.items()}
 
 
+def round_trip_medians(client: RawClient, agents: tuple[str, ...], rounds: int) -> dict[str, float]:
+    """Each agent's send_message round trip through one server, the agents in turn (interleaved_medians)."""
+    return interleaved_medians(
+        {name: (lambda message, name=name: client.call("send_message", agent=name, message=message))
+         for name in agents},
+        rounds,
+    )  # fmt: skip
+
+
 class RawClient:
     """A minimal JSON-RPC client over the server's stdio (writing a line, reading a line), so that a
     figure is the server's own: the SDK's Python client adds its work on top, chiefly validating

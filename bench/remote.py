@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, RawClient, Row, environment, interleaved_medians
+from common import ROOT, RawClient, Row, environment, round_trip_medians
 
 sys.path.insert(0, str(ROOT / "tests"))
 import anyio
@@ -34,17 +34,13 @@ def _hosts(tmp: Path) -> tuple[SshHosts, dict[str, str]]:
     return hosts, {"AGENT_MCP_SSH_CONFIG": str(hosts.config)}
 
 
-def round_trip_medians(env: dict[str, str], hosts: SshHosts, work: Path, rounds: int) -> dict[str, float]:
+def local_and_remote(env: dict[str, str], hosts: SshHosts, work: Path, rounds: int) -> dict[str, float]:
     client = RawClient({**env, "AGENT_MCP_HOSTS": "h1=2"})
     client.call("create_agent", name="local", role="answers", cwd=str(work))
     client.call("create_agent", name="remote", role="answers", cwd=str(hosts.hosts["h1"].home / "work"), host="h1")
     for name in ("local", "remote"):
         client.call("send_message", agent=name, message="warm up")  # the process, and the master connection
-    medians = interleaved_medians(
-        {name: (lambda message, name=name: client.call("send_message", agent=name, message=message))
-         for name in ("remote", "local")},
-        rounds,
-    )  # fmt: skip
+    medians = round_trip_medians(client, ("remote", "local"), rounds)
     client.close()
     return medians
 
@@ -62,7 +58,7 @@ async def round_trips(tmp: Path, rounds: int, quick: bool) -> list[Row]:
             work = tmp / f"work{i}"
             work.mkdir()
             env = {**environment(tmp), **extra, "AGENT_MCP_WARM_TTL": ttl, "AGENT_MCP_STATE_DIR": str(tmp / f"s{i}")}
-            ms = await anyio.to_thread.run_sync(round_trip_medians, env, hosts, work, rounds)
+            ms = await anyio.to_thread.run_sync(local_and_remote, env, hosts, work, rounds)
             met = None if quick else ms["remote"] / ms["local"] <= most
             local = "a warm local agent" if ttl != "0" else "a local agent"
             rows.append(Row(name, ms["remote"], ms["local"], "ms", goal, met,

@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 import pool_share
 import remote
+import sandbox
 import warm
 from common import (
     AGENT_MCP,
@@ -329,7 +330,7 @@ def table(rows: list[Row]) -> str:
 
 
 SECTIONS = ("round-trip", "parallel", "throughput", "cold", "scale", "warm", "share", "real-cli", "printing", "remote",
-            "spread")  # fmt: skip
+            "spread", "sandbox")  # fmt: skip
 
 
 async def main(quick: bool, only: str | None = None) -> int:
@@ -352,6 +353,7 @@ async def main(quick: bool, only: str | None = None) -> int:
         "printing": lambda tmp: warm.printing(tmp, sizes["printed"], 3, quick),
         "remote": lambda tmp: remote.round_trips(tmp, rounds, quick),
         "spread": lambda tmp: remote.spread(tmp, sizes["spread"], quick),
+        "sandbox": lambda tmp: sandbox.round_trip(tmp, rounds, quick),
     }
     assert tuple(sections) == SECTIONS
     rows: list[Row] = []

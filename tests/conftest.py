@@ -119,6 +119,19 @@ async def make_pool(tmp_path, request):
 
 
 @pytest.fixture
+def bwrap() -> str:
+    """bubblewrap, which sandboxed agents run in (CI installs Debian's bubblewrap)."""
+    import shutil
+
+    found = shutil.which("bwrap")
+    if found is None:
+        if os.environ.get("AGENT_MCP_REQUIRE_REAL_CLIENTS"):
+            pytest.fail("bubblewrap is required here (apt-get install bubblewrap)")
+        pytest.skip("needs bubblewrap (Debian: bubblewrap)")
+    return found
+
+
+@pytest.fixture
 def ssh_hosts(tmp_path: Path, claude_env: dict[str, str]):
     """Real sshd's on loopback, started by the test (ssh_hosts.py)."""
     from ssh_hosts import SshHosts, sshd_available
@@ -167,6 +180,13 @@ def person(*answers: dict | str | None, asked: list[str] | None = None):  # type
         return types.ElicitResult(action="accept", content=reply)  # type: ignore[arg-type]
 
     return answer
+
+
+def script(path: Path, body: str) -> Path:
+    """A program of the repository's (a shell script), as an agent's Bash tool would run it."""
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | 0o100)
+    return path
 
 
 def alive(pid: int) -> bool:

@@ -1026,7 +1026,13 @@ class Turn:
         self.denials = [{"tool_name": "Write", "tool_use_id": "toolu_denied", "tool_input": tool_input}]
 
     def write(self, path: str, content: str) -> None:
-        Path(path).write_text(content)
+        """A file the tool cannot write (a read-only file system) is the tool's error, as the CLI reports it."""
+        try:
+            Path(path).write_text(content)
+        except OSError as exc:
+            message = f"{exc.strerror}: {path}"
+            self.use_tool("Write", {"file_path": path, "content": content}, message, True, "Error: " + message)
+            return
         self.use_tool(
             "Write",
             {"file_path": path, "content": content},

@@ -19,6 +19,6 @@ def test_quick_benchmark_runs_every_figure():
     for figure in ("round trip", "claude-code-mcp", "1-second job", "time to the result", "peak server memory",
                    "cold start", "list_agents latency", "server memory", "warm agent", "the real CLI",
                    "tools printing", "remote agent round trip", "agents over two hosts",
-                   "read whole by reference", "the pool's share"):  # fmt: skip
+                   "read whole by reference", "the pool's share", "sandboxed agent round trip"):  # fmt: skip
         assert figure in names, figure
-    assert len(rows) == 19
+    assert len(rows) == 20

@@ -17,8 +17,10 @@ from typing import TextIO
 import anyio
 
 from agent_mcp.core.config import Settings
-from agent_mcp.core.errors import HostUnreachable
+from agent_mcp.core.errors import HostUnreachable, box_unavailable
 from agent_mcp.core.host_specs import Host
+from agent_mcp.hosts.boxes import bwrap_problem
+from agent_mcp.hosts.machines import RemoteMachine
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import leftover_worktrees
 from agent_mcp.store.database import Store
@@ -195,9 +197,35 @@ async def _check_host(links: SshLinks, host: Host, claude: str) -> list[Check]:
     return checks
 
 
+def check_sandbox(settings: Settings) -> list[Check]:
+    """With --sandbox: a box made here and on each host, as a sandboxed agent's run makes one."""
+    return anyio.run(_check_sandbox, settings) if settings.sandbox else []
+
+
+async def _check_sandbox(settings: Settings) -> list[Check]:
+    links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
+    machines = [None, *(RemoteMachine(host, links, 60) for host in settings.hosts)]
+    checks = []
+    try:
+        for machine in machines:
+            where = "on the server's machine" if machine is None else f"on host {machine.host.alias!r}"
+            try:
+                problem = await bwrap_problem(settings.bwrap_bin, machine)
+            except HostUnreachable as exc:
+                problem = str(exc)
+            name = "sandbox" if machine is None else f"host {machine.host.alias} sandbox"
+            if problem is None:
+                checks.append(Check(name, f"bubblewrap ({settings.bwrap_bin}) makes a box"))
+            else:
+                checks.append(Check(name, problem, box_unavailable(settings.bwrap_bin, where)))
+    finally:
+        links.close()
+    return checks
+
+
 def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
     checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings),
-              *check_hosts(settings)]  # fmt: skip
+              *check_hosts(settings), *check_sandbox(settings)]  # fmt: skip
     width = max(len(check.name) for check in checks)
     for check in checks:
         mark = "PROBLEM" if check.fix else "ok" if check.known else "unknown"

@@ -211,6 +211,7 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
         db.execute("DROP TABLE spend")
         db.execute("ALTER TABLE runs DROP COLUMN resets_at")
         db.execute("PRAGMA user_version = 6")
+        db.execute("ALTER TABLE agents DROP COLUMN sandbox")  # a later step's (#31): it runs again too
         db.execute("UPDATE agents SET total_cost_usd = 9e999 WHERE name = 'alice'")
         db.execute("UPDATE agents SET total_cost_usd = -1000.5, total_input_tokens = -3 WHERE name = 'mallory'")
         db.execute("UPDATE runs SET response = json_set(response, '$.cost_usd', json('null')) WHERE agent = 'alice'")

@@ -139,3 +139,9 @@ class AgentKind(Protocol):
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
         """The CLI is missing here (host None) or on a host: what to install, which setting points at it."""
         ...
+
+    def state_paths(self, home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+        """The files and directories its CLI keeps its own state in (login, settings, sessions), for
+        the login whose home is `home` and environment `env`: a sandboxed agent's box keeps them
+        writable (processes/sandbox.py), and those that do not exist yet are not made."""
+        ...

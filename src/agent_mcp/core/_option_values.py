@@ -38,6 +38,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def switch(text: str) -> bool:
+    if text in ("1", "0"):
+        return text == "1"
+    raise ValueError(f"must be 1 (on) or 0 (off), got {text!r}")
+
+
 def roots(text: str) -> tuple[Path, ...]:
     """Resolve roots once, at start-up, so a symlinked root compares equal to resolved cwds."""
     roots = []

@@ -25,6 +25,7 @@ from agent_mcp.core._option_values import (
     positive_int,
     roots,
     seconds_or_off,
+    switch,
 )
 from agent_mcp.core.environment import depth_of, largest_role
 from agent_mcp.core.host_specs import Host, parse_hosts
@@ -83,6 +84,8 @@ class Settings:
     max_rate_limit_wait_s: float = 21600.0
     max_cost_usd: float | None = None
     cost_window_s: float = 86400.0
+    sandbox: bool = False
+    bwrap_bin: str = "bwrap"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class Option:
     env: str
     convert: Callable[[str], Any]
     help: str
+    const: str | None = None
+    """The value of the flag given alone (`--sandbox`), for a switch; None: the flag takes a value."""
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -389,17 +394,35 @@ OPTIONS: tuple[Option, ...] = (
         seconds_or_off,
         "the rolling window --max-cost-usd counts spend over, in seconds; 0: the store's whole life (default: 86400)",
     ),
+    Option(
+        "sandbox",
+        "--sandbox",
+        "AGENT_MCP_SANDBOX",
+        switch,
+        "run each agent's CLI in a bubblewrap box unless create_agent says sandbox=false; 1 or 0 (default: 0)",
+        const="1",
+    ),
+    Option(
+        "bwrap_bin",
+        "--bwrap-bin",
+        "AGENT_MCP_BWRAP_BIN",
+        non_empty,
+        "the bubblewrap executable that makes the boxes, here and on the hosts: a name on PATH or a path "
+        "(default: bwrap)",
+    ),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
+        switch = {"nargs": "?", "const": option.const} if option.const is not None else {}
         parser.add_argument(
             option.flag,
             dest=option.attr,
             metavar=option.env,
             default=None,
             help=f"{option.help}; env {option.env}",
+            **switch,  # type: ignore[arg-type]
         )
 
 

@@ -85,6 +85,23 @@ class HostUnreachable(AgentMCPError):
     kind = "host_unreachable"
 
 
+class SandboxUnavailable(AgentMCPError):
+    """A sandboxed agent asked for where no box can be made (bubblewrap missing, or unable to start)."""
+
+    kind = "sandbox_unavailable"
+
+
+def box_unavailable(bwrap: str, where: str, detail: str = "") -> str:
+    """Why no box can be made, and the three fixes: the one text of a refusal, a failed run and doctor."""
+    said = f" ({detail})" if detail else ""
+    return (
+        f"bubblewrap ({bwrap!r}) is missing or cannot start {where}{said}; install it (Debian: apt-get install "
+        "bubblewrap), enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; on Ubuntu "
+        "also kernel.apparmor_restrict_unprivileged_userns=0), or point AGENT_MCP_BWRAP_BIN / --bwrap-bin at a "
+        "working bwrap"
+    )
+
+
 class RunFailed(AgentMCPError):
     """A run that produced no result event: nothing the CLI said can be returned as a reply.
     `resets_at` (ISO 8601): a run ended by its account's usage limit says when that resets."""

@@ -24,6 +24,7 @@ ErrorKind = Literal[
     "policy",
     "host_unreachable",
     "connection_lost",
+    "sandbox_unavailable",
     "protocol_error",
     "internal",
     "budget_exhausted",
@@ -124,6 +125,10 @@ class AgentInfo(AgentOptions):
         default_factory=list, description="tools answered allow_always: allowed without asking (ask mode)"
     )
     worktree: bool = Field(default=False, description="whether the agent works in its own git worktree")
+    sandbox: bool = Field(
+        default=False,
+        description="its CLI runs in a bubblewrap box: it sees only its own directories, writes only there",
+    )
     worktree_branch: str | None = Field(default=None, description="the branch of its worktree")
     worktree_repo: str | None = Field(default=None, description="the repository its worktree was made from")
 

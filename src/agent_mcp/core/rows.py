@@ -73,6 +73,8 @@ class AgentRecord:
     """The listed SSH host it runs on (its alias); None: this machine."""
     cli: str = "claude"
     """Its agent kind (agents/): claude, the only one the store knows so far."""
+    sandbox: bool = False
+    """Its CLI runs in a bubblewrap box (processes/sandbox.py)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def agent_of(row: sqlite3.Row) -> AgentRecord:
             "options": AgentOptions.model_construct(**json.loads(row["options"])),
             "worktree": Worktree(**json.loads(worktree)) if worktree else None,
             "always_allowed": json.loads(row["always_allowed"]),
+            "sandbox": bool(row["sandbox"]),
         }
     )
 

@@ -31,6 +31,8 @@ _RESOLVE = (
 )
 """Each directory argument (`~` is the login's home there), entered and printed as the host resolves
 it (NUL-terminated)."""
+_HOME = 'printf %s "$HOME"'
+_EXISTING = 'for d do [ -d "$d" ] && printf "%s\\0" "$d"; done; exit 0'
 _WITHOUT = 'p=$1; shift; for v in $(env | sed -n "s/^\\($p[A-Za-z0-9_]*\\)=.*/\\1/p"); do unset "$v"; done; exec "$@"'
 """Runs the rest of its arguments without any variable whose name starts with its first."""
 _REAPER = reaper.__file__
@@ -186,8 +188,23 @@ class RemoteMachine:
     async def worktrees_dir(self, state_dir: Path) -> str:
         """Under the host login's home, one directory per state directory of this machine (two
         servers with their own stores keep apart there as here)."""
-        home = (await self.links.run(self.host, ["sh", "-c", 'printf %s "$HOME"'], self.timeout_s)).out
-        if not home.startswith("/"):
-            raise InvalidInput(f"the login on {self.label} has no home directory to keep worktrees in")
         digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-        return f"{home.rstrip('/')}/.local/state/agent-mcp/worktrees-{digest}"
+        return f"{host_state_dir(await self.home())}/worktrees-{digest}"
+
+    async def home(self) -> str:
+        """The login's home there, as its $HOME says."""
+        home = (await self._sh(_HOME)).out
+        if not home.startswith("/"):
+            raise InvalidInput(f"the login on {self.label} has no home directory")
+        return home
+
+    async def existing_dirs(self, paths: list[str]) -> list[str]:
+        """Those of the paths that are directories there, in one command."""
+        if not paths:
+            return []
+        return [path for path in (await self._sh(_EXISTING, *paths)).out.split("\0") if path]
+
+
+def host_state_dir(home: str) -> str:
+    """What agent-mcp keeps on a host (its worktrees), under the login's home."""
+    return f"{home.rstrip('/')}/.local/state/agent-mcp"

@@ -2,8 +2,9 @@
 
 For an agent here: its paths checked again (confinement.py) and its launcher the local one. For an
 agent on a host: the host still listed, the local ssh started in the state directory (its paths are
-the host's, checked there as the run starts), and its launcher the SSH one. A launcher that wraps
-another (a sandbox) is chosen here too; the pool only ever sees a Launcher and a Workplace.
+the host's, checked there as the run starts), and its launcher the SSH one. A sandboxed agent's
+launcher is the sandbox (processes/sandbox.py) wrapping the one it would otherwise get, with the view
+its box has now (boxes.py); the pool only ever sees a Launcher and a Workplace.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import os
 from dataclasses import dataclass
 
 from agent_mcp.core.config import Settings
-from agent_mcp.core.errors import InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
+from agent_mcp.core.errors import HostUnreachable, InvalidInput, OutsideRoots, PolicyRefusal, RunFailed
 from agent_mcp.core.host_specs import listed
 from agent_mcp.core.rows import AgentRecord
+from agent_mcp.hosts.boxes import Boxes
 from agent_mcp.hosts.confinement import agent_roots, open_workplace
 from agent_mcp.hosts.launcher import SshLauncher
+from agent_mcp.hosts.machines import RemoteMachine
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.processes.launcher import Launcher, Workplace
 from agent_mcp.processes.local import LocalLauncher
+from agent_mcp.processes.sandbox import BoxView, SandboxLauncher
 
 
 @dataclass(frozen=True)
@@ -28,16 +32,39 @@ class Opened:
     workplace: Workplace
     executable: str
     """The CLI's executable as the launcher's machine names it."""
+    box: BoxView | None = None
+    """What its box shows, for a sandboxed agent: a warm process is reused only in the same box."""
 
 
 class Places:
-    def __init__(self, settings: Settings, links: SshLinks, local: LocalLauncher) -> None:
+    def __init__(self, settings: Settings, links: SshLinks, local: LocalLauncher, boxes: Boxes) -> None:
         self.settings = settings
         self.links = links
         self.local = local
+        self.boxes = boxes
 
-    def open(self, agent: AgentRecord) -> Opened:
-        """Raises RunFailed when the agent can no longer run where it was made to."""
+    async def open(self, agent: AgentRecord) -> Opened:
+        """Raises RunFailed when the agent can no longer run where it was made to. The caller closes
+        the workplace's descriptor."""
+        opened = self._unboxed(agent)
+        if not agent.sandbox:
+            return opened
+        try:
+            machine = None if agent.host is None else self.machine(agent.host)
+            view = await self.boxes.view(agent, machine)
+        except (HostUnreachable, InvalidInput) as exc:
+            os.close(opened.workplace.cwd_fd)
+            raise RunFailed("host_unreachable", f"agent {agent.name!r} cannot run: {exc}") from None
+        except BaseException:
+            os.close(opened.workplace.cwd_fd)
+            raise
+        launcher = SandboxLauncher(opened.launcher, self.settings.bwrap_bin, view)
+        return Opened(launcher, opened.workplace, opened.executable, view)
+
+    def machine(self, alias: str) -> RemoteMachine:
+        return RemoteMachine(listed(self.settings.hosts, alias), self.links, self.settings.timeout_s)
+
+    def _unboxed(self, agent: AgentRecord) -> Opened:
         if agent.host is None:
             return Opened(self.local, self._here(agent), self.settings.claude_bin)
         # Still listed? A host dropped from --hosts is reached no more.

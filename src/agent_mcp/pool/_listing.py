@@ -50,6 +50,7 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[
         "worktree": worktree is not None,
         "worktree_branch": worktree.branch if worktree else None,
         "worktree_repo": worktree.repo if worktree else None,
+        "sandbox": agent.sandbox,
     }
 
 

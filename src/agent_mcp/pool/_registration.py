@@ -21,6 +21,7 @@ from agent_mcp.core.environment import MAX_ARG_BYTES
 from agent_mcp.core.errors import InvalidInput, PolicyRefusal
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.core.rows import AgentRecord
+from agent_mcp.hosts.boxes import Boxes
 from agent_mcp.hosts.confinement import agent_roots, open_workplace
 from agent_mcp.hosts.launcher import remote_command
 from agent_mcp.hosts.machines import LOCAL, Machine
@@ -40,11 +41,14 @@ class Registration:
     options: AgentOptions
     worktree: bool = False
     host: str | None = None
+    sandbox: bool | None = None
+    """None: the server's default (--sandbox)."""
 
 
 async def register_agent(
-    store: Store, settings: Settings, child_env: dict[str, str], locks: AgentLocks, remote: Remote, wanted: Registration
-) -> AgentRecord:
+    store: Store, settings: Settings, child_env: dict[str, str], locks: AgentLocks, remote: Remote, boxes: Boxes,
+    wanted: Registration,
+) -> AgentRecord:  # fmt: skip
     name, role = wanted.name, wanted.role
     validation.check_name(name)
     validation.check_text("role", role, settings.max_role_bytes)
@@ -68,6 +72,9 @@ async def register_agent(
             f"this server already has {settings.max_agents} agents, its limit (AGENT_MCP_MAX_AGENTS / "
             "--max-agents); delete_agent one you no longer need, or raise the limit"
         )
+    sandbox = settings.sandbox if wanted.sandbox is None else wanted.sandbox
+    if sandbox:
+        await boxes.check(remote.machine(placed.host) if placed is not None else None)
     if placed is not None:
         machine: Machine = remote.machine(placed.host)
         cwd = placed.cwd
@@ -80,6 +87,7 @@ async def register_agent(
         options=checked,
         created_at=clock.now(),
         host=placed.host.alias if placed is not None else None,
+        sandbox=sandbox,
     )
     # Held across the check and the insert, so a leftover of this name (a creation cut short) can
     # be cleared without clearing another server's creation in progress.

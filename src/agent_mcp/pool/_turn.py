@@ -63,7 +63,7 @@ async def take_turn(
     """The agent's place is checked again first: its paths may have moved since it was created. A
     spending cap's remainder (`budget`) becomes the CLI's own budget when it is the smaller."""
     try:
-        opened = context.places.open(agent)
+        opened = await context.places.open(agent)
     except RunFailed:
         await context.warm.end(agent.name)  # it works in a place that is no longer allowed
         raise
@@ -97,7 +97,7 @@ class _Turn:
         self.launcher = opened.launcher
         options = opened.workplace.options
         argv = self.kind.argv(opened.executable, agent.name, agent.role, options, None)
-        self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id)
+        self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id, opened.box)
         self.notes = _Notes(context.store, run.run_id, context.settings.max_transcript_events)
 
     async def take(self, message: str) -> AgentResponse:

@@ -7,7 +7,7 @@ after a turn its process waits here for the agent's next message, for up to the 
 no concurrency slot, holds its agent's lock (see locks.py; another server that wants the agent
 makes it let go), and is ended cleanly: stdin closed, then the usual ladder.
 
-A process is only ever reused for the same claude command line, working directory and session:
+A process is only ever reused for the same claude command line, working directory, session and box:
 anything else (reset_agent, options or a cwd that now resolves elsewhere) ends it instead, and so
 does one that wrote on its output between turns (the CLI does not: someone else did).
 """
@@ -25,6 +25,7 @@ import anyio
 from agent_mcp.pool._background import Background
 from agent_mcp.pool._locks import AgentLocks
 from agent_mcp.processes.process import AgentProcess
+from agent_mcp.processes.sandbox import BoxView
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class WarmKey:
     host: str | None
     cwd: str
     session_id: str | None
+    box: BoxView | None = None
+    """What its sandbox shows (processes/sandbox.py): an agent created since is hidden only from new boxes."""
 
 
 @dataclass(eq=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from agent_mcp.agents import stripped_env
+from agent_mcp.agents import kind_for, stripped_env
 from agent_mcp.core import validation
 from agent_mcp.core.clock import now
 from agent_mcp.core.config import Settings
@@ -34,6 +34,7 @@ from agent_mcp.core.models import (
 )
 from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
 from agent_mcp.core.status import PoolStatus
+from agent_mcp.hosts.boxes import Boxes
 from agent_mcp.hosts.places import Places
 from agent_mcp.hosts.ssh import SshLinks
 from agent_mcp.hosts.worktree import remove_worktree, uncommitted_changes
@@ -83,7 +84,9 @@ class AgentPool:
         self._child_env = child_environment(given, settings.depth, settings.max_depth, stripped_env())
         links = SshLinks(settings.state_dir, settings.ssh_config, settings.connect_timeout_s)
         self.remote = Remote(settings.hosts, links, settings.timeout_s)
-        self._places = Places(settings, links, LocalLauncher(self._processes, settings.max_line_bytes))
+        boxes = Boxes(settings.bwrap_bin, settings.state_dir, self._child_env, lambda: self.store.agents.all(),
+                      lambda cli, home, env: kind_for(cli).state_paths(home, env))  # fmt: skip
+        self._places = Places(settings, links, LocalLauncher(self._processes, settings.max_line_bytes), boxes)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[AgentPool]:
@@ -122,10 +125,11 @@ class AgentPool:
     # --- agents ------------------------------------------------------------------------------
 
     async def create(
-        self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False, host: str | None = None
-    ) -> AgentInfo:
-        await register_agent(self.store, self.settings, self._child_env, self._locks, self.remote,
-                             Registration(name, role, cwd, options, worktree, host))  # fmt: skip
+        self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False, host: str | None = None,
+        sandbox: bool | None = None,
+    ) -> AgentInfo:  # fmt: skip
+        await register_agent(self.store, self.settings, self._child_env, self._locks, self.remote, self._places.boxes,
+                             Registration(name, role, cwd, options, worktree, host, sandbox))  # fmt: skip
         return await self.info(name)
 
     def get(self, name: str) -> AgentRecord:

@@ -116,12 +116,19 @@ async def create_agent(
             "'auto' for the listed host with the most free slots; omitted: this machine"
         ),
     ] = None,
+    sandbox: Annotated[
+        bool | None,
+        Field(
+            description="run its CLI in a bubblewrap box that sees only its own directories (cwd, add_dirs, worktree, "
+            "the CLI's state) and writes only there; omitted: the server's default (--sandbox)"
+        ),
+    ] = None,
 ) -> AgentInfo:
     """Create a named Claude Code agent with a role and a working directory. Its first message
     starts a session; later messages continue it."""
     given = locals()
     options = AgentOptions(**{field: given[field] for field in AgentOptions.model_fields})
-    return await _pool(ctx).create(name, role, cwd, options, worktree, host)
+    return await _pool(ctx).create(name, role, cwd, options, worktree, host, sandbox)
 
 
 async def list_agents(

@@ -134,7 +134,7 @@ MIGRATIONS: tuple[str, ...] = (
         AND other.agent != agents.name AND own.agent = agents.name AND own.session_id = agents.session_id
         AND (other.first_seen < own.first_seen OR (other.first_seen = own.first_seen AND other.rowid < own.rowid)));
     """,
-    # (#29) the accounts' usage limits, a row per window (host '': this machine's login); the spend
+    # 7 -> 8 (#29): the accounts' usage limits, a row per window (host '': this machine's login); the spend
     # ledger (a row per run that got a response; cost_usd null: its CLI reports none), which outlives
     # pruned runs and deleted agents; when the usage limit that ended a run before it started resets
     """
@@ -152,6 +152,10 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO spend (at, agent, cost_usd) SELECT finished_at, agent, json_extract(response, '$.cost_usd')
         FROM runs WHERE response IS NOT NULL AND json_valid(response) AND finished_at IS NOT NULL;
     ALTER TABLE runs ADD COLUMN resets_at TEXT;
+    """,
+    # 8 -> 9 (#31): whether an agent's CLI runs in a bubblewrap box
+    """
+    ALTER TABLE agents ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -112,6 +112,13 @@ class ClaudeKind:
         how = f"was killed by signal {signal}" if signal is not None else f"exited with code {returncode}"
         return f"the claude CLI {how} without a result"
 
+    def state_paths(self, home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+        """CLAUDE_CONFIG_DIR holds everything (its .claude.json too); without it, ~/.claude and ~/.claude.json."""
+        configured = env.get("CLAUDE_CONFIG_DIR")
+        if configured:
+            return (configured,)
+        return (f"{home}/.claude", f"{home}/.claude.json")
+
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
         if host is None:
             return RunFailed(

@@ -1,0 +1,50 @@
+"""The box's argv (processes/sandbox.py): which mounts, in which order, for which view."""
+
+from __future__ import annotations
+
+from agent_mcp.processes.sandbox import FIXED, BoxView, box_argv
+
+
+def mounts(view: BoxView) -> list[tuple[str, str]]:
+    argv = box_argv("bwrap", view, "/w", ["claude", "-p"])
+    assert argv[: 1 + len(FIXED)] == ["bwrap", *FIXED]
+    assert argv[-5:] == ["--chdir", "/w", "--", "claude", "-p"]
+    rest, found = argv[1 + len(FIXED) : -5], []
+    while rest:
+        if rest[0] == "--tmpfs":
+            found.append(("hide", rest[1]))
+            rest = rest[2:]
+        else:
+            assert rest[0] == "--bind-try" and rest[1] == rest[2]
+            found.append(("own", rest[1]))
+            rest = rest[3:]
+    return found
+
+
+def test_every_box_has_its_pid_namespace_session_and_end_with_its_parent_and_a_read_only_machine():
+    assert {"--unshare-pid", "--new-session", "--die-with-parent"} <= set(FIXED)
+    assert "--unshare-net" not in FIXED and "--share-net" not in FIXED  # the CLI needs its API
+    assert FIXED[FIXED.index("--ro-bind") : FIXED.index("--ro-bind") + 3] == ("--ro-bind", "/", "/")
+    assert mounts(BoxView(own=(), hidden=())) == [("hide", "/tmp")]
+
+
+def test_the_deeper_path_decides_and_nothing_redundant_is_mounted():
+    view = BoxView(
+        own=("/tmp/x/mine", "/home/u/.claude", "/home/u/.claude/projects", "/srv/theirs/inner"),
+        hidden=("/state", "/state/worktrees", "/srv/theirs", "/tmp/x", "/srv/theirs/inner/deeper"),
+    )
+    assert mounts(view) == [  # the shallowest first, so what lies under a mount can change it again
+        ("hide", "/state"),  # /state/worktrees and /tmp/x: hidden already
+        ("hide", "/tmp"),
+        ("hide", "/srv/theirs"),
+        ("own", "/home/u/.claude"),  # its projects: its own already
+        ("own", "/srv/theirs/inner"),
+        ("own", "/tmp/x/mine"),
+        ("hide", "/srv/theirs/inner/deeper"),
+    ]
+
+
+def test_own_wins_where_a_path_is_both_and_the_message_stays_out_of_the_options():
+    assert mounts(BoxView(own=("/same",), hidden=("/same",))) == [("own", "/same"), ("hide", "/tmp")]
+    argv = box_argv("bwrap", BoxView(own=("/w",), hidden=()), "/w", ["claude", "--bind", "/", "/"])
+    assert argv[argv.index("--") + 1 :] == ["claude", "--bind", "/", "/"]  # the CLI's argv after bwrap's own
