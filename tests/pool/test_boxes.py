@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import MARK, alive, listed, script
+from conftest import MARK, alive, listed, marked_processes, script
 
 from agent_mcp.core.errors import SandboxUnavailable
 from agent_mcp.core.models import AgentOptions
@@ -203,3 +204,48 @@ async def test_a_warm_box_is_not_reused_once_another_agent_is_created(make_pool,
     (dirs["theirs"] / "secret.txt").write_text("LATER-SECRET")
     report = await run_inside(pool, "boxed", dirs["mine"], f"cat {dirs['theirs']}/secret.txt")
     assert "LATER-SECRET" not in report
+
+
+async def test_ask_mode_transcripts_and_files_changed_work_in_a_box(make_pool, boxed_env, dirs, no_leaks):
+    """A boxed agent in ask mode asks before its Write, waits in the box for the answer, and its run's
+    transcript and files_changed say what it did, as outside the box."""
+    pool = await make_pool(boxed_env)
+    await pool.create("boxed", "r", str(dirs["mine"]), AgentOptions(permission_mode="ask"), sandbox=True)
+    run = await pool.start("boxed", "write it MOCK_WRITE")
+    info = await pool.wait_run(run.run_id, 10)
+    assert info.status == "waiting_permission" and info.pending_permission is not None
+    target = dirs["mine"] / "mock_written.txt"
+    assert not target.exists()
+    await pool.answer_permission(run.run_id, info.pending_permission.request_id, "allow", None)
+    await run.wait(10)
+    response = pool.get_run(run.run_id).response
+    assert response is not None and response.files_changed == [str(target)] and target.read_text() == "hello\n"
+    kinds = [e.kind for e in pool.transcript(run.run_id, 0, 50).events]
+    assert "permission_request" in kinds and "tool_use" in kinds and "tool_result" in kinds
+
+
+async def test_a_timeout_ends_everything_in_the_box_and_the_agent_goes_on(make_pool, boxed_env, dirs, no_leaks):
+    pool = await make_pool(boxed_env)
+    await pool.create("boxed", "r", str(dirs["mine"]), ACCEPT, sandbox=True)
+    run = await pool.start("boxed", "MOCK_GRANDCHILD MOCK_SLEEP=30", timeout_s=1)
+    await run.wait(15)
+    assert pool.get_run(run.run_id).error_kind == "timed_out"
+    with anyio.fail_after(5):
+        while marked_processes(boxed_env[MARK]):
+            await anyio.sleep(0.05)
+    assert not (await pool.send("boxed", "after the timeout")).is_error
+
+
+async def test_a_worktree_agent_works_in_its_box(make_pool, boxed_env, tmp_path, no_leaks):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for argv in (["git", "init", "-q"], ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                                          "--allow-empty", "-m", "start"]):  # fmt: skip
+        subprocess.run(argv, cwd=repo, check=True)
+    pool = await make_pool(boxed_env)
+    info = await pool.create("boxed", "r", str(repo), ACCEPT, worktree=True, sandbox=True)
+    reply = await pool.send("boxed", "MOCK_WRITE")
+    assert not reply.is_error, reply.text
+    assert (Path(info.cwd) / "mock_written.txt").read_text() == "hello\n"
+    assert not (repo / "mock_written.txt").exists()  # in its own worktree, not the repository's checkout
+    assert reply.files_changed == [str(Path(info.cwd) / "mock_written.txt")]
