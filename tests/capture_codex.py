@@ -45,8 +45,11 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     index = []
     key = {"CODEX_API_KEY": "sk-test-dummy"}
-    with MockOpenAI() as mock, MockOpenAI(websocket_status=404) as no_websocket, \
-            tempfile.TemporaryDirectory() as scratch:
+    with (
+        MockOpenAI() as mock,
+        MockOpenAI(websocket_status=404) as no_websocket,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         home, work = Path(scratch) / "home", Path(scratch) / "work"
         (home / ".codex").mkdir(parents=True)
         work.mkdir()
@@ -90,8 +93,13 @@ def main() -> None:
              "-s after resume is refused")  # fmt: skip
         case("17_patch", ["codex", "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "-c", BASE, "-"],
              b"patch MOCK_PATCH\n", "apply_patch under workspace-write: a file_change item")  # fmt: skip
-        case("18_reconnecting", [*EXEC, "-"], b"hello MOCK_TEXT\n",
-             "no WebSocket: five non-fatal Reconnecting errors and an error item, then the answer", api=no_websocket)
+        case(
+            "18_reconnecting",
+            [*EXEC, "-"],
+            b"hello MOCK_TEXT\n",
+            "no WebSocket: five non-fatal Reconnecting errors and an error item, then the answer",
+            api=no_websocket,
+        )
         case("16_no_key", [*EXEC, "-"], b"MOCK_401\n", "no credentials at all: no Authorization header, the same 401",
              env={})  # fmt: skip
     (OUT / "INDEX.json").write_text(json.dumps(index, indent=1) + "\n")

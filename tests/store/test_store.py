@@ -40,7 +40,7 @@ def response(session_id: str = "s1") -> AgentResponse:
 
 def test_a_new_store_is_at_the_current_version_in_wal_mode(tmp_path):
     store = Store(tmp_path / "state", owner_of(os.getpid()))
-    assert store.file.version == SCHEMA_VERSION == 7
+    assert store.file.version == SCHEMA_VERSION == len(MIGRATIONS)
     mode = sqlite3.connect(tmp_path / "state" / DB_NAME).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     assert oct((tmp_path / "state").stat().st_mode & 0o777) == "0o700"

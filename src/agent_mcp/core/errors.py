@@ -86,7 +86,7 @@ class RunFailed(AgentMCPError):
         self.kind: ErrorKind = kind  # the text already starts with it
         detail = f"[{kind}] {message}"
         if tail.strip():
-            detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"
+            detail += f"\n--- last output of the agent's CLI ---\n{tail.strip()}"
         super().__init__(detail)
 
 

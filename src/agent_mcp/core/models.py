@@ -94,6 +94,7 @@ class AgentInfo(AgentOptions):
 
     name: str
     role: str
+    cli: str = Field(default="claude", description="the agent CLI it runs: claude, codex or gemini")
     cwd: str = Field(description="absolute, resolved working directory (on its host, for an agent on one)")
     host: str | None = Field(
         default=None, description="the SSH host (an alias of --hosts) its claude runs on; absent: this machine"
@@ -109,7 +110,7 @@ class AgentInfo(AgentOptions):
     )
     message_count: int = Field(description="messages that got an AgentResponse, failed ones included")
     created_at: str = Field(description="ISO 8601, UTC")
-    total_cost_usd: float
+    total_cost_usd: float = Field(description="the sum of the costs its CLI reported (codex and gemini report none)")
     total_input_tokens: int
     total_output_tokens: int
     total_cache_creation_input_tokens: int = 0
@@ -211,7 +212,9 @@ class AgentResponse(Lean):
     rate_limit_type: str | None = None
     rate_limit_status: str | None = Field(default=None, description="allowed | allowed_warning | rejected")
     rate_limit_resets_at: int | None = Field(default=None, description="epoch seconds")
-    cost_usd: float
+    cost_usd: float | None = Field(
+        description="what the turn cost, as the CLI reported it; null when its CLI reports no cost (codex, gemini)"
+    )
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int
@@ -298,7 +301,7 @@ class ReplyHead(Lean):
     text: str = Field(description="the reply's first 500 characters")
     text_truncated: bool = Field(default=False, description="there is more: get_run(run_id) or the reply resource")
     text_chars: int | None = Field(default=None, description="the whole reply's length in characters, when cut")
-    cost_usd: float = 0.0
+    cost_usd: float | None = None
     is_error: bool = False
     error: str | None = None
     error_kind: ErrorKind | None = None

@@ -71,7 +71,7 @@ class AgentRecord:
     host: str | None = None
     """The listed SSH host it runs on (its alias); None: this machine."""
     cli: str = "claude"
-    """Its agent kind (agents/): claude, the only one the store knows so far."""
+    """Its agent kind (agents/ KINDS): claude, codex or gemini."""
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ class Agents:
         try:
             with self._file.transaction() as db:
                 db.execute(
-                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree, host)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree, host, cli)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         agent.name,
                         agent.role,
@@ -33,6 +33,7 @@ class Agents:
                         agent.created_at,
                         json.dumps(asdict(agent.worktree)) if agent.worktree else None,
                         agent.host,
+                        agent.cli,
                     ),
                 )
         except sqlite3.IntegrityError:

@@ -134,6 +134,13 @@ MIGRATIONS: tuple[str, ...] = (
         AND other.agent != agents.name AND own.agent = agents.name AND own.session_id = agents.session_id
         AND (other.first_seen < own.first_seen OR (other.first_seen = own.first_seen AND other.rowid < own.rowid)));
     """,
+    # #30, more agent CLIs: the CLI an agent runs (agents/: claude, codex, gemini); the running totals of
+    # tokens a CLI last reported for a session, for a CLI whose turns report the session's total (codex):
+    # a turn's own is its total less this (JSON, AgentResponse's token fields)
+    """
+    ALTER TABLE agents ADD COLUMN cli TEXT NOT NULL DEFAULT 'claude';
+    ALTER TABLE sessions ADD COLUMN usage TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
