@@ -153,7 +153,8 @@ def test_the_role_entry_fits_exec_with_the_largest_role():
 @pytest.mark.parametrize(
     ("options", "named"),
     [(AgentOptions(permission_mode="ask"), "permission_mode 'ask'"),
-     (AgentOptions(max_budget_usd=1.0), "max_budget_usd"), (AgentOptions(max_turns=3), "max_turns"), (AgentOptions(allowed_tools=["Bash"]), "allowed_tools"),
+     (AgentOptions(max_budget_usd=1.0), "max_budget_usd"), (AgentOptions(max_turns=3), "max_turns"),
+     (AgentOptions(allowed_tools=["Bash"]), "allowed_tools"),
      (AgentOptions(disallowed_tools=["Bash"]), "disallowed_tools"), (AgentOptions(mcp_config="/x.json"), "mcp_config")],
 )  # fmt: skip
 def test_an_option_codex_has_no_flag_for_is_named(options, named):
