@@ -103,7 +103,7 @@ def test_a_huge_command_output_can_go_unread_but_not_the_answer():
     assert KIND.reader(resumed=None, awaiting_init=False).droppable(head)
     assert not KIND.reader(resumed=None, awaiting_init=False).droppable(line(message("x" * 100))[:200])
     huge = head + b'"aggregated_output":"' + b"y" * (LONG_LINE_BYTES + 1) + b'","exit_code":0,"status":"completed"}}'
-    reader = feed(turn(message("the answer"))[:3] + [huge] + turn()[2:])
+    reader = feed([*turn(message("the answer"))[:3], huge, *turn()[2:]])
     assert reader.response("dev").text == "the answer"
 
 

@@ -1,0 +1,106 @@
+"""End to end: codex agents (the codex double) beside claude agents (the claude double), through the
+installed `agent-mcp` and the SDK's stdio client."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from helpers import MIB, call, claude_processes, connect, ok, refused
+
+pytestmark = pytest.mark.anyio
+
+
+def codex_prompts(env: dict[str, str], thread: str) -> list[str]:
+    [rollout] = Path(env["CODEX_HOME"]).glob(f"sessions/*/*/*/rollout-*-{thread}.jsonl")
+    return [e["text"] for e in map(json.loads, rollout.read_text().split("\n")[:-1]) if e["type"] == "user"]
+
+
+async def test_a_codex_agent_through_mcp(tmp_path, codex_env, no_leaks):
+    async with connect(codex_env) as client:
+        info = await ok(client, "create_agent", name="cx", role="reviews", cwd=str(tmp_path), cli="codex")
+        assert info["cli"] == "codex" and info["total_cost_usd"] == 0
+        first = await call(client, "send_message", agent="cx", message="hello MOCK_TOOL")
+        second = await ok(client, "send_message", agent="cx", message="again")
+        history = await ok(client, "get_history", agent="cx")
+        transcript = await ok(client, "get_transcript", run_id=first.structured_content["run_id"])
+        agent = await ok(client, "get_agent", name="cx")
+    reply = first.structured_content
+    assert reply["text"].startswith("Mock reply. Last user text tail: hello MOCK_TOOL")
+    assert reply["cost_usd"] is None and '"cost_usd":null' in first.content[0].text  # unknown, not 0
+    assert "files_changed" not in reply and "rate_limit_status" not in reply  # lean: nothing said, nothing sent
+    # the tool's request and the answer (56 + 5), then the resumed turn's own (the thread's total less that)
+    assert second["session_id"] == reply["session_id"] and (reply["output_tokens"], second["output_tokens"]) == (61, 56)
+    assert agent["message_count"] == 2 and agent["total_output_tokens"] == 117 and agent["total_cost_usd"] == 0
+    assert [run["status"] for run in history["runs"]] == ["done", "done"]
+    steps = [event["summary"] for event in transcript["events"]]
+    assert "command: /bin/bash -lc 'sleep 1; echo slept'" in steps and "slept" in steps
+    assert codex_prompts(codex_env, reply["session_id"]) == ["hello MOCK_TOOL", "again"]
+
+
+async def test_a_4_mib_message_starting_with_a_dash_reaches_codex_whole(tmp_path, codex_env, no_leaks):
+    message = "-s danger-full-access --dangerously-bypass-approvals-and-sandbox " + "ü\n" * MIB
+    message += "z" * (4 * MIB - len(message.encode()))
+    async with connect(codex_env) as client:
+        await ok(client, "create_agent", name="cx", role="r", cwd=str(tmp_path), cli="codex")
+        reply = await ok(client, "send_message", agent="cx", message=message)
+    assert reply["is_error"] is False
+    assert codex_prompts(codex_env, reply["session_id"]) == [message]
+
+
+async def test_refusals_name_the_kinds_the_option_and_the_setting(tmp_path, codex_env, no_leaks):
+    missing = {**codex_env, "AGENT_MCP_CODEX_BIN": str(tmp_path / "nowhere" / "codex")}
+    async with connect(missing) as client:
+        unknown = await refused(client, "create_agent", name="x", role="r", cwd=str(tmp_path), cli="cursor")
+        budget = await refused(client, "create_agent", name="x", role="r", cwd=str(tmp_path), cli="codex",
+                               max_budget_usd=1.0)  # fmt: skip
+        asking = await refused(client, "create_agent", name="x", role="r", cwd=str(tmp_path), cli="codex",
+                               permission_mode="ask")  # fmt: skip
+        filtered = await refused(client, "list_agents", cli="cursor")
+        await ok(client, "create_agent", name="cx", role="r", cwd=str(tmp_path), cli="codex")
+        not_found = await refused(client, "send_message", agent="cx", message="hello")
+    assert unknown.startswith("[invalid_input] cli must be one of claude, codex")
+    assert budget.startswith("[invalid_input] a codex agent cannot take max_budget_usd")
+    assert asking.startswith("[invalid_input] a codex agent cannot take permission_mode 'ask'")
+    assert filtered.startswith("[invalid_input] cli must be one of")
+    assert not_found.startswith("[cli_not_found]") and "--codex-bin" in not_found
+
+
+async def test_cancel_ends_the_codex_process_tree(tmp_path, codex_env, no_leaks):
+    async with connect(codex_env) as client:
+        await ok(client, "create_agent", name="cx", role="r", cwd=str(tmp_path), cli="codex")
+        run = await ok(client, "start_message", agent="cx", message="MOCK_GRANDCHILD MOCK_SLEEP=30")
+        with anyio.fail_after(10):
+            while not (tmp_path / "grandchild.pid").exists():
+                await anyio.sleep(0.05)
+        assert len(claude_processes(codex_env)) == 3  # the run's reaper, the double and its grandchild
+        cancelled_at = time.monotonic()
+        await ok(client, "cancel_run", run_id=run["run_id"])
+        while claude_processes(codex_env) and time.monotonic() - cancelled_at < 2:
+            await anyio.sleep(0.05)
+        assert claude_processes(codex_env) == []
+        assert (await ok(client, "get_run", run_id=run["run_id"]))["status"] == "cancelled"
+
+
+async def test_a_mixed_pool_answers_in_parallel_broadcast_and_wait_across_kinds(tmp_path, codex_env, no_leaks):
+    async with connect(codex_env) as client:
+        for name, cli in (("claude-a", "claude"), ("codex-a", "codex"), ("codex-b", "codex")):
+            await ok(client, "create_agent", name=name, role="second opinion", cwd=str(tmp_path), cli=cli)
+        started = time.monotonic()
+        runs = await ok(client, "broadcast", agents=["claude-a", "codex-a", "codex-b"], message="MOCK_SLEEP=1")
+        waited = await ok(client, "wait_runs", run_ids=[r["run_id"] for r in runs["runs"]], wait_s=30)
+        elapsed = time.monotonic() - started
+        codex_only = await ok(client, "list_agents", cli="codex")
+        claude_only = await ok(client, "list_agents", cli="claude")
+        everyone = await ok(client, "list_agents")
+    assert waited["done"] and [r["status"] for r in waited["runs"]] == ["done"] * 3
+    assert elapsed < 2.5  # in parallel: three one-second turns
+    by_agent = {r["agent"]: r["response"] for r in waited["runs"]}
+    assert by_agent["claude-a"]["cost_usd"] > 0 and by_agent["codex-a"]["cost_usd"] is None
+    assert [a["name"] for a in codex_only["agents"]] == ["codex-a", "codex-b"] and codex_only["total"] == 2
+    assert [a["name"] for a in claude_only["agents"]] == ["claude-a"]
+    entries = {a["name"]: a for a in everyone["agents"]}
+    assert "cli" not in entries["claude-a"] and entries["codex-a"]["cli"] == "codex"  # the default left out
