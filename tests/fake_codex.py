@@ -61,7 +61,7 @@ EXEC_ONLY = {"--sandbox", "--cd", "--add-dir", "--profile", "--color", "--oss", 
 SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 USAGE = {"input_tokens": 1234, "cached_input_tokens": 1000, "cache_write_input_tokens": 0, "output_tokens": 56,
          "reasoning_output_tokens": 10}  # fmt: skip
-TOOL_USAGE = {"input_tokens": 100, "cached_input_tokens": 1000, "cache_write_input_tokens": 0, "output_tokens": 5,
+TOOL_USAGE = {"input_tokens": 100, "cached_input_tokens": 0, "cache_write_input_tokens": 0, "output_tokens": 5,
               "reasoning_output_tokens": 10}  # fmt: skip
 URL = "http://127.0.0.1:{port}/v1/responses"
 EXEC_USAGE = "Usage: codex exec [OPTIONS] [PROMPT]\n       codex exec [OPTIONS] <COMMAND> [ARGS]\n"

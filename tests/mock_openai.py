@@ -150,7 +150,7 @@ class MockOpenAI:
         if tool is not None and not tool_done:
             code = TOOL_CODE[tool]
             call = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "name": "exec", "input": code}
-            usage = {**USAGE, "input_tokens": 100, "output_tokens": 5}
+            usage = {**USAGE, "input_tokens": 100, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5}
             self._stream(handler, [{"type": "response.output_item.done", "output_index": 0, "item": call}], usage)
             return
         tail = last.strip().replace("\n", " ")[-60:]
