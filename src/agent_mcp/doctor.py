@@ -1,7 +1,9 @@
 """`agent-mcp doctor`: everything a run depends on, checked up front, each problem with its fix.
 
-It spends no tokens: the CLI is only asked for its version, and the login is judged from what
-the CLI itself would read (credential variables, its credentials file).
+It spends no tokens: each CLI is only asked for its version (and codex for `login status`), and a
+login is judged from what the CLI itself would read (credential variables, its credentials file).
+codex and gemini are checked too; left at their default settings, a missing one is no problem (only
+agents created with that cli need it).
 """
 
 from __future__ import annotations
@@ -36,27 +38,78 @@ class Check:
 
 
 def check_cli(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    path = shutil.which(settings.claude_bin, path=env.get("PATH"))
+    return check_executable("claude CLI", settings.claude_bin, "AGENT_MCP_CLAUDE_BIN / --claude-bin",
+                            "npm install -g @anthropic-ai/claude-code", env)  # fmt: skip
+
+
+def check_executable(
+    name: str, executable: str, setting: str, install: str, env: Mapping[str, str], needed: bool = True
+) -> list[Check]:
+    """The CLI found and answering `--version`. One only some agents use (`needed` False: its setting
+    left at its default) is no problem when missing, only unknown."""
+    path = shutil.which(executable, path=env.get("PATH"))
     if path is None:
-        return [
-            Check(
-                "claude CLI",
-                f"{settings.claude_bin!r} not found",
-                "install it with `npm install -g @anthropic-ai/claude-code`, or set AGENT_MCP_CLAUDE_BIN / "
-                "--claude-bin to its path",
-            )
-        ]
-    try:
-        done = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=30, env=dict(env), stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return [Check("claude CLI", f"{path}: {exc}", f"check that {path} runs: `{path} --version`")]
+        fix = f"install it with `{install}`, or set {setting} to its path"
+        if not needed:
+            return [Check(name, f"{executable!r} not found (only agents created with its cli need it): {fix}",
+                          known=False)]  # fmt: skip
+        return [Check(name, f"{executable!r} not found", fix)]
+    done = _run([path, "--version"], env)
+    if isinstance(done, str):
+        return [Check(name, f"{path}: {done}", f"check that {path} runs: `{path} --version`")]
     if done.returncode != 0:
         output = (done.stderr or done.stdout).strip().splitlines()
         detail = output[-1] if output else f"exit code {done.returncode}"
-        return [Check("claude CLI", f"{path}: {detail}", f"reinstall the CLI; `{path} --version` must work")]
-    return [Check("claude CLI", f"{path} ({done.stdout.strip()})")]
+        return [Check(name, f"{path}: {detail}", f"reinstall the CLI; `{path} --version` must work")]
+    return [Check(name, f"{path} ({done.stdout.strip()})")]
+
+
+def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | str:
+    """The command's outcome, or why it did not run (no tokens spent: --version, login status)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, env=dict(env), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+
+
+def check_codex(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    """codex's own `login status` (exit 0: a stored login); CODEX_API_KEY, which `codex exec` reads too."""
+    needed = settings.codex_bin != Settings.codex_bin
+    checks = check_executable("codex CLI", settings.codex_bin, "AGENT_MCP_CODEX_BIN / --codex-bin",
+                              "npm install -g @openai/codex", env, needed)  # fmt: skip
+    if checks[0].fix or not checks[0].known:
+        return checks
+    if env.get("CODEX_API_KEY"):
+        return [*checks, Check("codex login", "yes (CODEX_API_KEY is set)")]
+    path = shutil.which(settings.codex_bin, path=env.get("PATH")) or settings.codex_bin
+    done = _run([path, "login", "status"], env)
+    if isinstance(done, str) or done.returncode != 0:
+        # Its words come last on stderr (`Not logged in`), after any warning of its own.
+        said = done if isinstance(done, str) else (done.stderr.strip().splitlines() or ["not logged in"])[-1]
+        fix = "run `codex login` (or `codex login --with-api-key`), or set CODEX_API_KEY"
+        return [*checks, Check("codex login", f"no ({said})", fix)]
+    return [*checks, Check("codex login", f"yes ({(done.stdout.strip().splitlines() or ['logged in'])[0]})")]
+
+
+GEMINI_AUTH = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_GCA")
+"""What gemini reads for its login besides ~/.gemini/settings.json (it names them when it has none)."""
+
+
+def check_gemini(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    needed = settings.gemini_bin != Settings.gemini_bin
+    checks = check_executable("gemini CLI", settings.gemini_bin, "AGENT_MCP_GEMINI_BIN / --gemini-bin",
+                              "npm install -g @google/gemini-cli", env, needed)  # fmt: skip
+    if checks[0].fix or not checks[0].known:
+        return checks
+    for variable in GEMINI_AUTH:
+        if env.get(variable):
+            return [*checks, Check("gemini login", f"yes ({variable} is set)")]
+    settings_file = Path(env.get("HOME") or Path.home()) / ".gemini" / "settings.json"
+    if settings_file.is_file() and '"selectedType"' in settings_file.read_text(errors="replace"):
+        return [*checks, Check("gemini login", f"yes ({settings_file})")]
+    fix = f"run `gemini` once to log in, or set {' or '.join(GEMINI_AUTH[:1])}"
+    return [*checks, Check("gemini login", f"no: no auth in {settings_file} and none of {', '.join(GEMINI_AUTH)}",
+                           fix)]  # fmt: skip
 
 
 def check_login(env: Mapping[str, str]) -> list[Check]:
@@ -196,8 +249,8 @@ async def _check_host(links: SshLinks, host: Host, claude: str) -> list[Check]:
 
 
 def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
-    checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings),
-              *check_hosts(settings)]  # fmt: skip
+    checks = [*check_cli(settings, env), *check_login(env), *check_codex(settings, env), *check_gemini(settings, env),
+              *check_store(settings), *check_policy(settings), *check_hosts(settings)]  # fmt: skip
     width = max(len(check.name) for check in checks)
     for check in checks:
         mark = "PROBLEM" if check.fix else "ok" if check.known else "unknown"

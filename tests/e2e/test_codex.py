@@ -4,12 +4,14 @@ installed `agent-mcp` and the SDK's stdio client."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import anyio
 import pytest
-from helpers import MIB, call, claude_processes, connect, ok, refused
+from helpers import AGENT_MCP, MIB, call, claude_processes, connect, ok, refused
 
 pytestmark = pytest.mark.anyio
 
@@ -104,3 +106,34 @@ async def test_a_mixed_pool_answers_in_parallel_broadcast_and_wait_across_kinds(
     assert [a["name"] for a in claude_only["agents"]] == ["claude-a"]
     entries = {a["name"]: a for a in everyone["agents"]}
     assert "cli" not in entries["claude-a"] and entries["codex-a"]["cli"] == "codex"  # the default left out
+
+
+def doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AGENT_MCP, "doctor", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_doctor_checks_codex_without_spending_tokens(tmp_path, codex_env):
+    keyed = doctor(codex_env)
+    assert f"ok       codex CLI        {codex_env['AGENT_MCP_CODEX_BIN']} (codex-cli 0.171.0)" in keyed.stdout
+    assert "ok       codex login      yes (CODEX_API_KEY is set)" in keyed.stdout
+    unkeyed = {k: v for k, v in codex_env.items() if k != "CODEX_API_KEY"}
+    out = doctor(unkeyed)
+    assert "PROBLEM  codex login      no (Not logged in)" in out.stdout and out.returncode == 1
+    assert "fix: run `codex login` (or `codex login --with-api-key`), or set CODEX_API_KEY" in out.stdout
+    (Path(codex_env["CODEX_HOME"]) / "auth.json").write_text(
+        '{"auth_mode": "apikey", "OPENAI_API_KEY": "sk-abcdefghij"}'
+    )
+    stored = doctor(unkeyed)
+    assert "ok       codex login      yes (API key configured - sk-abcde***fghij)" in stored.stdout
+    assert not list(Path(codex_env["CODEX_HOME"]).glob("sessions/**/*.jsonl"))  # no turn was taken
+
+
+def test_doctor_names_a_codex_bin_that_is_not_there(tmp_path, codex_env):
+    """Set on purpose, a missing codex is a problem; at its default, only unknown (claude-only setups)."""
+    named = doctor({**codex_env, "AGENT_MCP_CODEX_BIN": str(tmp_path / "no-codex")})
+    assert "PROBLEM  codex CLI" in named.stdout and "AGENT_MCP_CODEX_BIN / --codex-bin" in named.stdout
+    unset = {k: v for k, v in codex_env.items() if k != "AGENT_MCP_CODEX_BIN"}
+    default = doctor({**unset, "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
+    assert "unknown  codex CLI        'codex' not found (only agents created with its cli need it)" in default.stdout
+    assert "unknown  gemini CLI       'gemini' not found" in default.stdout
+    assert "PROBLEM  codex" not in default.stdout and "PROBLEM  gemini" not in default.stdout
