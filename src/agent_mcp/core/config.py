@@ -104,7 +104,7 @@ OPTIONS: tuple[Option, ...] = (
         "--codex-bin",
         "AGENT_MCP_CODEX_BIN",
         non_empty,
-        "the codex executable (agents created with cli codex): a name on PATH or a path, here and on the hosts "
+        "the codex executable, for agents created with cli codex: a name on PATH or a path, here and on the hosts "
         "(default: codex)",
     ),
     Option(
@@ -112,7 +112,7 @@ OPTIONS: tuple[Option, ...] = (
         "--gemini-bin",
         "AGENT_MCP_GEMINI_BIN",
         non_empty,
-        "the gemini executable (agents created with cli gemini): a name on PATH or a path, here and on the hosts "
+        "the gemini executable, for agents created with cli gemini: a name on PATH or a path, here and on the hosts "
         "(default: gemini)",
     ),
     Option(
