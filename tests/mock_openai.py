@@ -24,8 +24,9 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from loopback import JsonHandler, Loopback
 
 USAGE = {
     "input_tokens": 1234,
@@ -63,12 +64,7 @@ def input_texts(body: dict[str, Any], role: str = "user") -> list[str]:
     return texts
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """codex drops connections it no longer needs (its WebSocket attempt): no traceback for that."""
-
-
-class MockOpenAI:
+class MockOpenAI(Loopback):
     def __init__(self, port: int = 0, websocket_status: int = 426) -> None:
         """websocket_status 404: codex tries its WebSocket five times ("Reconnecting..." error events) first."""
         self.requests: list[dict[str, Any]] = []
@@ -76,12 +72,7 @@ class MockOpenAI:
         self._counter = itertools.count(1)
         mock = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.headers.get("Upgrade"):
                     self._json(websocket_status, {"error": {"message": "use HTTPS"}})
@@ -99,26 +90,8 @@ class MockOpenAI:
                 mock.requests.append({"path": self.path, "headers": dict(self.headers), "body": request})
                 mock.answer(self, request)
 
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = _Server(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> MockOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, port)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
 
     def prompts(self) -> list[str]:
         """The last user text of every request: what the CLI was given to send."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -72,44 +72,57 @@ def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess
         return str(exc)
 
 
-def check_codex(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    """codex's own `login status` (exit 0: a stored login); CODEX_API_KEY, which `codex exec` reads too."""
-    needed = settings.codex_bin != Settings.codex_bin
-    checks = check_executable("codex CLI", settings.codex_bin, "AGENT_MCP_CODEX_BIN / --codex-bin",
-                              "npm install -g @openai/codex", env, needed)  # fmt: skip
+def check_other_cli(
+    name: str,
+    executable: str,
+    default: str,
+    setting: str,
+    install: str,
+    env: Mapping[str, str],
+    login: Callable[[str, Mapping[str, str]], Check],
+) -> list[Check]:
+    """A CLI only some agents use (codex, gemini): found and answering, then its login (`login(path, env)`)."""
+    checks = check_executable(f"{name} CLI", executable, setting, install, env, needed=executable != default)
     if checks[0].fix or not checks[0].known:
         return checks
+    return [*checks, login(shutil.which(executable, path=env.get("PATH")) or executable, env)]
+
+
+def codex_login(path: str, env: Mapping[str, str]) -> Check:
+    """CODEX_API_KEY (which `codex exec` reads), else codex's own `login status` (exit 0: a stored login)."""
     if env.get("CODEX_API_KEY"):
-        return [*checks, Check("codex login", "yes (CODEX_API_KEY is set)")]
-    path = shutil.which(settings.codex_bin, path=env.get("PATH")) or settings.codex_bin
+        return Check("codex login", "yes (CODEX_API_KEY is set)")
     done = _run([path, "login", "status"], env)
     if isinstance(done, str) or done.returncode != 0:
         # Its words come last on stderr (`Not logged in`), after any warning of its own.
         said = done if isinstance(done, str) else (done.stderr.strip().splitlines() or ["not logged in"])[-1]
-        fix = "run `codex login` (or `codex login --with-api-key`), or set CODEX_API_KEY"
-        return [*checks, Check("codex login", f"no ({said})", fix)]
-    return [*checks, Check("codex login", f"yes ({(done.stdout.strip().splitlines() or ['logged in'])[0]})")]
+        return Check("codex login", f"no ({said})", "run `codex login` (or `codex login --with-api-key`), or set "
+                     "CODEX_API_KEY")  # fmt: skip
+    return Check("codex login", f"yes ({(done.stdout.strip().splitlines() or ['logged in'])[0]})")
 
 
 GEMINI_AUTH = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_GCA")
 """What gemini reads for its login besides ~/.gemini/settings.json (it names them when it has none)."""
 
 
-def check_gemini(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    needed = settings.gemini_bin != Settings.gemini_bin
-    checks = check_executable("gemini CLI", settings.gemini_bin, "AGENT_MCP_GEMINI_BIN / --gemini-bin",
-                              "npm install -g @google/gemini-cli", env, needed)  # fmt: skip
-    if checks[0].fix or not checks[0].known:
-        return checks
+def gemini_login(path: str, env: Mapping[str, str]) -> Check:
     for variable in GEMINI_AUTH:
         if env.get(variable):
-            return [*checks, Check("gemini login", f"yes ({variable} is set)")]
+            return Check("gemini login", f"yes ({variable} is set)")
     settings_file = Path(env.get("HOME") or Path.home()) / ".gemini" / "settings.json"
     if settings_file.is_file() and '"selectedType"' in settings_file.read_text(errors="replace"):
-        return [*checks, Check("gemini login", f"yes ({settings_file})")]
-    fix = f"run `gemini` once to log in, or set {' or '.join(GEMINI_AUTH[:1])}"
-    return [*checks, Check("gemini login", f"no: no auth in {settings_file} and none of {', '.join(GEMINI_AUTH)}",
-                           fix)]  # fmt: skip
+        return Check("gemini login", f"yes ({settings_file})")
+    return Check("gemini login", f"no: no auth in {settings_file} and none of {', '.join(GEMINI_AUTH)}",
+                 "run `gemini` once to log in, or set GEMINI_API_KEY")  # fmt: skip
+
+
+def check_kinds(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    return [
+        *check_other_cli("codex", settings.codex_bin, Settings.codex_bin, "AGENT_MCP_CODEX_BIN / --codex-bin",
+                         "npm install -g @openai/codex", env, codex_login),
+        *check_other_cli("gemini", settings.gemini_bin, Settings.gemini_bin, "AGENT_MCP_GEMINI_BIN / --gemini-bin",
+                         "npm install -g @google/gemini-cli", env, gemini_login),
+    ]  # fmt: skip
 
 
 def check_login(env: Mapping[str, str]) -> list[Check]:
@@ -249,7 +262,7 @@ async def _check_host(links: SshLinks, host: Host, claude: str) -> list[Check]:
 
 
 def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
-    checks = [*check_cli(settings, env), *check_login(env), *check_codex(settings, env), *check_gemini(settings, env),
+    checks = [*check_cli(settings, env), *check_login(env), *check_kinds(settings, env),
               *check_store(settings), *check_policy(settings), *check_hosts(settings)]  # fmt: skip
     width = max(len(check.name) for check in checks)
     for check in checks:

@@ -52,20 +52,14 @@ async def test_errors_from_the_real_cli_are_typed(tmp_path, real_env, no_leaks):
     async with connect(env) as client:
         await ok(client, "create_agent", name="cx", role="r", cwd=str(tmp_path), cli="codex")
         limited = await ok(client, "send_message", agent="cx", message="MOCK_USAGE")
+        rejected = await ok(client, "send_message", agent="cx", message="MOCK_401")
         hello = await ok(client, "send_message", agent="cx", message="hello")
         for rollout in Path(env["CODEX_HOME"]).glob("sessions/*/*/*/*.jsonl"):
             rollout.unlink()  # the thread is gone: the next message cannot resume it
         gone = await refused(client, "send_message", agent="cx", message="again")
         agent = await ok(client, "get_agent", name="cx")
     assert limited["is_error"] and limited["error_kind"] == "rate_limited" and "usage limit" in limited["error"]
+    assert rejected["error_kind"] == "not_logged_in" and "401 Unauthorized" in rejected["error"]
     assert hello["is_error"] is False
     assert gone.startswith("[resume_failed]") and "no rollout found for thread id" in gone and "reset" in gone
     assert agent["session_id"] is None
-
-
-async def test_a_rejected_key_is_not_logged_in(tmp_path, real_env, no_leaks):
-    env, _ = real_env
-    async with connect(env) as client:
-        await ok(client, "create_agent", name="cx", role="r", cwd=str(tmp_path), cli="codex")
-        reply = await ok(client, "send_message", agent="cx", message="MOCK_401")
-    assert reply["is_error"] and reply["error_kind"] == "not_logged_in" and "401 Unauthorized" in reply["error"]

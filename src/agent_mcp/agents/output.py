@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from agent_mcp.core.entries import clean_text
+from agent_mcp.core.long_strings import LONG_LINE_BYTES, put_back
 
 _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -57,6 +59,18 @@ def decode_event(raw: bytes) -> dict[str, Any] | None:
             return None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return None
+    return event
+
+
+def read_event(raw: bytes, droppable: Callable[[bytes], bool]) -> dict[str, Any] | None:
+    """A line as an event, its long strings (cut out as it arrived: a CutLine's spills) put back as
+    SpilledText; None for a long line `droppable` says nothing in counts (parsing megabytes of it would)."""
+    if len(raw) > LONG_LINE_BYTES and droppable(raw):
+        return None
+    event = decode_event(raw)
+    spills = getattr(raw, "spills", None)
+    if spills and event is not None:
+        event = put_back(event, spills)
     return event
 
 

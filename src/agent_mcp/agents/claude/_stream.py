@@ -23,11 +23,11 @@ from agent_mcp.agents.output import (
     MAX_EPOCH_S,
     RATE_LIMIT_STATUSES,
     Checked,
-    decode_event,
     is_session_id,
+    read_event,
 )
 from agent_mcp.core.entries import first_line, tool_subject
-from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
+from agent_mcp.core.long_strings import SpilledText
 from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionDenial
 
 # The tools that change files, and the input field that names the file.
@@ -105,12 +105,7 @@ class StreamState:
         return not self.edits and head.startswith(_USER_EVENT)
 
     def feed(self, raw: bytes) -> dict[str, Any] | None:
-        if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
-            return None
-        event = decode_event(raw)
-        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
-        if spills and event is not None:
-            event = put_back(event, spills)
+        event = read_event(raw, self.droppable)
         if event is None or self.done:
             return event
         kind = event["type"]

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_mcp.agents.output import Checked, decode_event, is_session_id
-from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
+from agent_mcp.agents.output import Checked, is_session_id, read_event
+from agent_mcp.core.long_strings import SpilledText
 from agent_mcp.core.models import AgentResponse, ErrorKind
 
 RECONNECTING = "Reconnecting..."
@@ -77,12 +77,7 @@ class CodexStream:
 
     def feed(self, raw: bytes) -> dict[str, Any] | None:
         """The line as an event (None: not one), its meaning taken in."""
-        if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
-            return None
-        event = decode_event(raw)
-        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
-        if spills and event is not None:
-            event = put_back(event, spills)
+        event = read_event(raw, self.droppable)
         if event is None or self.done:
             return event
         kind = event["type"]
