@@ -43,6 +43,7 @@ async def test_a_codex_agent_through_mcp(tmp_path, codex_env, no_leaks):
     assert codex_prompts(codex_env, reply["session_id"]) == ["hello MOCK_TOOL", "again"]
 
 
+@pytest.mark.attack
 async def test_a_4_mib_message_starting_with_a_dash_reaches_codex_whole(tmp_path, codex_env, no_leaks):
     message = "-s danger-full-access --dangerously-bypass-approvals-and-sandbox " + "ü\n" * MIB
     message += "z" * (4 * MIB - len(message.encode()))
@@ -137,3 +138,26 @@ def test_doctor_names_a_codex_bin_that_is_not_there(tmp_path, codex_env):
     assert "unknown  codex CLI        'codex' not found (only agents created with its cli need it)" in default.stdout
     assert "unknown  gemini CLI       'gemini' not found" in default.stdout
     assert "PROBLEM  codex" not in default.stdout and "PROBLEM  gemini" not in default.stdout
+
+
+async def test_a_codex_agent_on_an_ssh_host_answers_resumes_and_is_cancelled(ssh_hosts, codex_env, no_leaks):
+    from test_remote_hosts import gone, with_hosts
+
+    h1 = ssh_hosts.start("h1")
+    (h1.home / "work").mkdir()
+    async with connect(with_hosts(codex_env, ssh_hosts, "h1=2")) as client:
+        await ok(client, "create_agent", name="cx", role="r", cwd=str(h1.home / "work"), host="h1", cli="codex")
+        first = await ok(client, "send_message", agent="cx", message="hi MOCK_ECHO_ENV=TEST_SSH_HOST")
+        second = await ok(client, "send_message", agent="cx", message="again")
+        run = await ok(client, "start_message", agent="cx", message="MOCK_GRANDCHILD MOCK_SLEEP=30")
+        with anyio.fail_after(10):
+            while not (h1.home / "work" / "grandchild.pid").exists():
+                await anyio.sleep(0.05)
+        await ok(client, "cancel_run", run_id=run["run_id"])
+        await gone(h1)
+    assert "TEST_SSH_HOST=h1" in first["text"] and second["session_id"] == first["session_id"]
+    assert second["output_tokens"] == 56
+    [rollout] = (h1.home / ".codex").glob(f"sessions/*/*/*/rollout-*-{first['session_id']}.jsonl")
+    assert [e["text"] for e in map(json.loads, rollout.read_text().split("\n")[:-1]) if e["type"] == "user"][:2] == [
+        "hi MOCK_ECHO_ENV=TEST_SSH_HOST", "again"
+    ]  # fmt: skip

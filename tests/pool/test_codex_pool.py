@@ -57,6 +57,7 @@ async def test_messages_to_a_codex_agent_run_in_order_on_one_thread(pool, tmp_pa
     assert prompts(codex_env, threads.pop()) == [f"message {i} MOCK_SLEEP=0.2" for i in range(4)]
 
 
+@pytest.mark.attack
 async def test_a_4_mib_message_that_starts_with_a_dash_arrives_byte_for_byte(pool, tmp_path, codex_env, no_leaks):
     await pool.create("cx", "r", str(tmp_path), AgentOptions(), cli="codex")
     big = "--help -s yolo MOCK_ECHO_PROMPT " + "é\u2603\n\r\t\x1b[31m\u2028" * 250_000
