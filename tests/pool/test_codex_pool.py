@@ -188,3 +188,16 @@ async def test_the_codex_agent_gets_the_servers_environment_less_its_own(pool, t
     assert "AGENT_MCP_CODEX_BIN=<unset>" in response.text  # agent-mcp's own settings stay with the server
     argv = json.loads(response.text.split("argv=")[1].split("\n")[0])
     assert argv[1:4] == ["exec", "--json", "--skip-git-repo-check"] and argv[-1] == "-"
+
+
+async def test_a_codex_agent_in_its_own_worktree_edits_there(pool, tmp_path, no_leaks):
+    from test_attacks import git, repository
+
+    repo = repository(tmp_path / "repo")
+    info = await pool.create("cx", "r", str(repo), AgentOptions(permission_mode="acceptEdits"), worktree=True,
+                             cli="codex")  # fmt: skip
+    assert info.worktree and info.cli == "codex" and info.cwd != str(repo)
+    response = await pool.send("cx", "edit MOCK_PATCH")
+    assert response.files_changed == [str(Path(info.cwd) / "mock_patched.txt")]
+    assert not (repo / "mock_patched.txt").exists()
+    assert git(Path(info.cwd), "status", "--porcelain") == "?? mock_patched.txt"
