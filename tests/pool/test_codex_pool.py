@@ -201,3 +201,17 @@ async def test_a_codex_agent_in_its_own_worktree_edits_there(pool, tmp_path, no_
     assert response.files_changed == [str(Path(info.cwd) / "mock_patched.txt")]
     assert not (repo / "mock_patched.txt").exists()
     assert git(Path(info.cwd), "status", "--porcelain") == "?? mock_patched.txt"
+
+
+@pytest.mark.attack
+async def test_a_codex_turn_that_names_another_agents_thread_is_not_believed(pool, tmp_path, no_leaks):
+    """A CLI that says it continued another agent's thread (a forged or confused thread.started) must
+    not hand that conversation over: two agents never share one."""
+    for name in ("alice", "mallory"):
+        await pool.create(name, "r", str(tmp_path), AgentOptions(), cli="codex")
+    alice = (await pool.send("alice", "hello")).session_id
+    with pytest.raises(RunFailed) as caught:
+        await pool.send("mallory", f"take it MOCK_FORGE={alice}")
+    assert caught.value.kind == "protocol_error" and "alice" in str(caught.value)
+    assert (await pool.info("mallory")).session_id is None and (await pool.info("alice")).session_id == alice
+    assert (await pool.send("alice", "still mine")).session_id == alice

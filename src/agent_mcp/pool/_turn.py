@@ -225,7 +225,7 @@ class _Turn:
         store = self.context.store
         holder = store.sessions.holder(session_id, self.agent.name)
         if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
-            self.reader.refuse(f"system/init named session {session_id}, which is agent {holder!r}'s")
+            self.reader.refuse(f"the CLI named session {session_id}, which is agent {holder!r}'s")
             return
         self.run.session_id = session_id
         await store.sessions.record(self.agent.name, session_id, now())
