@@ -87,10 +87,14 @@ def _limit(ctx: Context[AgentPool]) -> int:
 
 async def create_agent(
     name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
-    role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
+    role: Annotated[
+        str, Field(description="who the agent is; given to its CLI as instructions (claude's system prompt)")
+    ],
     cwd: Annotated[str, Field(description="absolute path of an existing directory the agent works in")],
     ctx: Context[AgentPool],
-    model: Annotated[str | None, Field(description="claude model or alias, e.g. sonnet")] = None,
+    model: Annotated[
+        str | None, Field(description="the CLI's model or alias, e.g. sonnet (claude), gpt-5 (codex)")
+    ] = None,
     permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
     allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
     disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
