@@ -102,6 +102,11 @@ def main() -> None:
         )
         case("16_no_key", [*EXEC, "-"], b"MOCK_401\n", "no credentials at all: no Authorization header, the same 401",
              env={})  # fmt: skip
+        case("19_version", ["codex", "--version"], b"", "what doctor asks")
+        case("20_login_status_none", ["codex", "login", "status"], b"", "no stored login: CODEX_API_KEY is no login")
+        case("21_login_with_api_key", ["codex", "login", "--with-api-key"], b"sk-proj-abcdefghijkl\n",
+             "a key stored in $CODEX_HOME/auth.json")  # fmt: skip
+        case("22_login_status_key", ["codex", "login", "status"], b"", "what doctor reads of a stored login")
     (OUT / "INDEX.json").write_text(json.dumps(index, indent=1) + "\n")
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A test double of the `codex` CLI (codex-cli 0.171.0): `codex exec --json`, `--version`, `login status`.
+"""A test double of the `codex` CLI (codex-cli 0.171.0): `codex exec --json`, `--version`, `login status`
+and `login --with-api-key`.
 
 Built from the captures in tests/fixtures/codex/ (tests/capture_codex.py made them, against
 tests/mock_openai.py), and held to them by tests/agents/test_codex_double_fidelity.py: the same
@@ -304,7 +305,16 @@ def login_status() -> None:
     if not auth.exists():
         fail("Not logged in\n", 1)
     key = json.loads(auth.read_text()).get("OPENAI_API_KEY") or ""
-    print(f"API key configured - {key[:8]}***{key[-5:]}\nAuthentication is checked when you send a request.")
+    sys.stderr.write(f"API key configured - {key[:8]}***{key[-5:]}\n")  # on stderr, as codex writes it
+    sys.stderr.write("Authentication is checked when you send a request.\n")
+
+
+def login_with_api_key() -> None:
+    home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+    sys.stderr.write("Reading API key from stdin...\n")
+    key = sys.stdin.read().strip()
+    (home / "auth.json").write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": key}, indent=2))
+    sys.stderr.write("API key saved. Authentication is checked when you send a request.\n")
 
 
 def main() -> None:
@@ -322,10 +332,12 @@ def main() -> None:
         print(VERSION)
     elif args[:2] == ["login", "status"]:
         login_status()
+    elif args[:2] == ["login", "--with-api-key"]:
+        login_with_api_key()
     elif args[:1] == ["exec"]:
         exec_command(args[1:])
     else:
-        fail("the double plays `codex exec`, `codex --version` and `codex login status` only\n", 2)
+        fail("the double plays `codex exec`, `--version`, `login status` and `login --with-api-key` only\n", 2)
 
 
 if __name__ == "__main__":

@@ -93,12 +93,16 @@ def codex_login(path: str, env: Mapping[str, str]) -> Check:
     if env.get("CODEX_API_KEY"):
         return Check("codex login", "yes (CODEX_API_KEY is set)")
     done = _run([path, "login", "status"], env)
-    if isinstance(done, str) or done.returncode != 0:
-        # Its words come last on stderr (`Not logged in`), after any warning of its own.
-        said = done if isinstance(done, str) else (done.stderr.strip().splitlines() or ["not logged in"])[-1]
-        return Check("codex login", f"no ({said})", "run `codex login` (or `codex login --with-api-key`), or set "
-                     "CODEX_API_KEY")  # fmt: skip
-    return Check("codex login", f"yes ({(done.stdout.strip().splitlines() or ['logged in'])[0]})")
+    if isinstance(done, str):
+        return Check("codex login", f"unknown: `{path} login status` did not run ({done})", known=False)
+    # It answers on stderr (`Not logged in`; `API key configured - sk-…***…`), after any warning of its own.
+    said = [
+        line for line in (done.stdout + done.stderr).splitlines() if line.strip() and not line.startswith("WARNING")
+    ]
+    if done.returncode != 0:
+        return Check("codex login", f"no ({said[-1] if said else 'not logged in'})", "run `codex login` (or `codex "
+                     "login --with-api-key`), or set CODEX_API_KEY")  # fmt: skip
+    return Check("codex login", f"yes ({said[0] if said else 'logged in'})")
 
 
 GEMINI_AUTH = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_GCA")

@@ -4,10 +4,11 @@ installed; CI always has it."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import claude_processes, connect, ok, real_client, refused
+from helpers import AGENT_MCP, claude_processes, connect, ok, real_client, refused
 from mock_openai import MockOpenAI, input_texts
 
 pytestmark = pytest.mark.anyio
@@ -63,3 +64,16 @@ async def test_errors_from_the_real_cli_are_typed(tmp_path, real_env, no_leaks):
     assert hello["is_error"] is False
     assert gone.startswith("[resume_failed]") and "no rollout found for thread id" in gone and "reset" in gone
     assert agent["session_id"] is None
+
+
+def test_doctor_reads_the_real_codex_login(real_env):
+    env, _ = real_env
+    codex = env["AGENT_MCP_CODEX_BIN"]
+    unkeyed = {k: v for k, v in env.items() if k != "CODEX_API_KEY"}
+    before = subprocess.run([AGENT_MCP, "doctor"], capture_output=True, text=True, env=unkeyed, timeout=120)
+    assert f"ok       codex CLI        {codex} (codex-cli 0.171.0)" in before.stdout
+    assert "PROBLEM  codex login      no (Not logged in)" in before.stdout
+    subprocess.run([codex, "login", "--with-api-key"], input="sk-proj-abcdefghijkl\n", text=True, env=unkeyed,
+                   capture_output=True, check=True, timeout=60)  # fmt: skip
+    after = subprocess.run([AGENT_MCP, "doctor"], capture_output=True, text=True, env=unkeyed, timeout=120)
+    assert "ok       codex login      yes (API key configured - sk-proj-***hijkl)" in after.stdout
