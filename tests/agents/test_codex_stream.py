@@ -144,7 +144,7 @@ def test_a_hostile_role_is_one_toml_string_holding_exactly_the_role(role):
 
 
 def test_the_role_entry_fits_exec_with_the_largest_role():
-    role = "é" * ((MAX_ARG_BYTES - ROLE_ROOM) // 2)
+    role = "é\n\t" * ((MAX_ARG_BYTES - ROLE_ROOM) // 4)  # lines and tabs cost no escapes
     entry = next(a for a in build_argv("codex", "n" * 64, role, AgentOptions(), None) if "developer_" in a)
     assert len(entry.encode()) <= MAX_ARG_BYTES
     assert KIND.exec_problem(build_argv("codex", "dev", "r" * (MAX_ARG_BYTES + 1), AgentOptions(), None), {})

@@ -36,20 +36,22 @@ OPTIONS = frozenset({"model", "permission_mode", "add_dirs", "effort"})
 """The creation options codex exec has a flag for; the rest (tool lists, max_turns, budgets, an MCP
 config) are refused when an agent is created."""
 
-_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\r": "\\r"}
 
 
 def toml_string(text: str) -> str:
-    """A TOML basic string holding exactly `text`: quotes, backslashes and control characters escaped."""
+    """A TOML multi-line basic string holding exactly `text`: newlines and tabs as they are (a role of
+    many lines costs no more bytes), quotes, backslashes and the other control characters escaped, and
+    a newline first, which TOML drops, so text that starts with a newline keeps it."""
     out = []
     for char in text:
         if char in _TOML_ESCAPES:
             out.append(_TOML_ESCAPES[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
+        elif (ord(char) < 0x20 and char not in "\n\t") or ord(char) == 0x7F:
             out.append(f"\\u{ord(char):04x}")
         else:
             out.append(char)
-    return '"' + "".join(out) + '"'
+    return '"""\n' + "".join(out) + '"""'
 
 
 def role_entry(name: str, role: str) -> str:
@@ -63,7 +65,7 @@ def build_argv(codex_bin: str, name: str, role: str, options: AgentOptions, resu
     argv += SANDBOXES[options.permission_mode or "default"]
     argv += [f"--add-dir={directory}" for directory in options.add_dirs or ()]
     if options.effort is not None:
-        argv.append("--config=model_reasoning_effort=" + toml_string(EFFORTS[options.effort]))
+        argv.append(f'--config=model_reasoning_effort="{EFFORTS[options.effort]}"')  # one of EFFORTS' words
     # The thread keeps its first turn's instructions (a resumed turn's are not added): given every run
     # all the same, so a first turn that failed before the thread was kept still starts with them.
     argv.append("--config=" + role_entry(name, role))
