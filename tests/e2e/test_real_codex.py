@@ -46,6 +46,7 @@ async def test_a_turn_a_resumed_turn_and_a_tool_step(tmp_path, real_env, no_leak
     assert api.prompts()[0] == "-s yolo hello MOCK_TEXT\n"  # the message verbatim, a leading dash and all
     developer = input_texts(api.requests[0]["body"], role="developer")
     assert f"You are agent 'cx' with role: {ROLE}. Work autonomously on the task given." in developer
+    assert api.requests[0]["body"]["model"] != "evil"
     steps = [event["summary"] for event in transcript["events"]]
     assert "command: /bin/bash -lc 'sleep 1; echo slept'" in steps and "slept" in steps
     assert claude_processes(env) == []
