@@ -56,6 +56,11 @@ def test_events_of_another_version_are_no_answer():
     assert "before thread.started" in reader.violation
 
 
+def test_an_error_notice_before_the_thread_is_only_a_notice():
+    reader = feed([line({"type": "error", "message": "an MCP server did not start"}), *turn(message("ok"))])
+    assert reader.violation is None and reader.response("dev").text == "ok"
+
+
 def test_an_unknown_event_inside_a_known_turn_is_ignored():
     reader = feed(turn({"type": "item.progress", "item": {"type": "new_kind"}}, message("ok")))
     assert reader.violation is None and reader.response("dev").text == "ok"

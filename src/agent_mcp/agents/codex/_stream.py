@@ -22,9 +22,6 @@ from agent_mcp.agents.output import Checked, is_session_id, read_event
 from agent_mcp.core.long_strings import SpilledText
 from agent_mcp.core.models import AgentResponse, ErrorKind
 
-RECONNECTING = "Reconnecting..."
-"""How codex's non-fatal `error` events start while it retries a request."""
-
 _NOT_LOGGED_IN = re.compile(r"\b401\b|Unauthorized|invalid_api_key|Missing bearer|not logged in", re.IGNORECASE)
 _RATE_LIMITED = re.compile(
     r"\b429\b|usage limit|Too Many Requests|rate limit|Quota exceeded|insufficient_quota", re.IGNORECASE
@@ -54,8 +51,6 @@ class CodexStream:
     """The last agent_message's text (a SpilledText when it was too long to hold)."""
     usage: dict[str, Any] | None = None
     failure: str | None = None
-    notices: list[str] = field(default_factory=list)
-    """The non-fatal errors codex wrote (reconnects, fallbacks), for the failure's text."""
     files_changed: list[str] = field(default_factory=list)
     violation: str | None = None
     dropped: list[str] = field(default_factory=list)
@@ -81,14 +76,14 @@ class CodexStream:
         if event is None or self.done:
             return event
         kind = event["type"]
+        if kind == "error":
+            return event  # a notice (a retry, a fallback), before the thread too: never fatal by itself
         if kind == "thread.started":
             self._thread(event.get("thread_id"))
         elif self.thread_id is None:
             self.violation = f"{kind[:40]!r} came before thread.started"
         elif kind == "item.completed" and isinstance(event.get("item"), dict):
             self._item(event["item"])
-        elif kind == "error" and isinstance(event.get("message"), str):
-            self.notices = [*self.notices[-4:], event["message"]]
         elif kind == "turn.completed":
             self.usage = event["usage"] if isinstance(event.get("usage"), dict) else {}
         elif kind == "turn.failed":
