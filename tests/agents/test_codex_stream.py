@@ -97,6 +97,17 @@ def test_a_failed_turn_is_an_error_of_its_kind(name, kind):
     assert [e.kind for s in steps for e in s.entries][-1] == "error"
 
 
+def test_a_turn_refused_at_a_usage_limit_did_no_work_and_an_answered_one_did():
+    """For a pool that runs a turn again after the account's reset: only one where nothing happened."""
+    assert not read("06_usage_limit")[0].worked and not read("05_401")[0].worked
+    assert read("01_text")[0].worked and read("04_tool")[0].worked
+
+
+def test_codex_keeps_its_state_in_codex_home():
+    assert KIND.state_paths("/home/me", {}) == ("/home/me/.codex",)
+    assert KIND.state_paths("/home/me", {"CODEX_HOME": "/srv/codex"}) == ("/srv/codex",)
+
+
 def test_reconnecting_errors_do_not_fail_the_turn():
     reader, steps = read("18_reconnecting")
     response = reader.response("dev")

@@ -52,6 +52,9 @@ class CodexStream:
     usage: dict[str, Any] | None = None
     failure: str | None = None
     files_changed: list[str] = field(default_factory=list)
+    worked: bool = False
+    """The model answered or used a tool this turn: a turn refused at a usage limit before that (no item
+    but error notices) may run again after the reset, since nothing of it happened."""
     violation: str | None = None
     dropped: list[str] = field(default_factory=list)
 
@@ -82,8 +85,10 @@ class CodexStream:
             self._thread(event.get("thread_id"))
         elif self.thread_id is None:
             self.violation = f"{kind[:40]!r} came before thread.started"
-        elif kind == "item.completed" and isinstance(event.get("item"), dict):
-            self._item(event["item"])
+        elif kind in ("item.started", "item.completed") and isinstance(event.get("item"), dict):
+            self.worked = self.worked or event["item"].get("type") not in ("error", "reasoning")
+            if kind == "item.completed":
+                self._item(event["item"])
         elif kind == "turn.completed":
             self.usage = event["usage"] if isinstance(event.get("usage"), dict) else {}
         elif kind == "turn.failed":

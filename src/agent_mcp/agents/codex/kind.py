@@ -57,6 +57,10 @@ class CodexReader:
         return self.stream.answered
 
     @property
+    def worked(self) -> bool:
+        return self.stream.worked
+
+    @property
     def spilled_text(self) -> SpilledText | None:
         return self.stream.spilled_text
 
@@ -110,6 +114,10 @@ class CodexKind:
             return "resume_failed", "the codex CLI has no such thread to resume (its sessions are in CODEX_HOME)"
         how = f"was killed by signal {signal}" if signal is not None else f"exited with code {returncode}"
         return "crashed", f"the codex CLI {how} without ending its turn"
+
+    def state_paths(self, home: str, env: Mapping[str, str]) -> tuple[str, ...]:
+        """CODEX_HOME holds its login, config and threads (default ~/.codex)."""
+        return (env.get("CODEX_HOME") or f"{home}/.codex",)
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
         where = "" if host is None else f" on host {host!r}"
