@@ -23,6 +23,7 @@ from agent_mcp.core.models import AgentInfo, AgentList
 from agent_mcp.pool.pool import AgentPool
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
+CODEX_DOUBLE = Path(__file__).parent / "fake_codex.py"
 MARK = "PYTEST_PROCESS_MARK"  # not AGENT_MCP_*: agent-mcp keeps those from its children
 
 # The adversarial tests count what they did; the suite prints it as one line at its end. Each test
@@ -80,6 +81,15 @@ def claude_env(tmp_path: Path) -> dict[str, str]:
         **{MARK: uuid.uuid4().hex},
     )
     return env
+
+
+@pytest.fixture
+def codex_env(claude_env: dict[str, str]) -> dict[str, str]:
+    """claude_env with the codex double as the codex CLI, its home and a dummy key (claude agents work too)."""
+    codex_home = Path(claude_env["HOME"]) / ".codex"
+    codex_home.mkdir()
+    return {**claude_env, "CODEX_HOME": str(codex_home), "CODEX_API_KEY": "sk-test-dummy",
+            "AGENT_MCP_CODEX_BIN": str(CODEX_DOUBLE)}  # fmt: skip
 
 
 @pytest.fixture

@@ -23,12 +23,13 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from loopback import JsonHandler, Loopback
 
 USAGE = {
     "input_tokens": 120,
@@ -118,7 +119,7 @@ def _newest_block(content: Any) -> Any:
     return blocks[-1:]
 
 
-class MockAnthropic:
+class MockAnthropic(Loopback):
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.replies: list[str] = []
@@ -129,12 +130,7 @@ class MockAnthropic:
         """A subscription's usage limits, reported on every response; None: none (an API key's)."""
         mock = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 if not self.path.startswith("/v1/messages"):
@@ -152,28 +148,11 @@ class MockAnthropic:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-            def _json(self, status: int, payload: dict[str, Any], limits: bool = True) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
+            def more_headers(self, limits: bool) -> None:
                 mock.send_account(self, limits)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-        self._handler = Handler
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> MockAnthropic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def user_texts(self, request: dict[str, Any]) -> list[str]:
         """Every text block the user sent in one request, the CLI's context blocks left out."""

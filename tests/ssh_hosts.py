@@ -1,5 +1,5 @@
 """Real SSH hosts for the tests: OpenSSH's sshd on 127.0.0.1, one per "host", each on a free port
-with its own host key, home directory and PATH (whose `claude` is the test double), reached
+with its own host key, home directory and PATH (whose `claude` and `codex` are the test doubles), reached
 through a test ssh_config that names them by alias. Every process of a host's sessions carries
 TEST_SSH_HOST=<alias>, an id of its own, and the variables it was given (the tests give their
 process marker, so the leak check sees what runs "there"). The benchmark uses it too.
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
+CODEX_DOUBLE = Path(__file__).parent / "fake_codex.py"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 HOST_MARK = "TEST_SSH_HOST"
 HOST_ID = "TEST_SSH_HOST_ID"
@@ -101,7 +102,7 @@ class SshHosts:
     def start(
         self, alias: str, extra_env: dict[str, str] | None = None, max_sessions: int = 100, claude: Path | None = None
     ) -> SshHost:
-        """A host whose `claude` is the double (or the program given)."""
+        """A host whose `claude` is the double (or the program given), and whose `codex` is the codex double."""
         where = self.root / alias
         home, bin_dir = where / "home", where / "bin"
         home.mkdir(parents=True)
@@ -110,6 +111,8 @@ class SshHosts:
         wrapper = bin_dir / "claude"
         wrapper.write_text(f'#!/bin/sh\nexec {program} "$@"\n')
         wrapper.chmod(0o755)
+        (bin_dir / "codex").write_text(f'#!/bin/sh\nexec {sys.executable} {CODEX_DOUBLE} "$@"\n')
+        (bin_dir / "codex").chmod(0o755)
         host_key = where / "host_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
         authorized = where / "authorized_keys"
@@ -119,6 +122,7 @@ class SshHosts:
             "HOME": str(home),
             "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "ANTHROPIC_API_KEY": "sk-ant-api03-dummy",
+            "CODEX_API_KEY": "sk-test-dummy",
             **self.session_env,
             HOST_MARK: alias,
             HOST_ID: f"{self.id}-{alias}",

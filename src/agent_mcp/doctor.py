@@ -1,7 +1,9 @@
 """`agent-mcp doctor`: everything a run depends on, checked up front, each problem with its fix.
 
-It spends no tokens: the CLI is only asked for its version, and the login is judged from what
-the CLI itself would read (credential variables, its credentials file).
+It spends no tokens: each CLI is only asked for its version (and codex for `login status`), and a
+login is judged from what the CLI itself would read (credential variables, its credentials file).
+codex and gemini are checked too; left at their default settings, a missing one is no problem (only
+agents created with that cli need it).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -38,27 +40,95 @@ class Check:
 
 
 def check_cli(settings: Settings, env: Mapping[str, str]) -> list[Check]:
-    path = shutil.which(settings.claude_bin, path=env.get("PATH"))
+    return check_executable("claude CLI", settings.claude_bin, "AGENT_MCP_CLAUDE_BIN / --claude-bin",
+                            "npm install -g @anthropic-ai/claude-code", env)  # fmt: skip
+
+
+def check_executable(
+    name: str, executable: str, setting: str, install: str, env: Mapping[str, str], needed: bool = True
+) -> list[Check]:
+    """The CLI found and answering `--version`. One only some agents use (`needed` False: its setting
+    left at its default) is no problem when missing, only unknown."""
+    path = shutil.which(executable, path=env.get("PATH"))
     if path is None:
-        return [
-            Check(
-                "claude CLI",
-                f"{settings.claude_bin!r} not found",
-                "install it with `npm install -g @anthropic-ai/claude-code`, or set AGENT_MCP_CLAUDE_BIN / "
-                "--claude-bin to its path",
-            )
-        ]
-    try:
-        done = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=30, env=dict(env), stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return [Check("claude CLI", f"{path}: {exc}", f"check that {path} runs: `{path} --version`")]
+        fix = f"install it with `{install}`, or set {setting} to its path"
+        if not needed:
+            return [Check(name, f"{executable!r} not found (only agents created with its cli need it): {fix}",
+                          known=False)]  # fmt: skip
+        return [Check(name, f"{executable!r} not found", fix)]
+    done = _run([path, "--version"], env)
+    if isinstance(done, str):
+        return [Check(name, f"{path}: {done}", f"check that {path} runs: `{path} --version`")]
     if done.returncode != 0:
         output = (done.stderr or done.stdout).strip().splitlines()
         detail = output[-1] if output else f"exit code {done.returncode}"
-        return [Check("claude CLI", f"{path}: {detail}", f"reinstall the CLI; `{path} --version` must work")]
-    return [Check("claude CLI", f"{path} ({done.stdout.strip()})")]
+        return [Check(name, f"{path}: {detail}", f"reinstall the CLI; `{path} --version` must work")]
+    return [Check(name, f"{path} ({done.stdout.strip()})")]
+
+
+def _run(argv: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | str:
+    """The command's outcome, or why it did not run (no tokens spent: --version, login status)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, env=dict(env), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+
+
+def check_other_cli(
+    name: str,
+    executable: str,
+    default: str,
+    setting: str,
+    install: str,
+    env: Mapping[str, str],
+    login: Callable[[str, Mapping[str, str]], Check],
+) -> list[Check]:
+    """A CLI only some agents use (codex, gemini): found and answering, then its login (`login(path, env)`)."""
+    checks = check_executable(f"{name} CLI", executable, setting, install, env, needed=executable != default)
+    if checks[0].fix or not checks[0].known:
+        return checks
+    return [*checks, login(shutil.which(executable, path=env.get("PATH")) or executable, env)]
+
+
+def codex_login(path: str, env: Mapping[str, str]) -> Check:
+    """CODEX_API_KEY (which `codex exec` reads), else codex's own `login status` (exit 0: a stored login)."""
+    if env.get("CODEX_API_KEY"):
+        return Check("codex login", "yes (CODEX_API_KEY is set)")
+    done = _run([path, "login", "status"], env)
+    if isinstance(done, str):
+        return Check("codex login", f"unknown: `{path} login status` did not run ({done})", known=False)
+    # It answers on stderr (`Not logged in`; `API key configured - sk-…***…`), after any warning of its own.
+    said = [
+        line for line in (done.stdout + done.stderr).splitlines() if line.strip() and not line.startswith("WARNING")
+    ]
+    if done.returncode != 0:
+        return Check("codex login", f"no ({said[-1] if said else 'not logged in'})", "run `codex login` (or `codex "
+                     "login --with-api-key`), or set CODEX_API_KEY")  # fmt: skip
+    return Check("codex login", f"yes ({said[0] if said else 'logged in'})")
+
+
+GEMINI_AUTH = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GENAI_USE_GCA")
+"""What gemini reads for its login besides ~/.gemini/settings.json (it names them when it has none)."""
+
+
+def gemini_login(path: str, env: Mapping[str, str]) -> Check:
+    for variable in GEMINI_AUTH:
+        if env.get(variable):
+            return Check("gemini login", f"yes ({variable} is set)")
+    settings_file = Path(env.get("HOME") or Path.home()) / ".gemini" / "settings.json"
+    if settings_file.is_file() and '"selectedType"' in settings_file.read_text(errors="replace"):
+        return Check("gemini login", f"yes ({settings_file})")
+    return Check("gemini login", f"no: no auth in {settings_file} and none of {', '.join(GEMINI_AUTH)}",
+                 "run `gemini` once to log in, or set GEMINI_API_KEY")  # fmt: skip
+
+
+def check_kinds(settings: Settings, env: Mapping[str, str]) -> list[Check]:
+    return [
+        *check_other_cli("codex", settings.codex_bin, Settings.codex_bin, "AGENT_MCP_CODEX_BIN / --codex-bin",
+                         "npm install -g @openai/codex", env, codex_login),
+        *check_other_cli("gemini", settings.gemini_bin, Settings.gemini_bin, "AGENT_MCP_GEMINI_BIN / --gemini-bin",
+                         "npm install -g @google/gemini-cli", env, gemini_login),
+    ]  # fmt: skip
 
 
 def check_login(env: Mapping[str, str]) -> list[Check]:
@@ -224,8 +294,8 @@ async def _check_sandbox(settings: Settings) -> list[Check]:
 
 
 def run_doctor(settings: Settings, env: Mapping[str, str], out: TextIO) -> int:
-    checks = [*check_cli(settings, env), *check_login(env), *check_store(settings), *check_policy(settings),
-              *check_hosts(settings), *check_sandbox(settings)]  # fmt: skip
+    checks = [*check_cli(settings, env), *check_login(env), *check_kinds(settings, env), *check_store(settings),
+              *check_policy(settings), *check_hosts(settings), *check_sandbox(settings)]  # fmt: skip
     width = max(len(check.name) for check in checks)
     for check in checks:
         mark = "PROBLEM" if check.fix else "ok" if check.known else "unknown"

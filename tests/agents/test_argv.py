@@ -8,7 +8,8 @@ import sys
 import pytest
 from conftest import DOUBLE
 
-from agent_mcp.agents.claude._argv import build_argv, system_prompt
+from agent_mcp.agents.claude._argv import build_argv
+from agent_mcp.agents.commands import role_text
 from agent_mcp.core.models import AgentOptions
 
 spec = importlib.util.spec_from_file_location("fake_claude", DOUBLE)
@@ -47,7 +48,7 @@ def test_every_option_is_one_entry_in_the_equals_form():
         "--output-format=stream-json",
         "--verbose",
         "--resume=11111111-2222-3333-4444-555555555555",
-        "--append-system-prompt=" + system_prompt("dev", "-r"),
+        "--append-system-prompt=" + role_text("dev", "-r"),
         "--model=sonnet",
         "--permission-mode=acceptEdits",
         "--allowedTools=Read,Bash(git *)",
@@ -65,7 +66,7 @@ def test_the_cli_rules_read_the_argv_as_meant_and_leave_no_prompt_in_it():
     opts, positionals = fake_claude.parse_args(argv[1:])
     assert positionals == []  # the prompt goes on stdin
     assert opts["--resume"] == "sid"
-    assert opts["--append-system-prompt"] == system_prompt("dev", "--help me")
+    assert opts["--append-system-prompt"] == role_text("dev", "--help me")
     assert opts["--allowedTools"] == ["Read"]
     assert opts["--add-dir"] == ["/a", "/b"]
     assert opts["--model"] == "-weird"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent_mcp.agents.claude._stream import StreamState, decode_event, describe_event
+from agent_mcp.agents.claude._stream import StreamState, describe_event
+from agent_mcp.agents.output import decode_event
 from agent_mcp.core.entries import clean_text
 from agent_mcp.core.long_strings import LONG_LINE_BYTES
 from agent_mcp.core.models import AgentResponse

@@ -127,7 +127,7 @@ async def test_a_session_no_cli_would_name_is_never_taken(make_pool, tmp_path, c
     await lying.create("mallory", "r", str(tmp_path), AgentOptions())
     with pytest.raises(RunFailed) as failed:
         await lying.send("mallory", "hi")
-    assert failed.value.kind == "protocol_error" and "broke the stream-json protocol" in str(failed.value)
+    assert failed.value.kind == "protocol_error" and "broke the claude CLI's protocol" in str(failed.value)
     assert (await lying.info("mallory")).session_id is None
     assert (await honest.info("alice")).session_id == alice
     [run] = lying.history_page("mallory", 1, None)[0]
@@ -211,7 +211,9 @@ async def test_a_store_damaged_by_forged_values_is_repaired_at_start_up(make_poo
         db.execute("DROP TABLE spend")
         db.execute("ALTER TABLE runs DROP COLUMN resets_at")
         db.execute("PRAGMA user_version = 6")
-        db.execute("ALTER TABLE agents DROP COLUMN sandbox")  # a later step's (#31): it runs again too
+        db.execute("ALTER TABLE agents DROP COLUMN sandbox")  # the later steps (#31's, #30's) run again too
+        db.execute("ALTER TABLE agents DROP COLUMN cli")
+        db.execute("ALTER TABLE sessions DROP COLUMN usage")
         db.execute("UPDATE agents SET total_cost_usd = 9e999 WHERE name = 'alice'")
         db.execute("UPDATE agents SET total_cost_usd = -1000.5, total_input_tokens = -3 WHERE name = 'mallory'")
         db.execute("UPDATE runs SET response = json_set(response, '$.cost_usd', json('null')) WHERE agent = 'alice'")

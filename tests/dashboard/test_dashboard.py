@@ -135,3 +135,17 @@ async def test_it_shows_each_account_s_windows_and_the_spend(make_pool, claude_e
     ]  # fmt: skip
     assert status["spend"] == {"cost_usd": 0.0, "max_cost_usd": 10.0, "window_s": 86400.0}
     assert "refreshPool" in SCRIPT and 'id="accounts"' in PAGE
+
+
+async def test_a_codex_agent_shows_its_cli_and_a_cost_it_never_reported(make_pool, tmp_path, codex_env, no_leaks):
+    from conftest import CODEX_DOUBLE
+
+    pool = await make_pool(codex_env, codex_bin=str(CODEX_DOUBLE))
+    await pool.create("cx", "r", str(tmp_path), AgentOptions(), cli="codex")
+    await pool.send("cx", "hello MOCK_TOOL")
+    async with client(pool) as http:
+        [agent] = (await http.get("/api/agents")).json()["agents"]
+        [run] = (await http.get("/api/agents/cx/runs")).json()["runs"]
+    assert agent["cli"] == "codex" and agent.get("total_cost_usd", 0) == 0
+    assert "cost_usd" not in run["response"]  # lean: unknown says nothing; the page shows n/a, not $0
+    assert 'value === null || value === undefined ? "n/a"' in SCRIPT and 'agent.cli !== "claude"' in SCRIPT

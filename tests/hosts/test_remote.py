@@ -14,7 +14,7 @@ import pytest
 from conftest import sessions_dir
 from ssh_hosts import SshHost, SshHosts
 
-from agent_mcp.agents.claude._argv import system_prompt
+from agent_mcp.agents.commands import role_text
 from agent_mcp.core.errors import AgentMCPError, RunFailed
 from agent_mcp.core.host_specs import Host
 from agent_mcp.core.models import AgentOptions
@@ -119,7 +119,7 @@ async def test_hostile_values_reach_the_remote_claude_as_the_same_words(hosted, 
     await pool.create("dev", hostile, str(cwd), AgentOptions(model="sonnet"), host="h1")
     reply = await pool.send("dev", "MOCK_ECHO_ARGV")
     argv = json.loads(reply.text[reply.text.index("[") :].splitlines()[0])
-    assert f"--append-system-prompt={system_prompt('dev', hostile)}" in argv
+    assert f"--append-system-prompt={role_text('dev', hostile)}" in argv
     assert "--model=sonnet" in argv and "--model=evil" not in argv
     assert not canary.exists()
 

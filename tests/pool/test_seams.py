@@ -51,8 +51,8 @@ async def test_a_launcher_that_wraps_another_runs_the_agent_without_the_pool_kno
     wrappers: list[Wrapping] = []
     real_open = Places.open
 
-    async def wrapped_open(self: Places, agent: AgentRecord) -> Opened:
-        opened = await real_open(self, agent)
+    async def wrapped_open(self: Places, agent: AgentRecord, bin_setting: str, remote_bin_setting: str) -> Opened:
+        opened = await real_open(self, agent, bin_setting, remote_bin_setting)
         wrappers.append(Wrapping(opened.launcher))
         return Opened(wrappers[-1], opened.workplace, opened.executable)
 

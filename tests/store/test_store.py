@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+from dataclasses import replace
 
 import pytest
 
@@ -73,8 +74,8 @@ def test_migration_from_version_1_keeps_every_agent_and_run(tmp_path):
         1.5,
         "haiku",
     )
-    assert agent.total_cache_read_input_tokens == 0
-    assert store.sessions.of("old") == [SID]
+    assert agent.total_cache_read_input_tokens == 0 and agent.cli == "claude"  # every agent before #30 was
+    assert store.sessions.of("old") == [SID] and store.sessions.reported("old", SID) == {}
     [(run, _)] = store.runs.history("old", 10)
     assert (run.run_id, run.message, run.status) == ("r1", "hello", "done")
 
@@ -86,6 +87,22 @@ def test_a_store_newer_than_the_code_is_refused(tmp_path):
     db.commit()
     with pytest.raises(StoreUnusable, match="schema version 99, newer than this agent-mcp knows"):
         Store(tmp_path / "state", "me")
+
+
+async def test_an_agent_keeps_its_cli_and_an_unknown_cost_adds_nothing(tmp_path):
+    store = Store(tmp_path, "me")
+    await store.agents.add(replace(record(), cli="codex"))
+    await store.runs.add(run_record("r1"))
+    unknown = response(SID).model_copy(update={"cost_usd": None})
+    await store.runs.finished(run_record("r1", "done", response=unknown, finished_at="t1"), SID)
+    agent = store.agents.get("dev")
+    assert agent is not None and agent.cli == "codex"
+    assert (agent.total_cost_usd, agent.total_input_tokens, agent.message_count) == (0.0, 10, 1)
+    [(run, _)] = store.runs.history("dev", 10)
+    assert run.response is not None and run.response.cost_usd is None  # read back unknown, not 0
+    await store.sessions.set_reported("dev", SID, {"input_tokens": 10, "output_tokens": 20})
+    assert store.sessions.reported("dev", SID) == {"input_tokens": 10, "output_tokens": 20}
+    assert store.sessions.reported("other", SID) == {}  # another agent's totals are not this one's
 
 
 async def test_names_are_unique_ignoring_case(tmp_path):

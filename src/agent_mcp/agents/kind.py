@@ -18,20 +18,44 @@ from typing import Any, Protocol
 
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse
+from agent_mcp.core.models import ASK, AgentOptions, AgentResponse, ErrorKind
 from agent_mcp.core.rows import Entry, LimitReport
+
+ALL_OPTIONS = frozenset(AgentOptions.model_fields)
 
 
 @dataclass(frozen=True)
 class Capabilities:
     warm_turns: bool
-    """Its process takes the next message after answering one (so it can be kept warm)."""
+    """Its process takes the next message after answering one (so it can be kept warm). One that does
+    not is a one-shot process: it is given its message and then the end of its input, answers one turn
+    and exits; cancelling its turn ends it."""
     ask_mode: bool
     """It asks before a tool use, and waits for the answer (permission_mode "ask")."""
     budgets: bool
     """It stops a run at a cost (max_budget_usd)."""
     effort: bool
     """It takes a reasoning effort (effort)."""
+    options: frozenset[str] = ALL_OPTIONS
+    """The creation options (AgentOptions' fields) its CLI has a flag for; any other is refused."""
+    cumulative_usage: bool = False
+    """A resumed turn reports its session's running totals of tokens, not its own: the pool keeps the
+    last totals per session (store sessions.usage) and gives the caller the difference."""
+
+
+def unhonoured(kind: AgentKind, options: AgentOptions) -> str | None:
+    """The first option given that the kind cannot honour, with why, in words for the refusal."""
+    can = kind.capabilities
+    if options.permission_mode == ASK and not can.ask_mode:
+        return f"permission_mode {ASK!r} (the {kind.name} CLI does not ask before a tool use)"
+    if options.max_budget_usd is not None and not can.budgets:
+        return f"max_budget_usd (the {kind.name} CLI cannot stop a run at a cost)"
+    if options.effort is not None and not can.effort:
+        return f"effort (the {kind.name} CLI takes no reasoning effort)"
+    for option, value in options:
+        if value is not None and option not in can.options:
+            return f"{option} (the {kind.name} CLI has no flag for it)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -115,6 +139,10 @@ class AgentKind(Protocol):
     capabilities: Capabilities
     stripped_env: tuple[str, ...]
     """Variables its CLI must not inherit (they would make it believe it runs inside another session)."""
+    bin_setting: str
+    """The Settings field that names its executable here (claude_bin, codex_bin, gemini_bin)."""
+    remote_bin_setting: str
+    """The Settings field that names its executable on an SSH host (remote_claude; codex_bin)."""
 
     def argv(self, executable: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]: ...
 
@@ -132,8 +160,10 @@ class AgentKind(Protocol):
         """`awaiting_init`: the process answered before, so the turn's events start at its own beginning."""
         ...
 
-    def ended_without_result(self, returncode: int | None, signal: int | None) -> str:
-        """What a process that ended its turn without an answer did, in the CLI's name."""
+    def ended_without_result(self, returncode: int | None, signal: int | None, tail: str = "") -> tuple[ErrorKind, str]:
+        """What a process that ended its turn without an answer did, in the CLI's name, and its error
+        kind: from its exit and the last of its output and terminal (`tail`), where a CLI that fails
+        before any event says why (resume_failed for a session it does not have; crashed else)."""
         ...
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:

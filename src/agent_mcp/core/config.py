@@ -42,6 +42,8 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
 @dataclass(frozen=True)
 class Settings:
     claude_bin: str = "claude"
+    codex_bin: str = "codex"
+    gemini_bin: str = "gemini"
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     timeout_s: float = 3600.0
     idle_timeout_s: float = 900.0
@@ -106,6 +108,22 @@ OPTIONS: tuple[Option, ...] = (
         "AGENT_MCP_CLAUDE_BIN",
         non_empty,
         "the claude executable: a name on PATH or a path (default: claude)",
+    ),
+    Option(
+        "codex_bin",
+        "--codex-bin",
+        "AGENT_MCP_CODEX_BIN",
+        non_empty,
+        "the codex executable, for agents created with cli codex: a name on PATH or a path, here and on the hosts "
+        "(default: codex)",
+    ),
+    Option(
+        "gemini_bin",
+        "--gemini-bin",
+        "AGENT_MCP_GEMINI_BIN",
+        non_empty,
+        "the gemini executable, for agents created with cli gemini: a name on PATH or a path, here and on the hosts "
+        "(default: gemini)",
     ),
     Option(
         "state_dir",

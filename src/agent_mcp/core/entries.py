@@ -51,6 +51,12 @@ def tool_subject(tool_input: Any) -> str:
     return summary[:SUBJECT_CHARS]
 
 
+def first_line(text: str, limit: int = 120) -> str:
+    """A progress line: the text's first line, cut to `limit` characters."""
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def entry(kind: str, summary: str, content: str = "") -> Entry:
     """An entry whose summary is its first line and whose content is cut to CONTENT_CHARS."""
     line = summary.strip().split("\n", 1)[0]

@@ -111,7 +111,7 @@ class RunFailed(AgentMCPError):
         self.resets_at = resets_at
         detail = f"[{kind}] {message}"
         if tail.strip():
-            detail += f"\n--- last output of the claude CLI ---\n{tail.strip()}"
+            detail += f"\n--- last output of the agent's CLI ---\n{tail.strip()}"
         super().__init__(detail)
 
 

@@ -101,6 +101,7 @@ class AgentInfo(AgentOptions):
 
     name: str
     role: str
+    cli: str = Field(default="claude", description="the agent CLI it runs: claude, codex or gemini")
     cwd: str = Field(description="absolute, resolved working directory (on its host, for an agent on one)")
     host: str | None = Field(
         default=None, description="the SSH host (an alias of --hosts) its claude runs on; absent: this machine"
@@ -116,7 +117,7 @@ class AgentInfo(AgentOptions):
     )
     message_count: int = Field(description="messages that got an AgentResponse, failed ones included")
     created_at: str = Field(description="ISO 8601, UTC")
-    total_cost_usd: float
+    total_cost_usd: float = Field(description="the sum of the costs its CLI reported (codex and gemini report none)")
     total_input_tokens: int
     total_output_tokens: int
     total_cache_creation_input_tokens: int = 0
@@ -226,7 +227,9 @@ class AgentResponse(Lean):
     )
     rate_limit_status: str | None = Field(default=None, description="allowed_warning | rejected")
     rate_limit_resets_at: int | None = Field(default=None, description="epoch seconds")
-    cost_usd: float | None = Field(description="USD; null when the CLI reported no cost (or one not believed)")
+    cost_usd: float | None = Field(
+        description="what the turn cost, as the CLI reported it; null when its CLI reports no cost (codex, gemini)"
+    )
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int

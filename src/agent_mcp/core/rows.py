@@ -72,7 +72,7 @@ class AgentRecord:
     host: str | None = None
     """The listed SSH host it runs on (its alias); None: this machine."""
     cli: str = "claude"
-    """Its agent kind (agents/): claude, the only one the store knows so far."""
+    """Its agent kind (agents/ KINDS): claude, codex or gemini."""
     sandbox: bool = False
     """Its CLI runs in a bubblewrap box (processes/sandbox.py)."""
 

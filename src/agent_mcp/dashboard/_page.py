@@ -70,14 +70,14 @@ async function act(path, body) {
     say("");
   } catch (error) { say(error.message); }
 }
-function money(value) { return "$" + (value || 0).toFixed(4); }
+function money(value) { return value === null || value === undefined ? "n/a" : "$" + value.toFixed(4); }
 async function refreshAgents() {
   const {agents} = await api("/api/agents");
   const rows = [];
   for (const agent of agents) {
     rows.push(el("tr", {class: "agent" + (agent.name === state.agent ? " sel" : ""), "data-agent": agent.name,
         on: {click: () => pick(agent.name)}},
-      el("td", {}, agent.name), el("td", {class: "host"}, agent.host || "local"), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
+      el("td", {}, agent.name + (agent.cli && agent.cli !== "claude" ? " (" + agent.cli + ")" : "")), el("td", {class: "host"}, agent.host || "local"), el("td", {class: "status " + agent.status}, agent.status + (agent.warm ? " (warm)" : "")),
       el("td", {}, agent.queued), el("td", {}, agent.message_count), el("td", {}, money(agent.total_cost_usd)),
       el("td", {}, (agent.total_input_tokens || 0) + " / " + (agent.total_output_tokens || 0)),
       el("td", {title: agent.session_id || ""}, (agent.session_id || "").slice(0, 8)),

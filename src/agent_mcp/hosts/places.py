@@ -43,10 +43,11 @@ class Places:
         self.local = local
         self.boxes = boxes
 
-    async def open(self, agent: AgentRecord) -> Opened:
-        """Raises RunFailed when the agent can no longer run where it was made to. The caller closes
-        the workplace's descriptor."""
-        opened = self._unboxed(agent)
+    async def open(self, agent: AgentRecord, bin_setting: str, remote_bin_setting: str) -> Opened:
+        """Raises RunFailed when the agent can no longer run where it was made to. The settings named
+        say where its kind's executable is, here and on a host. The caller closes the workplace's
+        descriptor."""
+        opened = self._unboxed(agent, bin_setting, remote_bin_setting)
         if not agent.sandbox:
             return opened
         try:
@@ -64,9 +65,9 @@ class Places:
     def machine(self, alias: str) -> RemoteMachine:
         return RemoteMachine(listed(self.settings.hosts, alias), self.links, self.settings.timeout_s)
 
-    def _unboxed(self, agent: AgentRecord) -> Opened:
+    def _unboxed(self, agent: AgentRecord, bin_setting: str, remote_bin_setting: str) -> Opened:
         if agent.host is None:
-            return Opened(self.local, self._here(agent), self.settings.claude_bin)
+            return Opened(self.local, self._here(agent), getattr(self.settings, bin_setting))
         # Still listed? A host dropped from --hosts is reached no more.
         try:
             host = listed(self.settings.hosts, agent.host)
@@ -74,9 +75,8 @@ class Places:
             raise RunFailed("policy", f"refused to run agent {agent.name!r}: {exc}") from None
         here = os.open(self.settings.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         launcher = SshLauncher(self.local, self.links, host)
-        return Opened(
-            launcher, Workplace(cwd_fd=here, cwd=agent.cwd, options=agent.options), self.settings.remote_claude
-        )
+        workplace = Workplace(cwd_fd=here, cwd=agent.cwd, options=agent.options)
+        return Opened(launcher, workplace, getattr(self.settings, remote_bin_setting))
 
     def _here(self, agent: AgentRecord) -> Workplace:
         roots = self.settings.allowed_roots

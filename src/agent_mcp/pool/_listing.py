@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from agent_mcp.agents import KINDS
 from agent_mcp.core import validation
-from agent_mcp.core.errors import InvalidInput
+from agent_mcp.core.errors import InvalidInput, quoted
 from agent_mcp.core.models import AgentEntry, lean
 from agent_mcp.core.rows import ActiveCounts, AgentRecord
 from agent_mcp.pool import _cursors as cursors
@@ -33,6 +34,7 @@ def info_fields(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[
         **agent.options.__dict__,
         "name": agent.name,
         "role": agent.role,
+        "cli": agent.cli,
         "cwd": agent.cwd,
         "host": agent.host,
         "session_id": agent.session_id,
@@ -72,6 +74,8 @@ class AgentPage:
 def entry(agent: AgentRecord, activity: ActiveCounts, warm: bool) -> dict[str, Any]:
     fields = info_fields(agent, activity, warm)
     fields["role"] = fields["role"][:ROLE_PREVIEW]
+    if fields["cli"] == "claude":  # the default says nothing in a listing
+        del fields["cli"]
     return lean(fields, AgentEntry.ALWAYS)
 
 
@@ -92,11 +96,18 @@ class ListingCache:
 
 
 def page(
-    listing: AgentListing, status: str | None, name_prefix: str | None, limit: int, cursor: str | None
+    listing: AgentListing,
+    status: str | None,
+    name_prefix: str | None,
+    limit: int,
+    cursor: str | None,
+    cli: str | None = None,
 ) -> AgentPage:
     """The agents that match, after the cursor's, at most `limit`; total counts every match."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    if cli is not None and cli not in KINDS:
+        raise InvalidInput(f"cli must be one of {', '.join(KINDS)}, got {quoted(cli)}")
     validation.check_limit(limit)
     prefix = None if name_prefix is None else name_prefix.casefold()
     matching = [
@@ -104,6 +115,7 @@ def page(
         for agent in listing.entries
         if (prefix is None or agent["name"].casefold().startswith(prefix))
         and (status is None or _has_status(agent, status))
+        and (cli is None or agent.get("cli", "claude") == cli)
     ]
     after = None if cursor is None else cursors.read_agents(cursor)
     start = 0 if after is None else next((i for i, a in enumerate(matching) if a["name"] > after), len(matching))

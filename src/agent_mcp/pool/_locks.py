@@ -112,7 +112,7 @@ class AgentLocks:
 
     async def acquire(self, name: str) -> None:
         """For a run: it waits its turn however long the agent is busy elsewhere."""
-        await self._acquire(name, f"agent {name!r} (a message of it running, or its claude process kept warm)", None)
+        await self._acquire(name, f"agent {name!r} (a message of it running, or its CLI process kept warm)", None)
 
     async def _acquire(self, name: str, doing: str, timeout_s: float | None) -> None:
         held = self._held.get(name.casefold())

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 
 import anyio
 
-from agent_mcp.agents import kind_for
-from agent_mcp.agents.kind import AgentKind
+from agent_mcp.agents import KINDS, kind_for
+from agent_mcp.agents.kind import AgentKind, unhonoured
 from agent_mcp.core import clock, validation
 from agent_mcp.core.config import Settings
 from agent_mcp.core.environment import MAX_ARG_BYTES
-from agent_mcp.core.errors import InvalidInput, PolicyRefusal
+from agent_mcp.core.errors import InvalidInput, PolicyRefusal, quoted
 from agent_mcp.core.models import AgentOptions
 from agent_mcp.core.rows import AgentRecord
 from agent_mcp.hosts.boxes import Boxes
@@ -43,6 +43,7 @@ class Registration:
     host: str | None = None
     sandbox: bool | None = None
     """None: the server's default (--sandbox)."""
+    cli: str = "claude"
 
 
 async def register_agent(
@@ -53,19 +54,20 @@ async def register_agent(
     validation.check_name(name)
     validation.check_text("role", role, settings.max_role_bytes)
     placed = None
-    kind = kind_for(AgentRecord.cli)
+    kind = _kind(wanted)
     if wanted.host is not None:
         validation.check_text("host", wanted.host, 300)
         host = remote.pick(wanted.host, store)
         checked = check_remote_options(wanted.options)
         placed = await remote.place(host, wanted.cwd, checked)
         checked = checked.model_copy(update={"add_dirs": placed.add_dirs})
-        cli_argv = kind.argv(settings.remote_claude, name, role, checked, str(uuid.uuid4()))
+        executable = getattr(settings, kind.remote_bin_setting)
+        cli_argv = kind.argv(executable, name, role, checked, str(uuid.uuid4()))
         argv = remote_command(remote.links, host, placed.cwd, cli_argv, child_env)
     else:
         resolved_cwd = validation.check_directory("cwd", wanted.cwd, settings.allowed_roots)
         checked = validation.check_options(wanted.options, settings.allowed_roots)
-        argv = kind.argv(settings.claude_bin, name, role, checked, str(uuid.uuid4()))
+        argv = kind.argv(getattr(settings, kind.bin_setting), name, role, checked, str(uuid.uuid4()))
     _check_command(kind, argv, child_env, placed)
     if store.agents.count() >= settings.max_agents:
         raise PolicyRefusal(
@@ -88,6 +90,7 @@ async def register_agent(
         created_at=clock.now(),
         host=placed.host.alias if placed is not None else None,
         sandbox=sandbox,
+        cli=kind.name,
     )
     # Held across the check and the insert, so a leftover of this name (a creation cut short) can
     # be cleared without clearing another server's creation in progress.
@@ -122,6 +125,20 @@ async def _insert(
                 await remove_worktree(machine, tree, force=True)
         raise
     return agent
+
+
+def _kind(wanted: Registration) -> AgentKind:
+    """The agent's kind, when there is one by that name and it can honour every option given."""
+    if wanted.cli not in KINDS:
+        raise InvalidInput(f"cli must be one of {', '.join(KINDS)}, got {quoted(wanted.cli)}")
+    kind = kind_for(wanted.cli)
+    refused = unhonoured(kind, wanted.options)
+    if refused is not None:
+        raise InvalidInput(
+            f"a {kind.name} agent cannot take {refused}; leave it out, or create the agent with a cli that "
+            "can (docs/agent-kinds.md has what each supports)"
+        )
+    return kind
 
 
 def _check_command(kind: AgentKind, argv: list[str], child_env: dict[str, str], placed: Placed | None) -> None:

@@ -57,13 +57,17 @@ class TurnContext:
     limits: Limits
 
 
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 async def take_turn(
     context: TurnContext, agent: AgentRecord, run: Run, message: str, budget: float | None
 ) -> AgentResponse:
     """The agent's place is checked again first: its paths may have moved since it was created. A
     spending cap's remainder (`budget`) becomes the CLI's own budget when it is the smaller."""
+    kind = kind_for(agent.cli)
     try:
-        opened = await context.places.open(agent)
+        opened = await context.places.open(agent, kind.bin_setting, kind.remote_bin_setting)
     except RunFailed:
         await context.warm.end(agent.name)  # it works in a place that is no longer allowed
         raise
@@ -73,7 +77,7 @@ async def take_turn(
         opened = replace(opened, workplace=replace(opened.workplace, options=options.model_copy(
             update={"max_budget_usd": budget})))  # fmt: skip
     try:
-        return await _Turn(context, agent, run, opened).take(message)
+        return await _Turn(context, agent, run, opened, kind).take(message)
     finally:
         os.close(opened.workplace.cwd_fd)
 
@@ -91,9 +95,10 @@ class _Turn:
     reader: TurnReader
     """The turn's output as its kind reads it: made once the process is known (warm or new)."""
 
-    def __init__(self, context: TurnContext, agent: AgentRecord, run: Run, opened: Opened) -> None:
-        self.context, self.agent, self.run, self.opened = context, agent, run, opened
-        self.kind: AgentKind = kind_for(agent.cli)
+    def __init__(self, context: TurnContext, agent: AgentRecord, run: Run, opened: Opened, kind: AgentKind) -> None:
+        self.context, self.agent, self.run, self.opened, self.kind = context, agent, run, opened, kind
+        self.one_shot = not kind.capabilities.warm_turns
+        """Its process answers one message and exits (its input ends after the message): never kept."""
         self.launcher = opened.launcher
         options = opened.workplace.options
         argv = self.kind.argv(opened.executable, agent.name, agent.role, options, None)
@@ -104,7 +109,7 @@ class _Turn:
         """The run is marked running (here and in the store) once its process exists: a caller who
         sees `running` can count on the process. A process that ends its turn well is handed to the
         warm processes for the agent's next message; any other is ended."""
-        warm = await self.context.warm.take(self.agent.name, self.key)
+        warm = None if self.one_shot else await self.context.warm.take(self.agent.name, self.key)
         process = warm or await self._start()
         self.reader = self.kind.reader(resumed=self.agent.session_id, awaiting_init=warm is not None)
         self.run.session_id = self.agent.session_id  # written again only when the CLI names another one
@@ -114,7 +119,7 @@ class _Turn:
             await self.context.store.runs.started(self.run.run_id, self.run.started_at or now())
         except BaseException:  # cancelled before anything was asked of it: it can wait for the next message
             with anyio.CancelScope(shield=True):
-                await self.context.warm.keep(self.agent.name, self.key, process)
+                await self._keep(self.key, process)
             raise
         complete = await self._serve(desk, process, message)
         process.stray_lines += self.reader.leftovers  # a process whose turns run on past their answer is not kept
@@ -123,7 +128,7 @@ class _Turn:
         except BaseException:  # whatever fails now (a store write, a cancel) takes the process with it
             await _end(process)
             raise
-        await self.context.warm.keep(self.agent.name, replace(self.key, session_id=self.run.session_id), process)
+        await self._keep(replace(self.key, session_id=self.run.session_id), process)
         if (
             response.error_kind == "rate_limited"
             and not self.reader.worked
@@ -131,6 +136,14 @@ class _Turn:
         ):
             raise HeldBack  # nothing of it happened: it runs again after the reset
         return response
+
+    async def _keep(self, key: WarmKey, process: AgentProcess) -> None:
+        """A process fit for the agent's next message waits for it; a one-shot one exits (its input has
+        ended, or ends now) and is waited for."""
+        if self.one_shot:
+            await process.end()
+        else:
+            await self.context.warm.keep(self.agent.name, key, process)
 
     async def _start(self) -> AgentProcess:
         argv = self.kind.argv(
@@ -163,20 +176,21 @@ class _Turn:
             return await _serve_turn(
                 desk, process, self.kind.message_frame(message), on_line, self.run.timeout_s or settings.timeout_s,
                 settings.idle_timeout_s, self._droppable, partial(StringCutter, settings.state_dir), self.notes,
+                self.one_shot,
             )  # fmt: skip
         except ProcessTimedOut as exc:
             await _end(process)
             raise RunFailed(
                 "timed_out",
-                f"agent {agent.name!r} hit its {exc.limit} of {exc.seconds:g} s; the claude process was killed. "
-                "The agent keeps its session; send a smaller task or raise the limit",
+                f"agent {agent.name!r} hit its {exc.limit} of {exc.seconds:g} s; the {self.kind.name} process was "
+                "killed. The agent keeps its session; send a smaller task or raise the limit",
                 clean_text(exc.tail),
             ) from None
         except LineTooLong as exc:
             await _end(process)
             raise RunFailed(
                 "crashed",
-                f"the claude CLI wrote an output line longer than {exc.limit} bytes, the limit "
+                f"the {self.kind.name} CLI wrote an output line longer than {exc.limit} bytes, the limit "
                 "(AGENT_MCP_MAX_LINE_BYTES / --max-line-bytes); the process was killed. Ask for a shorter answer "
                 "(e.g. written to a file), or raise the limit",
             ) from None
@@ -194,7 +208,11 @@ class _Turn:
                 await self.notes.flush()
 
     async def _interrupted(self, process: AgentProcess, on_line: LineHandler) -> None:
-        """A cancelled turn: its CLI is asked to stop; a process that does, cleanly, is kept."""
+        """A cancelled turn: its CLI is asked to stop; a process that does, cleanly, is kept. A one-shot
+        process has no input left to ask it on: it is ended."""
+        if self.one_shot:
+            await _end(process)
+            return
         interrupted = await process.interrupt(self.kind.interrupt_frame(), on_line, INTERRUPT_GRACE_S)
         process.stray_lines += self.reader.leftovers
         if interrupted and self.reader.violation is None and self.reader.answered:
@@ -223,7 +241,7 @@ class _Turn:
         store = self.context.store
         holder = store.sessions.holder(session_id, self.agent.name)
         if holder is not None:  # UUIDs do not collide: it was written to take over that conversation
-            self.reader.refuse(f"system/init named session {session_id}, which is agent {holder!r}'s")
+            self.reader.refuse(f"the CLI named session {session_id}, which is agent {holder!r}'s")
             return
         self.run.session_id = session_id
         await store.sessions.record(self.agent.name, session_id, now())
@@ -267,6 +285,8 @@ class _Turn:
             dropped = not_believed(f"values no CLI writes, dropped: {', '.join(reader.dropped)}")
             await store.events.add(run.run_id, now(), [dropped], settings.max_transcript_events)
         response = await _whole_answer(response, reader.spilled_text, run, settings)
+        if self.kind.capabilities.cumulative_usage:
+            response = await self._own_usage(response)
         if response.error_kind == "resume_failed":
             # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
             run.session_id = None
@@ -280,6 +300,22 @@ class _Turn:
             )
         return response
 
+    async def _own_usage(self, response: AgentResponse) -> AgentResponse:
+        """The turn's own tokens, from a CLI that reports its session's running totals: those less the
+        totals it reported at the end of the session's last turn (kept per session in the store). Totals
+        lower than those kept are not this session's continuation: taken as they stand. A turn that
+        reported none (it failed) keeps nothing: its tokens count in the next turn's."""
+        store, session = self.context.store, response.session_id
+        totals = {name: getattr(response, name) for name in TOKEN_FIELDS}
+        if session is None or not any(totals.values()):
+            return response
+        before = store.sessions.reported(self.agent.name, session) if session == self.agent.session_id else {}
+        own = {name: totals[name] - before.get(name, 0) for name in TOKEN_FIELDS}
+        await store.sessions.set_reported(self.agent.name, session, totals)
+        if min(own.values()) < 0:
+            return response
+        return response.model_copy(update=own)
+
     async def _without_answer(self, process: AgentProcess) -> RunFailed:
         """A process that ended its turn without an answer: the launcher's words when the exit is its
         own (a connection lost), else the kind's."""
@@ -290,8 +326,14 @@ class _Turn:
         if failure is not None:
             return failure
         where = f" on host {self.launcher.host!r}" if self.launcher.host is not None else ""
-        said = self.kind.ended_without_result(outcome.returncode, outcome.signal)
-        return RunFailed("crashed", said + where, clean_text(outcome.tail))
+        tail = clean_text(outcome.tail)
+        kind, said = self.kind.ended_without_result(outcome.returncode, outcome.signal, tail)
+        if kind == "resume_failed":  # retrying cannot help: the next message starts a new session
+            self.run.session_id = None
+            await self.context.store.sessions.reset(self.agent.name)
+            said += f"{where}, so agent {self.agent.name!r} was reset: send the message again to start a new session"
+            where = ""
+        return RunFailed(kind, said + where, tail)
 
     async def _not_believed(self, process: AgentProcess, why: str) -> None:
         """The output broke the CLI's protocol: something other than the CLI wrote into it, or the CLI
@@ -305,9 +347,9 @@ class _Turn:
             )
         raise RunFailed(
             "protocol_error",
-            f"agent {agent.name!r}'s CLI output broke the stream-json protocol ({why}), so none of this turn's "
-            "output was believed and its process was ended. Something the agent ran may have written into it. The "
-            "agent keeps its session; look at its transcript, then send the message again",
+            f"agent {agent.name!r}'s CLI output broke the {self.kind.name} CLI's protocol ({why}), so none of this "
+            "turn's output was believed and its process was ended. Something the agent ran may have written into it. "
+            "The agent keeps its session; look at its transcript, then send the message again",
         )
 
 
@@ -372,14 +414,16 @@ async def _serve_turn(
     droppable: Callable[[bytes], bool],
     cutter: Callable[[], StringCutter],
     notes: _Notes,
+    last: bool,
 ) -> bool:
     """The turn, with its permission requests served and its transcript written meanwhile; its
-    exceptions come out as they are (not wrapped in the task groups' exception groups)."""
+    exceptions come out as they are (not wrapped in the task groups' exception groups). `last`: the
+    process's input ends after the frame."""
     failure: Exception
     async with desk.serving(), anyio.create_task_group() as flushing:
         flushing.start_soon(notes.keep_flushing)
         try:
-            return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable, cutter)
+            return await process.run_turn(frame, on_line, timeout_s, idle_timeout_s, droppable, cutter, last)
         except Exception as exc:
             failure = exc
         finally:

@@ -125,11 +125,18 @@ class AgentPool:
     # --- agents ------------------------------------------------------------------------------
 
     async def create(
-        self, name: str, role: str, cwd: str, options: AgentOptions, worktree: bool = False, host: str | None = None,
+        self,
+        name: str,
+        role: str,
+        cwd: str,
+        options: AgentOptions,
+        worktree: bool = False,
+        host: str | None = None,
         sandbox: bool | None = None,
-    ) -> AgentInfo:  # fmt: skip
+        cli: str = "claude",
+    ) -> AgentInfo:
         await register_agent(self.store, self.settings, self._child_env, self._locks, self.remote, self._places.boxes,
-                             Registration(name, role, cwd, options, worktree, host, sandbox))  # fmt: skip
+                             Registration(name, role, cwd, options, worktree, host, sandbox, cli))  # fmt: skip
         return await self.info(name)
 
     def get(self, name: str) -> AgentRecord:
@@ -147,11 +154,16 @@ class AgentPool:
         return AgentInfo.model_validate(info_fields(agent, activity, self._warm.is_warm(agent.name)))
 
     async def listing(
-        self, status: str | None = None, name_prefix: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        status: str | None = None,
+        name_prefix: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        cli: str | None = None,
     ) -> AgentPage:
         """A page of the agents' entries, sorted by name."""
         await self._sweep()  # may change the store, so it comes before the listing's mark is read
-        return listing_page(self._listing.get(self.store, self._warm), status, name_prefix, limit, cursor)
+        return listing_page(self._listing.get(self.store, self._warm), status, name_prefix, limit, cursor, cli)
 
     async def delete(self, name: str, force: bool) -> str:
         """Refused while a message is in flight, unless force: then its runs are cancelled first."""

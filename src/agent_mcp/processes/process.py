@@ -145,11 +145,13 @@ class AgentProcess:
         idle_timeout_s: float,
         droppable: Callable[[bytes], bool] = keep_all,
         cutter: Callable[[], StringCutter] | None = None,
+        last: bool = False,
     ) -> bool:
         """Write the turn's input line, pass each output line to on_line until it says the turn is
         complete (True), or the output ends or the child exits first (False). A long line whose start
         is `droppable` is dropped as it arrives; another has its long strings cut out by `cutter`'s
-        cutters (see framing.py).
+        cutters (see framing.py). `last`: stdin is closed once the frame is written (a one-shot CLI
+        reads its input to the end before it starts).
 
         Raises ProcessTimedOut when a time limit hit, LineTooLong when a line passed its cap; the
         process is then still running (the caller ends it)."""
@@ -160,10 +162,12 @@ class AgentProcess:
         try:
             with anyio.move_on_after(timeout_s) as deadline:
                 if self._written_now(frame):
+                    if last:
+                        self.close_stdin()
                     await self.pump()
                 else:
                     async with anyio.create_task_group() as tg:
-                        tg.start_soon(self.write, frame)
+                        tg.start_soon(self._send, frame, last)
                         await self.pump()
                         tg.cancel_scope.cancel()
         finally:
@@ -211,6 +215,11 @@ class AgentProcess:
         """What to show of a turn that went wrong: the end of its output, then of its terminal (where
         the CLI writes its errors)."""
         return (self.tail[-TAIL_BYTES // 2 :] + b"\n" + self.terminal.tail).strip(b"\n")[-TAIL_BYTES:]
+
+    async def _send(self, frame: bytes, last: bool) -> None:
+        await self.write(frame)
+        if last:
+            self.close_stdin()
 
     async def write(self, data: bytes) -> None:
         """One frame whole: frames written at once (an answer, an interrupt) never interleave."""

@@ -87,10 +87,14 @@ def _limit(ctx: Context[AgentPool]) -> int:
 
 async def create_agent(
     name: Annotated[str, Field(description="unique (ignoring case), 1-64 of A-Z a-z 0-9 . _ -")],
-    role: Annotated[str, Field(description="who the agent is; appended to claude's system prompt")],
+    role: Annotated[
+        str, Field(description="who the agent is; given to its CLI as instructions (claude's system prompt)")
+    ],
     cwd: Annotated[str, Field(description="absolute path of an existing directory the agent works in")],
     ctx: Context[AgentPool],
-    model: Annotated[str | None, Field(description="claude model or alias, e.g. sonnet")] = None,
+    model: Annotated[
+        str | None, Field(description="the CLI's model or alias, e.g. sonnet (claude), gpt-5 (codex)")
+    ] = None,
     permission_mode: Annotated[str | None, Field(description=f"one of {', '.join(PERMISSION_MODES)}")] = None,
     allowed_tools: Annotated[list[str] | None, Field(description="tools allowed without asking")] = None,
     disallowed_tools: Annotated[list[str] | None, Field(description="tools the agent may not use")] = None,
@@ -123,12 +127,19 @@ async def create_agent(
             "the CLI's state) and writes only there; omitted: the server's default (--sandbox)"
         ),
     ] = None,
+    cli: Annotated[
+        str,
+        Field(
+            description="the agent CLI to run: claude, codex or gemini (docs/agent-kinds.md); an option that CLI "
+            "has no flag for is refused"
+        ),
+    ] = "claude",
 ) -> AgentInfo:
-    """Create a named Claude Code agent with a role and a working directory. Its first message
-    starts a session; later messages continue it."""
+    """Create a named coding agent (Claude Code by default; Codex or Gemini with cli) with a role and a
+    working directory. Its first message starts a session; later messages continue it."""
     given = locals()
     options = AgentOptions(**{field: given[field] for field in AgentOptions.model_fields})
-    return await _pool(ctx).create(name, role, cwd, options, worktree, host, sandbox)
+    return await _pool(ctx).create(name, role, cwd, options, worktree, host, sandbox, cli)
 
 
 async def list_agents(
@@ -140,12 +151,13 @@ async def list_agents(
     name_prefix: Annotated[str | None, Field(description="only agents whose name starts so (ignoring case)")] = None,
     limit: Annotated[int, Field(strict=True, description="agents per page, 1-1000")] = 50,
     cursor: Annotated[str | None, Field(description="next_cursor of the page before")] = None,
+    cli: Annotated[str | None, Field(description="only agents running this CLI: claude, codex or gemini")] = None,
 ) -> Annotated[CallToolResult, AgentList]:
     """List the agents, sorted by name, a page at a time, each in summary: status (idle or
     running), queued messages, session, message count, the first 200 characters of its role, and
     totals of cost and tokens once there are any (get_agent gives one agent whole). total counts
     every match; next_cursor is null on the last page."""
-    listing = await _pool(ctx).listing(status, name_prefix, limit, cursor)
+    listing = await _pool(ctx).listing(status, name_prefix, limit, cursor, cli)
     return compact(listing.data, listing.json)
 
 

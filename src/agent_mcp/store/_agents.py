@@ -23,8 +23,8 @@ class Agents:
         try:
             with self._file.transaction() as db:
                 db.execute(
-                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree, host, sandbox)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO agents (name, role, cwd, options, created_at, worktree, host, sandbox, cli)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         agent.name,
                         agent.role,
@@ -34,6 +34,7 @@ class Agents:
                         json.dumps(asdict(agent.worktree)) if agent.worktree else None,
                         agent.host,
                         agent.sandbox,
+                        agent.cli,
                     ),
                 )
         except sqlite3.IntegrityError:

@@ -106,7 +106,7 @@ class Runs:
                     " total_cache_creation_input_tokens = total_cache_creation_input_tokens + ?,"
                     " total_cache_read_input_tokens = total_cache_read_input_tokens + ? WHERE name = ?",
                     (
-                        response.cost_usd,
+                        response.cost_usd or 0.0,  # a CLI that reports no cost adds none
                         response.input_tokens,
                         response.output_tokens,
                         response.cache_creation_input_tokens,

@@ -3,6 +3,7 @@ one it has had (sessions), so that two agents never share a conversation."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from agent_mcp.store._writing import on_writer
@@ -31,6 +32,23 @@ class Sessions:
             "SELECT agent FROM sessions WHERE session_id = ? AND agent != ? LIMIT 1", (session_id, name)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    @on_writer
+    def set_reported(self, name: str, session_id: str, totals: dict[str, int]) -> None:
+        """The running totals the CLI reported for the session at the end of its last turn."""
+        with self._file.transaction() as db:
+            db.execute(
+                "UPDATE sessions SET usage = ? WHERE agent = ? AND session_id = ?",
+                (json.dumps(totals), name, session_id),
+            )
+
+    def reported(self, name: str, session_id: str) -> dict[str, int]:
+        """What set_reported last kept for the session (nothing: none yet)."""
+        row = self._file.reader.execute(
+            "SELECT usage FROM sessions WHERE agent = ? AND session_id = ?", (name, session_id)
+        ).fetchone()
+        totals = json.loads(row[0]) if row is not None and row[0] else {}
+        return {key: value for key, value in totals.items() if isinstance(value, int)}
 
     def of(self, name: str) -> list[str]:
         """Every session the agent has had, oldest first."""

@@ -157,6 +157,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE agents ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9 -> 10 (#30), more agent CLIs: the CLI an agent runs (agents/: claude, codex, gemini); the running totals of
+    # tokens a CLI last reported for a session, for a CLI whose turns report the session's total (codex):
+    # a turn's own is its total less this (JSON, AgentResponse's token fields)
+    """
+    ALTER TABLE agents ADD COLUMN cli TEXT NOT NULL DEFAULT 'claude';
+    ALTER TABLE sessions ADD COLUMN usage TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,36 +9,16 @@ text of any size and cannot be mistaken for a flag.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 
-from agent_mcp.core.environment import MAX_ARG_BYTES
+from agent_mcp.agents.commands import role_text
 from agent_mcp.core.models import ASK, AgentOptions
 
 _SYSTEM_PROMPT_FLAG = "--append-system-prompt="
 
 
-def system_prompt(name: str, role: str) -> str:
-    return f"You are agent '{name}' with role: {role}. Work autonomously on the task given."
-
-
 def role_overhead() -> int:
     """What the role's argv entry holds beside the role, with the longest name (core's ROLE_ROOM bounds it)."""
-    return len((_SYSTEM_PROMPT_FLAG + system_prompt("n" * 64, "")).encode())
-
-
-def exec_problem(argv: list[str], env: Mapping[str, str]) -> str | None:
-    """Why exec would refuse this argv with this environment, if it would."""
-    for entry in argv:
-        size = len(entry.encode())
-        if size > MAX_ARG_BYTES:
-            flag = entry.partition("=")[0] if entry.startswith("--") else "an argument"
-            return f"{flag} would be {size} bytes, and one argument to the claude CLI carries at most {MAX_ARG_BYTES}"
-    total = sum(len(x.encode()) + 1 + 8 for x in argv) + sum(len(k) + len(v) + 2 + 8 for k, v in env.items())
-    limit = os.sysconf("SC_ARG_MAX")
-    if total > limit:
-        return f"the claude CLI's arguments and environment would be {total} bytes, over this system's {limit}"
-    return None
+    return len((_SYSTEM_PROMPT_FLAG + role_text("n" * 64, "")).encode())
 
 
 def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]:
@@ -47,7 +27,7 @@ def build_argv(claude_bin: str, name: str, role: str, options: AgentOptions, res
     if resume is not None:
         argv.append(f"--resume={resume}")
     # The CLI does not keep an appended system prompt across --resume, so every run repeats it.
-    argv.append(_SYSTEM_PROMPT_FLAG + system_prompt(name, role))
+    argv.append(_SYSTEM_PROMPT_FLAG + role_text(name, role))
     if options.model is not None:
         argv.append(f"--model={options.model}")
     if options.permission_mode == ASK:

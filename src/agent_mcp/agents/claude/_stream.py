@@ -15,49 +15,24 @@ events of an earlier turn that come after its result are counted (`leftovers`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_mcp.agents.claude._stream_values import (
+from agent_mcp.agents.output import (
     MAX_DURATION_MS,
     MAX_EPOCH_S,
     RATE_LIMIT_STATUSES,
     Checked,
     is_session_id,
+    read_event,
 )
-from agent_mcp.core.entries import clean_text, tool_subject
-from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
+from agent_mcp.core.entries import first_line, tool_subject
+from agent_mcp.core.long_strings import SpilledText
 from agent_mcp.core.models import AgentResponse, ErrorKind, PermissionDenial
 from agent_mcp.core.rows import LimitReport
 
 # The tools that change files, and the input field that names the file.
 FILE_TOOLS = {"Edit": "file_path", "MultiEdit": "file_path", "Write": "file_path", "NotebookEdit": "notebook_path"}
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def decode_event(raw: bytes) -> dict[str, Any] | None:
-    """One output line as an event, or None for anything that is not a JSON object with a type."""
-    try:
-        # An event line is JSON as it stands (it cannot hold a raw control byte): parsed without a
-        # cleaned copy first, which for a reply of many megabytes is one copy fewer.
-        event = json.loads(raw, parse_constant=_no_constant) if raw.startswith(b"{") else None
-    except ValueError:  # UnicodeDecodeError included
-        event = None
-    if event is None:
-        text = clean_text(raw).strip()
-        if not text.startswith("{"):
-            return None
-        try:
-            event = json.loads(text, parse_constant=_no_constant)
-        except (ValueError, RecursionError):
-            return None
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        return None
-    return event
 
 
 def _denials(raw: Any) -> list[PermissionDenial]:
@@ -136,12 +111,7 @@ class StreamState:
         return not self.edits and head.startswith(_USER_EVENT)
 
     def feed(self, raw: bytes) -> dict[str, Any] | None:
-        if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
-            return None
-        event = decode_event(raw)
-        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
-        if spills and event is not None:
-            event = put_back(event, spills)
+        event = read_event(raw, self.droppable)
         if event is None or self.done:
             return event
         kind = event["type"]
@@ -321,11 +291,6 @@ def _limit_report(info: dict[str, Any], checked: Checked) -> LimitReport | None:
     )
 
 
-def _first_line(text: str, limit: int = 120) -> str:
-    line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def describe_event(event: dict[str, Any]) -> str | None:
     """A short human line for progress notifications (`Bash: pytest -q`), or None for noise."""
     kind = event.get("type")
@@ -335,19 +300,19 @@ def describe_event(event: dict[str, Any]) -> str | None:
         return "finished" if event.get("is_error") is not True else "finished with an error"
     request = event.get("request")
     if kind == "control_request" and isinstance(request, dict) and request.get("subtype") == "can_use_tool":
-        return _first_line(f"asks to use {request.get('tool_name')}: {tool_subject(request.get('input'))}")
+        return first_line(f"asks to use {request.get('tool_name')}: {tool_subject(request.get('input'))}")
     if kind != "assistant" or not isinstance(event.get("message"), dict):
         return None
     for block in _list(event["message"].get("content")):
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text" and isinstance(block.get("text"), str) and block["text"].strip():
-            return _first_line(block["text"])
+            return first_line(block["text"])
         if block.get("type") == "tool_use":
             raw_input = block.get("input")
             tool_input: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
             detail = next((v for k, v in tool_input.items() if isinstance(v, str) and k != "description"), "")
-            return _first_line(f"{block.get('name')}: {detail}" if detail else str(block.get("name")))
+            return first_line(f"{block.get('name')}: {detail}" if detail else str(block.get("name")))
         if block.get("type") == "thinking":
             return "thinking"
     return None

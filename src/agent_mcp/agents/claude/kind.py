@@ -11,10 +11,11 @@ from agent_mcp.agents.claude import _argv as claude_argv
 from agent_mcp.agents.claude import _frames as frames
 from agent_mcp.agents.claude._stream import StreamState, describe_event
 from agent_mcp.agents.claude._transcript import entries_of
+from agent_mcp.agents.commands import exec_problem
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse
+from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
 
 _INSTALL = "npm install -g @anthropic-ai/claude-code"
 
@@ -89,12 +90,14 @@ class ClaudeKind:
     name = "claude"
     capabilities = Capabilities(warm_turns=True, ask_mode=True, budgets=True, effort=True)
     stripped_env: tuple[str, ...] = ("CLAUDECODE",)
+    bin_setting = "claude_bin"
+    remote_bin_setting = "remote_claude"
 
     def argv(self, executable: str, name: str, role: str, options: AgentOptions, resume: str | None) -> list[str]:
         return claude_argv.build_argv(executable, name, role, options, resume)
 
     def exec_problem(self, argv: list[str], env: Mapping[str, str]) -> str | None:
-        return claude_argv.exec_problem(argv, env)
+        return exec_problem("claude", argv, env)
 
     def message_frame(self, message: str) -> bytes:
         return frames.user_frame(message)
@@ -108,9 +111,9 @@ class ClaudeKind:
     def reader(self, *, resumed: str | None, awaiting_init: bool) -> ClaudeReader:
         return ClaudeReader(StreamState(awaiting_init=awaiting_init, resumed=resumed))
 
-    def ended_without_result(self, returncode: int | None, signal: int | None) -> str:
+    def ended_without_result(self, returncode: int | None, signal: int | None, tail: str = "") -> tuple[ErrorKind, str]:
         how = f"was killed by signal {signal}" if signal is not None else f"exited with code {returncode}"
-        return f"the claude CLI {how} without a result"
+        return "crashed", f"the claude CLI {how} without a result"  # its own failures come as results
 
     def state_paths(self, home: str, env: Mapping[str, str]) -> tuple[str, ...]:
         """CLAUDE_CONFIG_DIR holds everything (its .claude.json too); without it, ~/.claude and ~/.claude.json."""

@@ -1,0 +1,1 @@
+"""The Codex CLI (codex exec --json) as an agent kind."""
