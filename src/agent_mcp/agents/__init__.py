@@ -1,4 +1,4 @@
-"""Agent kinds: one package per agent CLI (claude/), each behind the AgentKind interface (kind.py).
+"""Agent kinds: one package per agent CLI (claude/, gemini/), each behind the AgentKind interface (kind.py).
 
 May import: core. Nothing above (pool, server), and not processes, store or hosts: a kind reads and
 writes bytes; the pool brings them to a process.
@@ -7,9 +7,10 @@ writes bytes; the pool brings them to a process.
 from __future__ import annotations
 
 from agent_mcp.agents.claude.kind import ClaudeKind
+from agent_mcp.agents.gemini.kind import GeminiKind
 from agent_mcp.agents.kind import AgentKind
 
-KINDS: dict[str, AgentKind] = {"claude": ClaudeKind()}
+KINDS: dict[str, AgentKind] = {"claude": ClaudeKind(), "gemini": GeminiKind()}
 
 
 def kind_for(cli: str) -> AgentKind:

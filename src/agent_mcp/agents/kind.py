@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse
+from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
 from agent_mcp.core.rows import Entry
 
 
@@ -124,8 +124,10 @@ class AgentKind(Protocol):
         """`awaiting_init`: the process answered before, so the turn's events start at its own beginning."""
         ...
 
-    def ended_without_result(self, returncode: int | None, signal: int | None) -> str:
-        """What a process that ended its turn without an answer did, in the CLI's name."""
+    def ended_without_result(self, returncode: int | None, signal: int | None, tail: str) -> tuple[ErrorKind, str]:
+        """What a process that ended its turn without an answer did, in the CLI's name, and its error kind:
+        `crashed` unless the exit (its code, the last words it printed: `tail`) says more, as a one-shot
+        CLI's exit code does (gemini exits 41 when it has no credentials)."""
         ...
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:

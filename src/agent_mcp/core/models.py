@@ -211,7 +211,7 @@ class AgentResponse(Lean):
     rate_limit_type: str | None = None
     rate_limit_status: str | None = Field(default=None, description="allowed | allowed_warning | rejected")
     rate_limit_resets_at: int | None = Field(default=None, description="epoch seconds")
-    cost_usd: float
+    cost_usd: float | None
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int
@@ -298,7 +298,7 @@ class ReplyHead(Lean):
     text: str = Field(description="the reply's first 500 characters")
     text_truncated: bool = Field(default=False, description="there is more: get_run(run_id) or the reply resource")
     text_chars: int | None = Field(default=None, description="the whole reply's length in characters, when cut")
-    cost_usd: float = 0.0
+    cost_usd: float | None = None
     is_error: bool = False
     error: str | None = None
     error_kind: ErrorKind | None = None

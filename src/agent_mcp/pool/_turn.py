@@ -250,17 +250,20 @@ class _Turn:
             await store.events.add(run.run_id, now(), [dropped], settings.max_transcript_events)
         response = await _whole_answer(response, reader.spilled_text, run, settings)
         if response.error_kind == "resume_failed":
-            # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
-            run.session_id = None
-            await store.sessions.reset(agent.name)
             response = response.model_copy(
-                update={
-                    "session_id": None,
-                    "error": f"{response.error}. The CLI could not resume the agent's session, so agent "
-                    f"{agent.name!r} was reset: send the message again to start a new session",
-                }
+                update={"session_id": None, "error": f"{response.error}. {await self._forget_session()}"}
             )
         return response
+
+    async def _forget_session(self) -> str:
+        """The session is gone (CLIs keep sessions per working directory): retrying cannot help, so the
+        agent starts a new one. What to tell the caller."""
+        self.run.session_id = None
+        await self.context.store.sessions.reset(self.agent.name)
+        return (
+            f"The CLI could not resume the agent's session, so agent {self.agent.name!r} was reset: send the "
+            "message again to start a new session"
+        )
 
     async def _without_answer(self, process: AgentProcess) -> RunFailed:
         """A process that ended its turn without an answer: the launcher's words when the exit is its
@@ -272,8 +275,11 @@ class _Turn:
         if failure is not None:
             return failure
         where = f" on host {self.launcher.host!r}" if self.launcher.host is not None else ""
-        said = self.kind.ended_without_result(outcome.returncode, outcome.signal)
-        return RunFailed("crashed", said + where, clean_text(outcome.tail))
+        tail = clean_text(outcome.tail)
+        kind, said = self.kind.ended_without_result(outcome.returncode, outcome.signal, tail)
+        if kind == "resume_failed":
+            where += f". {await self._forget_session()}"
+        return RunFailed(kind, said + where, tail)
 
     async def _not_believed(self, process: AgentProcess, why: str) -> None:
         """The output broke the CLI's protocol: something other than the CLI wrote into it, or the CLI

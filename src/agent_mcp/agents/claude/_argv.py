@@ -27,17 +27,17 @@ def role_overhead() -> int:
     return len((_SYSTEM_PROMPT_FLAG + system_prompt("n" * 64, "")).encode())
 
 
-def exec_problem(argv: list[str], env: Mapping[str, str]) -> str | None:
-    """Why exec would refuse this argv with this environment, if it would."""
+def exec_problem(argv: list[str], env: Mapping[str, str], cli: str = "claude") -> str | None:
+    """Why exec would refuse this argv with this environment, if it would (every kind's argv: `cli` names it)."""
     for entry in argv:
         size = len(entry.encode())
         if size > MAX_ARG_BYTES:
             flag = entry.partition("=")[0] if entry.startswith("--") else "an argument"
-            return f"{flag} would be {size} bytes, and one argument to the claude CLI carries at most {MAX_ARG_BYTES}"
+            return f"{flag} would be {size} bytes, and one argument to the {cli} CLI carries at most {MAX_ARG_BYTES}"
     total = sum(len(x.encode()) + 1 + 8 for x in argv) + sum(len(k) + len(v) + 2 + 8 for k, v in env.items())
     limit = os.sysconf("SC_ARG_MAX")
     if total > limit:
-        return f"the claude CLI's arguments and environment would be {total} bytes, over this system's {limit}"
+        return f"the {cli} CLI's arguments and environment would be {total} bytes, over this system's {limit}"
     return None
 
 

@@ -14,7 +14,7 @@ from agent_mcp.agents.claude._transcript import entries_of
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse
+from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
 
 _INSTALL = "npm install -g @anthropic-ai/claude-code"
 
@@ -102,9 +102,9 @@ class ClaudeKind:
     def reader(self, *, resumed: str | None, awaiting_init: bool) -> ClaudeReader:
         return ClaudeReader(StreamState(awaiting_init=awaiting_init, resumed=resumed))
 
-    def ended_without_result(self, returncode: int | None, signal: int | None) -> str:
+    def ended_without_result(self, returncode: int | None, signal: int | None, tail: str) -> tuple[ErrorKind, str]:
         how = f"was killed by signal {signal}" if signal is not None else f"exited with code {returncode}"
-        return f"the claude CLI {how} without a result"
+        return "crashed", f"the claude CLI {how} without a result"
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
         if host is None:
