@@ -159,7 +159,7 @@ class GeminiKind:
         if signal is not None:
             return "crashed", f"the gemini CLI was killed by signal {signal} without a result"
         if returncode == 42 and _RESUME_FAILED in tail:
-            return "resume_failed", "the gemini CLI found no such session to resume (exit 42)"
+            return "resume_failed", "the gemini CLI found no such session to resume (exit code 42)"
         kind, what = EXITS.get(returncode or 0, ("crashed", "ended"))
         return kind, f"the gemini CLI {what} (exit code {returncode}) without a result"
 
