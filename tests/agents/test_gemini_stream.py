@@ -121,8 +121,9 @@ def test_a_signal_is_a_crash() -> None:
 
 def test_the_captured_fatal_exits_are_typed_from_their_stderr() -> None:
     cases = {case["name"]: case for case in json.loads((FIXTURES / "INDEX.json").read_text())}
-    for name, kind in [("05_noauth", "not_logged_in"), ("05c_key_missing", "not_logged_in"),
-                       ("09_resume_unknown", "resume_failed"), ("16_resume_unknown_in_project", "resume_failed")]:  # fmt: skip
+    expected = {"05_noauth": "not_logged_in", "05c_key_missing": "not_logged_in",
+                "09_resume_unknown": "resume_failed", "16_resume_unknown_in_project": "resume_failed"}  # fmt: skip
+    for name, kind in expected.items():
         tail = (FIXTURES / f"{name}.stderr").read_text()
         assert KIND.ended_without_result(cases[name]["exit_code"], None, tail)[0] == kind, name
 
