@@ -10,6 +10,7 @@ CLI is pointed at it with GOOGLE_GEMINI_BASE_URL=<url>/<mode> (auth `gemini-api-
   badkey      400 API_KEY_INVALID
   500         500 INTERNAL (the CLI retries it)
   hang        answers only after 120 s (a turn to cancel)
+  slow        as ok, 2 s later (an API that takes its time)
 The CLI's side calls (its model router's classifier, countTokens) get answers in the shape it parses, so
 its stderr carries no parse errors of the mock's making. Every request is recorded (`requests`).
 """
@@ -113,6 +114,8 @@ class MockGemini:
         if mode == "hang":
             time.sleep(120)
             return None
+        if mode == "slow":
+            time.sleep(2)
         if "streamGenerateContent" not in handler.path:
             text = json.dumps(ROUTER)
             usage = {"promptTokenCount": 5, "candidatesTokenCount": 5, "totalTokenCount": 10}
