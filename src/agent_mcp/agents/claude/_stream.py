@@ -59,6 +59,14 @@ def decode_event(raw: bytes) -> dict[str, Any] | None:
     return event
 
 
+def decode_line(raw: bytes) -> dict[str, Any] | None:
+    """decode_event of an output line as the framer gave it: a CutLine's long strings put back, each as
+    a SpilledText (every kind's parser reads its lines this way)."""
+    event = decode_event(raw)
+    spills = getattr(raw, "spills", None)
+    return put_back(event, spills) if spills and event is not None else event
+
+
 def _denials(raw: Any) -> list[PermissionDenial]:
     """The result's permission_denials ([{tool_name, tool_use_id, tool_input}]) as the caller needs
     them: which tool, and for what, in a line."""
@@ -132,10 +140,7 @@ class StreamState:
     def feed(self, raw: bytes) -> dict[str, Any] | None:
         if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
             return None
-        event = decode_event(raw)
-        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
-        if spills and event is not None:
-            event = put_back(event, spills)
+        event = decode_line(raw)
         if event is None or self.done:
             return event
         kind = event["type"]

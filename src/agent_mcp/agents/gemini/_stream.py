@@ -19,9 +19,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_mcp.agents.claude._stream import decode_event
+from agent_mcp.agents.claude._stream import decode_line
 from agent_mcp.agents.claude._stream_values import MAX_DURATION_MS, Checked, is_session_id
-from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, put_back
+from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText
 from agent_mcp.core.models import AgentResponse, ErrorKind
 
 FILE_TOOLS = {"write_file": "file_path", "replace": "file_path"}
@@ -106,10 +106,7 @@ class GeminiStream:
     def feed(self, raw: bytes) -> dict[str, Any] | None:
         if len(raw) > LONG_LINE_BYTES and self.droppable(raw):
             return None
-        event = decode_event(raw)
-        spills = getattr(raw, "spills", None)  # a CutLine: its long strings come back as SpilledText
-        if spills and event is not None:
-            event = put_back(event, spills)
+        event = decode_line(raw)
         if event is None or self.done or event["type"] not in EVENTS:
             return None
         kind = event["type"]
