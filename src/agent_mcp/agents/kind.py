@@ -43,6 +43,10 @@ class Capabilities:
     last totals per session (store sessions.usage) and gives the caller the difference."""
 
 
+POOL_OPTIONS = frozenset({"max_total_usd"})
+"""Options the pool keeps itself (no CLI flag): checked above, by what the kind reports."""
+
+
 def unhonoured(kind: AgentKind, options: AgentOptions) -> str | None:
     """The first option given that the kind cannot honour, with why, in words for the refusal."""
     can = kind.capabilities
@@ -52,8 +56,10 @@ def unhonoured(kind: AgentKind, options: AgentOptions) -> str | None:
         return f"max_budget_usd (the {kind.name} CLI cannot stop a run at a cost)"
     if options.effort is not None and not can.effort:
         return f"effort (the {kind.name} CLI takes no reasoning effort)"
+    if options.max_total_usd is not None and not can.budgets:
+        return f"max_total_usd (the {kind.name} CLI reports no cost, so a cap on what it spends cannot be kept)"
     for option, value in options:
-        if value is not None and option not in can.options:
+        if value is not None and option not in can.options | POOL_OPTIONS:
             return f"{option} (the {kind.name} CLI has no flag for it)"
     return None
 

@@ -288,15 +288,8 @@ class _Turn:
         if self.kind.capabilities.cumulative_usage:
             response = await self._own_usage(response)
         if response.error_kind == "resume_failed":
-            # The session is gone (the CLI keeps sessions per working directory): retrying cannot help.
-            run.session_id = None
-            await store.sessions.reset(agent.name)
             response = response.model_copy(
-                update={
-                    "session_id": None,
-                    "error": f"{response.error}. The CLI could not resume the agent's session, so agent "
-                    f"{agent.name!r} was reset: send the message again to start a new session",
-                }
+                update={"session_id": None, "error": f"{response.error}. {await self._forget_session()}"}
             )
         return response
 
@@ -316,6 +309,16 @@ class _Turn:
             return response
         return response.model_copy(update=own)
 
+    async def _forget_session(self) -> str:
+        """The session is gone (CLIs keep sessions per working directory): retrying cannot help, so the
+        agent starts a new one. What to tell the caller."""
+        self.run.session_id = None
+        await self.context.store.sessions.reset(self.agent.name)
+        return (
+            f"The CLI could not resume the agent's session, so agent {self.agent.name!r} was reset: send the "
+            "message again to start a new session"
+        )
+
     async def _without_answer(self, process: AgentProcess) -> RunFailed:
         """A process that ended its turn without an answer: the launcher's words when the exit is its
         own (a connection lost), else the kind's."""
@@ -328,11 +331,8 @@ class _Turn:
         where = f" on host {self.launcher.host!r}" if self.launcher.host is not None else ""
         tail = clean_text(outcome.tail)
         kind, said = self.kind.ended_without_result(outcome.returncode, outcome.signal, tail)
-        if kind == "resume_failed":  # retrying cannot help: the next message starts a new session
-            self.run.session_id = None
-            await self.context.store.sessions.reset(self.agent.name)
-            said += f"{where}, so agent {self.agent.name!r} was reset: send the message again to start a new session"
-            where = ""
+        if kind == "resume_failed":
+            where += f". {await self._forget_session()}"
         return RunFailed(kind, said + where, tail)
 
     async def _not_believed(self, process: AgentProcess, why: str) -> None:
