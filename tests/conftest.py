@@ -24,6 +24,7 @@ from agent_mcp.pool.pool import AgentPool
 
 DOUBLE = Path(__file__).parent / "fake_claude.py"
 CODEX_DOUBLE = Path(__file__).parent / "fake_codex.py"
+GEMINI_DOUBLE = Path(__file__).parent / "fake_gemini.py"
 MARK = "PYTEST_PROCESS_MARK"  # not AGENT_MCP_*: agent-mcp keeps those from its children
 
 # The adversarial tests count what they did; the suite prints it as one line at its end. Each test
@@ -90,6 +91,16 @@ def codex_env(claude_env: dict[str, str]) -> dict[str, str]:
     codex_home.mkdir()
     return {**claude_env, "CODEX_HOME": str(codex_home), "CODEX_API_KEY": "sk-test-dummy",
             "AGENT_MCP_CODEX_BIN": str(CODEX_DOUBLE)}  # fmt: skip
+
+
+@pytest.fixture
+def gemini_env(codex_env: dict[str, str]) -> dict[str, str]:
+    """codex_env with the gemini double as the gemini CLI, logged in with an API key (claude and codex
+    agents work too)."""
+    gemini_home = Path(codex_env["HOME"]) / ".gemini"
+    gemini_home.mkdir()
+    (gemini_home / "settings.json").write_text('{"security":{"auth":{"selectedType":"gemini-api-key"}}}')
+    return {**codex_env, "GEMINI_API_KEY": "dummy", "AGENT_MCP_GEMINI_BIN": str(GEMINI_DOUBLE)}
 
 
 @pytest.fixture

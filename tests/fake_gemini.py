@@ -201,6 +201,7 @@ def turn(options: dict[str, Any], prompt: str, path: Path | None) -> None:
             break
     emit({"type": "init", "session_id": session_id, "model": options.get("model", "auto")})
     emit({"type": "message", "role": "user", "content": prompt})
+    record(path, session_id, prompt)  # at once, as gemini does: a turn cut short leaves its session behind
     if match := re.search(r"MOCK_SLEEP=([\d.]+)", prompt):
         time.sleep(float(match.group(1)))
     if "MOCK_CRASH" in prompt:
@@ -225,7 +226,6 @@ def turn(options: dict[str, Any], prompt: str, path: Path | None) -> None:
                   "error": {"type": "tool_not_registered", "message": message}})  # fmt: skip
     for piece in reply_text(prompt, options):
         emit({"type": "message", "role": "assistant", "content": piece, "delta": True})
-    record(path, session_id, prompt)
     duration = int((time.monotonic() - started) * 1000)
     emit({"type": "result", "status": "success", "stats": stats(905 + 900 * tools, tools, duration)})
 

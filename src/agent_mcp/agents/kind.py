@@ -38,6 +38,8 @@ class Capabilities:
     """It takes a reasoning effort (effort)."""
     options: frozenset[str] = ALL_OPTIONS
     """The creation options (AgentOptions' fields) its CLI has a flag for; any other is refused."""
+    max_message_bytes: int | None = None
+    """The largest message its CLI answers whole (None: --max-message-bytes alone limits it)."""
     cumulative_usage: bool = False
     """A resumed turn reports its session's running totals of tokens, not its own: the pool keeps the
     last totals per session (store sessions.usage) and gives the caller the difference."""

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import cast, get_args
 
+from agent_mcp.agents.kind import AgentKind
 from agent_mcp.core import validation
 from agent_mcp.core.config import Settings
 from agent_mcp.core.errors import Busy, DepthExceeded, InvalidInput
@@ -17,8 +18,15 @@ from agent_mcp.pool.permissions import caller_may_answer
 DECISIONS: tuple[str, ...] = get_args(Decision)
 
 
-def check_message(settings: Settings, message: str, timeout_s: float | None) -> None:
+def check_message(settings: Settings, message: str, timeout_s: float | None, kind: AgentKind) -> None:
     validation.check_text("message", message, settings.max_message_bytes)
+    most = kind.capabilities.max_message_bytes
+    if most is not None and len(message.encode("utf-8", "surrogatepass")) > most:
+        raise InvalidInput(
+            f"message is {len(message.encode('utf-8', 'surrogatepass'))} bytes, and the {kind.name} CLI answers "
+            f"messages of at most {most} bytes whole (docs/agent-kinds.md); send a shorter message, or put the "
+            "bulk in a file in the agent's directory and name it"
+        )
     validation.check_timeout(timeout_s)
     depth, limit = settings.depth, settings.max_depth
     if depth >= limit:

@@ -218,7 +218,7 @@ class AgentPool:
     def _check_message(self, name: str, message: str, timeout_s: float | None) -> AgentRecord:
         """Everything that refuses a message before it is queued."""
         agent = self.get(name)
-        check_message(self.settings, message, timeout_s)
+        check_message(self.settings, message, timeout_s, kind_for(agent.cli))
         self.spending.refuse_if_exhausted(agent)
         return agent
 

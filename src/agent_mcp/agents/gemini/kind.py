@@ -54,6 +54,11 @@ EXITS: dict[int, tuple[ErrorKind, str]] = {
 
 _RESUME_FAILED = "Error resuming session"
 
+MAX_MESSAGE_BYTES = 1 << 20
+"""gemini echoes the whole prompt on its stdout and exits at once after its result: with an echo of a
+MiB or more, node now and then drops its pending writes at that exit, and the turn ends without its
+answer (observed with 0.61.0, through a pipe as through a socket). A larger message is refused."""
+
 
 class GeminiReader:
     """The parser (GeminiStream) of one turn, its events read out as the pool's Steps: a stretch of
@@ -129,7 +134,12 @@ class GeminiKind:
     bin_setting = "gemini_bin"
     remote_bin_setting = "gemini_bin"
     capabilities = Capabilities(
-        warm_turns=False, ask_mode=False, budgets=False, effort=False, options=gemini_argv.OPTIONS
+        warm_turns=False,
+        ask_mode=False,
+        budgets=False,
+        effort=False,
+        options=gemini_argv.OPTIONS,
+        max_message_bytes=MAX_MESSAGE_BYTES,
     )
     stripped_env: tuple[str, ...] = (
         "GEMINI_CLI_NO_RELAUNCH",
