@@ -48,7 +48,7 @@ def mock():
 async def test_a_2_mib_message_reaches_the_model_byte_for_byte(tmp_path, mock):
     """Only the input is held here. gemini 0.61.0 echoes the whole prompt on its stdout and exits right
     after its result; with an echo of a MiB or more, node's pending stdout writes are now and then lost at
-    that exit (with a pipe as with a socket), so the turn may end without its result (docs/gemini.md).
+    that exit (with a pipe as with a socket), so the turn may end without its result (docs/agent-kinds.md#gemini).
     And a message past its model's context window (4 MiB of this text) is not sent at all: gemini writes a
     `success` result with no answer and no tokens. So 2 MiB: gemini sends it, whole."""
     env = environment(tmp_path, mock, "ok")

@@ -1,6 +1,6 @@
 """A pure parser from gemini's stream-json output lines to an AgentResponse.
 
-What gemini 0.61.0 writes (tests/fixtures/gemini/, docs/gemini.md): one JSON event a line, `init`
+What gemini 0.61.0 writes (tests/fixtures/gemini/, docs/agent-kinds.md#gemini): one JSON event a line, `init`
 (session_id, model) first, the prompt echoed as a user `message`, the answer as assistant `message`
 deltas, `tool_use` / `tool_result` pairs joined by tool_id, `error` events (a warning, or an error the
 turn goes on after), and one `result` (status success or error, an `error` {type, message} on a
