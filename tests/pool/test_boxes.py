@@ -249,3 +249,21 @@ async def test_a_worktree_agent_works_in_its_box(make_pool, boxed_env, tmp_path,
     assert (Path(info.cwd) / "mock_written.txt").read_text() == "hello\n"
     assert not (repo / "mock_written.txt").exists()  # in its own worktree, not the repository's checkout
     assert reply.files_changed == [str(Path(info.cwd) / "mock_written.txt")]
+
+
+@pytest.mark.parametrize("cli", ["codex", "gemini"])
+async def test_a_boxed_codex_or_gemini_agent_answers_and_keeps_its_session(
+    make_pool, gemini_env, bwrap, dirs, cli, no_leaks
+):
+    """Every kind runs boxed: its CLI's own state (~/.codex, ~/.gemini) is bound in writable, so its
+    session outlives the box and the next message resumes it."""
+    (Path(gemini_env["HOME"]) / ".claude").mkdir(exist_ok=True)
+    pool = await make_pool(gemini_env, codex_bin=gemini_env["AGENT_MCP_CODEX_BIN"],
+                           gemini_bin=gemini_env["AGENT_MCP_GEMINI_BIN"])  # fmt: skip
+    await pool.create("boxed", "r", str(dirs["mine"]), AgentOptions(), sandbox=True, cli=cli)
+    first = await pool.send("boxed", "hello")
+    second = await pool.send("boxed", "again")
+    assert not first.is_error and not second.is_error, (first.text, second.text)
+    assert second.session_id == first.session_id
+    state = Path(gemini_env["HOME"]) / f".{cli}"
+    assert any(path.is_file() for path in state.rglob("*") if first.session_id[:8] in path.name)
