@@ -100,10 +100,17 @@ async def test_a_pool_of_three_kinds_answers_in_parallel(tmp_path, gemini_env, n
         waited = await ok(client, "wait_runs", run_ids=[r["run_id"] for r in runs["runs"]], wait_s=30)
         elapsed = time.monotonic() - started
         gemini_only = await ok(client, "list_agents", cli="gemini")
+        claude_only = await ok(client, "list_agents", cli="claude")
+        everyone = await ok(client, "list_agents")
         status = await ok(client, "pool_status")
     assert waited["done"] and [r["status"] for r in waited["runs"]] == ["done"] * 3
     assert elapsed < 3  # in parallel: three one-second turns
     assert [a["name"] for a in gemini_only["agents"]] == ["gemini-a"] and gemini_only["agents"][0]["cli"] == "gemini"
+    assert [a["name"] for a in claude_only["agents"]] == ["claude-a"]
+    entries = {a["name"]: a for a in everyone["agents"]}
+    assert "cli" not in entries["claude-a"] and entries["codex-a"]["cli"] == "codex"  # the default left out
+    by_agent = {r["agent"]: r["response"] for r in waited["runs"]}
+    assert by_agent["claude-a"]["cost_usd"] > 0 and by_agent["codex-a"]["cost_usd"] is None
     assert status["spend"]["unknown_cost_runs"] == 2  # codex's and gemini's: unknown, not zero
 
 

@@ -99,6 +99,11 @@ class StreamState:
         return final if isinstance(final, SpilledText) else None
 
     @property
+    def answered(self) -> bool:
+        """The CLI ended the turn itself (its result)."""
+        return self.result is not None
+
+    @property
     def done(self) -> bool:
         """The result event is the CLI's completion signal; nothing after it matters (nor after a
         violation of the protocol)."""

@@ -11,65 +11,23 @@ from agent_mcp.agents.claude import _argv as claude_argv
 from agent_mcp.agents.claude import _frames as frames
 from agent_mcp.agents.claude._stream import StreamState, describe_event
 from agent_mcp.agents.claude._transcript import entries_of
-from agent_mcp.agents.commands import exec_problem
+from agent_mcp.agents.commands import cli_missing, exec_problem
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
+from agent_mcp.agents.reading import ParsedTurn
 from agent_mcp.core.errors import RunFailed
-from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
+from agent_mcp.core.models import AgentOptions, ErrorKind
 
 _INSTALL = "npm install -g @anthropic-ai/claude-code"
 
 
-class ClaudeReader:
+class ClaudeReader(ParsedTurn):
     """The parser (StreamState) of one turn, its events read out as the pool's Steps."""
 
-    def __init__(self, state: StreamState) -> None:
-        self.state = state
-
-    @property
-    def session_id(self) -> str | None:
-        return self.state.session_id
-
-    @property
-    def violation(self) -> str | None:
-        return self.state.violation
-
-    @property
-    def leftovers(self) -> int:
-        return self.state.leftovers
-
-    @property
-    def dropped(self) -> list[str]:
-        return self.state.dropped
-
-    @property
-    def done(self) -> bool:
-        return self.state.done
-
-    @property
-    def spilled_text(self) -> SpilledText | None:
-        return self.state.spilled_text
-
-    def droppable(self, head: bytes) -> bool:
-        return self.state.droppable(head)
-
-    def response(self, agent: str) -> AgentResponse:
-        return self.state.response(agent)
-
-    @property
-    def answered(self) -> bool:
-        return self.state.result is not None
-
-    @property
-    def worked(self) -> bool:
-        return self.state.worked
-
-    def refuse(self, why: str) -> None:
-        self.state.violation = self.state.violation or why
+    stream: StreamState
 
     def feed(self, line: bytes) -> Step | None:
-        event = self.state.feed(line)
-        if event is None or self.state.violation is not None:
+        event = self.stream.feed(line)
+        if event is None or self.stream.violation is not None:
             return None
         kind = event["type"]
         if kind == "control_request":
@@ -79,7 +37,7 @@ class ClaudeReader:
                 return Step(doubt=str(exc))
             return Step(entries_of(event), describe_event(event), ask=ask)
         if kind == "rate_limit_event":
-            return Step(limit=self.state.limit) if self.state.limit is not None else None
+            return Step(limit=self.stream.limit) if self.stream.limit is not None else None
         withdrawn = event.get("request_id") if kind == "control_cancel_request" else None
         return Step(
             entries_of(event), describe_event(event), withdrawn=withdrawn if isinstance(withdrawn, str) else None
@@ -123,16 +81,5 @@ class ClaudeKind:
         return (f"{home}/.claude", f"{home}/.claude.json")
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
-        if host is None:
-            return RunFailed(
-                "cli_not_found",
-                f"the claude CLI {executable!r} was not found or is not executable; install it ({_INSTALL}) or point "
-                "AGENT_MCP_CLAUDE_BIN / --claude-bin at it",
-                tail,
-            )
-        return RunFailed(
-            "cli_not_found",
-            f"the claude CLI {executable!r} was not found (or could not be started) on host {host!r}; install it "
-            f"there ({_INSTALL}) or point AGENT_MCP_REMOTE_CLAUDE / --remote-claude at it",
-            tail,
-        )
+        setting = "AGENT_MCP_CLAUDE_BIN / --claude-bin" if host is None else "AGENT_MCP_REMOTE_CLAUDE / --remote-claude"
+        return cli_missing("claude", executable, host, _INSTALL, setting, tail)

@@ -57,6 +57,12 @@ class CodexStream:
     but error notices) may run again after the reset, since nothing of it happened."""
     violation: str | None = None
     dropped: list[str] = field(default_factory=list)
+    leftovers: int = 0
+    """Always 0: a new process per turn, so nothing of an earlier turn can come."""
+
+    @property
+    def session_id(self) -> str | None:
+        return self.thread_id
 
     @property
     def done(self) -> bool:

@@ -15,63 +15,21 @@ from collections.abc import Mapping
 from agent_mcp.agents.codex import _argv as codex_argv
 from agent_mcp.agents.codex._stream import CodexStream
 from agent_mcp.agents.codex._transcript import describe_event, entries_of
-from agent_mcp.agents.commands import exec_problem
+from agent_mcp.agents.commands import cli_missing, exec_problem
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
+from agent_mcp.agents.reading import ParsedTurn
 from agent_mcp.core.errors import RunFailed
-from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
+from agent_mcp.core.models import AgentOptions, ErrorKind
 
 _INSTALL = "npm install -g @openai/codex"
 UNKNOWN_THREAD = "no rollout found for thread id"
 """What codex writes on its terminal when `resume` names a thread it does not have (09_resume_unknown)."""
 
 
-class CodexReader:
+class CodexReader(ParsedTurn):
     """The parser (CodexStream) of one turn, its events read out as the pool's Steps."""
 
-    def __init__(self, stream: CodexStream) -> None:
-        self.stream = stream
-
-    @property
-    def session_id(self) -> str | None:
-        return self.stream.thread_id
-
-    @property
-    def violation(self) -> str | None:
-        return self.stream.violation
-
-    @property
-    def leftovers(self) -> int:
-        return 0  # a new process per turn: nothing of an earlier turn can come
-
-    @property
-    def dropped(self) -> list[str]:
-        return self.stream.dropped
-
-    @property
-    def done(self) -> bool:
-        return self.stream.done
-
-    @property
-    def answered(self) -> bool:
-        return self.stream.answered
-
-    @property
-    def worked(self) -> bool:
-        return self.stream.worked
-
-    @property
-    def spilled_text(self) -> SpilledText | None:
-        return self.stream.spilled_text
-
-    def droppable(self, head: bytes) -> bool:
-        return self.stream.droppable(head)
-
-    def response(self, agent: str) -> AgentResponse:
-        return self.stream.response(agent)
-
-    def refuse(self, why: str) -> None:
-        self.stream.violation = self.stream.violation or why
+    stream: CodexStream
 
     def feed(self, line: bytes) -> Step | None:
         event = self.stream.feed(line)
@@ -120,10 +78,4 @@ class CodexKind:
         return (env.get("CODEX_HOME") or f"{home}/.codex",)
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
-        where = "" if host is None else f" on host {host!r}"
-        return RunFailed(
-            "cli_not_found",
-            f"the codex CLI {executable!r} was not found (or could not be started){where}; install it ({_INSTALL}) "
-            "or point AGENT_MCP_CODEX_BIN / --codex-bin at it",
-            tail,
-        )
+        return cli_missing("codex", executable, host, _INSTALL, "AGENT_MCP_CODEX_BIN / --codex-bin", tail)

@@ -89,6 +89,15 @@ class GeminiStream:
     _texting: bool = False
 
     @property
+    def answered(self) -> bool:
+        return self.result is not None
+
+    @property
+    def worked(self) -> bool:
+        """The model wrote or used a tool this turn."""
+        return any(self.segments) or self.tools_used
+
+    @property
     def done(self) -> bool:
         return self.result is not None or self.violation is not None
 

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent_mcp.agents.commands import exec_problem
+from agent_mcp.agents.commands import cli_missing, exec_problem
 from agent_mcp.agents.gemini import _argv as gemini_argv
 from agent_mcp.agents.gemini._stream import GeminiStream
 from agent_mcp.agents.gemini._transcript import describe_event, entries_of, first_line
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
+from agent_mcp.agents.reading import ParsedTurn
 from agent_mcp.core.entries import entry
 from agent_mcp.core.errors import RunFailed
-from agent_mcp.core.long_strings import SpilledText
-from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind
+from agent_mcp.core.models import AgentOptions, ErrorKind
 from agent_mcp.core.rows import Entry
 
 _INSTALL = "npm install -g @google/gemini-cli"
@@ -60,56 +60,16 @@ MiB or more, node now and then drops its pending writes at that exit, and the tu
 answer (observed with 0.61.0, through a pipe as through a socket). A larger message is refused."""
 
 
-class GeminiReader:
+class GeminiReader(ParsedTurn):
     """The parser (GeminiStream) of one turn, its events read out as the pool's Steps: a stretch of
     answer text becomes one entry when it ends (at a tool step, an error or the result)."""
 
+    stream: GeminiStream
+
     def __init__(self, stream: GeminiStream) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self._entered = 0
         """Text stretches already made entries."""
-
-    @property
-    def session_id(self) -> str | None:
-        return self.stream.session_id
-
-    @property
-    def violation(self) -> str | None:
-        return self.stream.violation
-
-    @property
-    def leftovers(self) -> int:
-        return self.stream.leftovers
-
-    @property
-    def dropped(self) -> list[str]:
-        return self.stream.dropped
-
-    @property
-    def done(self) -> bool:
-        return self.stream.done
-
-    @property
-    def answered(self) -> bool:
-        return self.stream.result is not None
-
-    @property
-    def spilled_text(self) -> SpilledText | None:
-        return self.stream.spilled_text
-
-    def droppable(self, head: bytes) -> bool:
-        return self.stream.droppable(head)
-
-    def response(self, agent: str) -> AgentResponse:
-        return self.stream.response(agent)
-
-    @property
-    def worked(self) -> bool:
-        """The model wrote or used a tool this turn."""
-        return any(self.stream.segments) or self.stream.tools_used
-
-    def refuse(self, why: str) -> None:
-        self.stream.violation = self.stream.violation or why
 
     def feed(self, line: bytes) -> Step | None:
         event = self.stream.feed(line)
@@ -186,16 +146,4 @@ class GeminiKind:
         return kind, f"the gemini CLI {what} (exit code {returncode}) without a result"
 
     def not_found(self, executable: str, host: str | None, tail: str = "") -> RunFailed:
-        if host is None:
-            return RunFailed(
-                "cli_not_found",
-                f"the gemini CLI {executable!r} was not found or is not executable; install it ({_INSTALL}) or point "
-                "AGENT_MCP_GEMINI_BIN / --gemini-bin at it",
-                tail,
-            )
-        return RunFailed(
-            "cli_not_found",
-            f"the gemini CLI {executable!r} was not found (or could not be started) on host {host!r}; install it "
-            f"there ({_INSTALL}) and put it on that host's PATH",
-            tail,
-        )
+        return cli_missing("gemini", executable, host, _INSTALL, "AGENT_MCP_GEMINI_BIN / --gemini-bin", tail)
