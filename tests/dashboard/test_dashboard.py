@@ -12,7 +12,7 @@ import httpx2
 import pytest
 
 from agent_mcp.core.models import AgentOptions
-from agent_mcp.core.rows import LimitReport
+from agent_mcp.core.rows import Account, LimitReport
 from agent_mcp.dashboard._page import PAGE, SCRIPT
 from agent_mcp.dashboard.app import COOKIE, dashboard_app
 from agent_mcp.web.auth import TokenGuard
@@ -124,8 +124,8 @@ async def test_without_a_token_only_loopback_names_are_answered(make_pool, claud
 
 async def test_it_shows_each_account_s_windows_and_the_spend(make_pool, claude_env, no_leaks):
     pool = await make_pool(claude_env, max_cost_usd=10.0)
-    await pool.limits.observe(None, LimitReport("five_hour", "allowed_warning", 1796454511, 0.93))
-    await pool.limits.observe(None, LimitReport("seven_day", "rejected", int(time.time()) + 60))
+    await pool.limits.observe(Account(None), LimitReport("five_hour", "allowed_warning", 1796454511, 0.93))
+    await pool.limits.observe(Account(None), LimitReport("seven_day", "rejected", int(time.time()) + 60))
     async with client(pool) as http:
         status = (await http.get("/api/pool")).json()
     [account] = status["accounts"]

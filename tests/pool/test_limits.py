@@ -12,13 +12,16 @@ import pytest
 from agent_mcp.core.config import Settings, load_settings
 from agent_mcp.core.errors import BudgetExhausted, RunFailed
 from agent_mcp.core.models import AgentOptions, AgentResponse
-from agent_mcp.core.rows import AgentRecord, LimitReport, RunRecord
+from agent_mcp.core.rows import Account, AgentRecord, LimitReport, RunRecord
 from agent_mcp.pool._limits import MAX_PAUSE_S, RESET_MARGIN_S, Limits
 from agent_mcp.pool._runs import Run
 from agent_mcp.pool._spending import Spending
 from agent_mcp.store.database import Store
 
 pytestmark = pytest.mark.anyio
+
+HERE = Account(None)
+"""claude's login on this machine."""
 
 
 @pytest.fixture
@@ -40,18 +43,18 @@ async def test_a_flood_of_reports_writes_only_what_changed(store, monkeypatch):
     monkeypatch.setattr(store.accounts, "record", lambda *args: writes.append(args) or record(*args))
     report = LimitReport("five_hour", "allowed_warning", int(time.time()) + 3600, 0.93)
     for _ in range(1000):
-        await limits.observe(None, report)
+        await limits.observe(HERE, report)
     assert len(writes) == 1
-    await limits.observe(None, replace(report, utilization=0.94))
+    await limits.observe(HERE, replace(report, utilization=0.94))
     assert len(writes) == 2
-    assert store.accounts.limits() == {None: [replace(report, utilization=0.94)]}
+    assert store.accounts.limits() == {HERE: [replace(report, utilization=0.94)]}
 
 
 @pytest.mark.attack
 async def test_a_reset_far_in_the_future_is_cut_to_the_longest_window(store):
     limits = Limits(store, Settings())
-    await limits.observe(None, rejected(10**9))
-    until = limits.paused_until(None)
+    await limits.observe(HERE, rejected(10**9))
+    until = limits.paused_until(HERE)
     assert until is not None and until <= time.time() + MAX_PAUSE_S + RESET_MARGIN_S + 1
 
 
@@ -59,28 +62,44 @@ async def test_a_reset_far_in_the_future_is_cut_to_the_longest_window(store):
 @pytest.mark.parametrize("seconds", [-60, None])
 async def test_a_reset_in_the_past_or_unknown_pauses_nothing(store, seconds):
     limits = Limits(store, Settings())
-    await limits.observe(None, rejected(seconds))
-    assert limits.paused_until(None) is None
-    assert not limits.holds_back(None)
-    await limits.admit(Run(agent="a", preview="m", timeout_s=None), None)  # returns at once
+    await limits.observe(HERE, rejected(seconds))
+    assert limits.paused_until(HERE) is None
+    assert not limits.holds_back(HERE)
+    await limits.admit(Run(agent="a", preview="m", timeout_s=None), HERE)  # returns at once
 
 
 async def test_a_pause_is_its_account_s_alone(store):
     limits = Limits(store, Settings(on_rate_limit="fail"))
-    await limits.observe("gpu1", rejected(60))
-    await limits.admit(Run(agent="a", preview="m", timeout_s=None), None)
+    await limits.observe(Account("gpu1"), rejected(60))
+    await limits.admit(Run(agent="a", preview="m", timeout_s=None), HERE)
     with pytest.raises(RunFailed) as failed:
-        await limits.admit(Run(agent="b", preview="m", timeout_s=None), "gpu1")
+        await limits.admit(Run(agent="b", preview="m", timeout_s=None), Account("gpu1"))
     assert failed.value.kind == "rate_limited" and failed.value.resets_at is not None
-    assert "host 'gpu1'" in str(failed.value)
+    assert "the claude login of host 'gpu1'" in str(failed.value)
+    await limits.admit(Run(agent="c", preview="m", timeout_s=None), Account("gpu1", "codex"))  # another login
 
 
-async def test_a_later_allowed_report_lifts_the_pause_at_once(store):
+async def test_a_new_window_lifts_the_pause_at_once_and_a_stale_report_does_not(store):
     limits = Limits(store, Settings())
-    await limits.observe(None, rejected(3600))
-    assert limits.paused_until(None) is not None
-    await limits.observe(None, LimitReport("five_hour", "allowed", int(time.time()) + 18000))
-    assert limits.paused_until(None) is None
+    pause = rejected(3600)
+    await limits.observe(HERE, pause)
+    assert limits.paused_until(HERE) is not None
+    # another run's call got in just before the limit: its report of the old window comes late
+    await limits.observe(HERE, LimitReport("five_hour", "allowed_warning", pause.resets_at, 0.99))
+    assert limits.paused_until(HERE) is not None
+    await limits.observe(HERE, LimitReport("five_hour", "allowed", int(time.time()) + 18000))  # the next window
+    assert limits.paused_until(HERE) is None
+
+
+@pytest.mark.attack
+async def test_a_flood_of_resets_far_off_writes_once(store, monkeypatch):
+    limits = Limits(store, Settings())
+    writes = []
+    record = store.accounts.record
+    monkeypatch.setattr(store.accounts, "record", lambda *args: writes.append(args) or record(*args))
+    for offset in range(200):
+        await limits.observe(HERE, rejected(10**9 + offset))
+    assert len(writes) <= 2  # once, or twice when the hour turns meanwhile
 
 
 def agent(**options) -> AgentRecord:
@@ -106,20 +125,44 @@ async def test_the_smaller_remainder_is_the_budget_and_unknown_costs_are_not_zer
     await spend(store, 0.25)
     await spend(store, None)
     assert spending.spent().cost_usd == 0.25 and spending.spent().unknown == 1
-    assert spending.budget(agent()) == 0.75
-    assert spending.budget(agent(max_total_usd=0.5)) == 0.5  # the agent's own total is 0 in this record
-    assert spending.budget(replace(agent(max_total_usd=0.5), total_cost_usd=0.4)) == pytest.approx(0.1)
+    assert spending.remainder(agent()).usd == 0.75
+    assert spending.remainder(agent(max_total_usd=0.5)).usd == 0.5  # the agent's own total is 0 in this record
+    assert spending.remainder(replace(agent(max_total_usd=0.5), total_cost_usd=0.4)).usd == pytest.approx(0.1)
     await spend(store, 0.75)
     with pytest.raises(BudgetExhausted, match="AGENT_MCP_MAX_COST_USD"):
         spending.refuse_if_exhausted(agent())
     with pytest.raises(RunFailed) as failed:
-        spending.budget(agent())
+        spending.budget(agent(), "r1")
     assert failed.value.kind == "budget_exhausted"
+
+
+@pytest.mark.attack
+async def test_runs_side_by_side_share_the_pool_s_remainder(store):
+    """Each run's CLI is given what is left once the runs already going have theirs: together they
+    cannot spend more than the cap."""
+    spending = Spending(store, Settings(max_cost_usd=1.0, cost_window_s=0))
+    first = spending.budget(agent(), "r1")
+    assert first == 1.0
+    with pytest.raises(RunFailed):
+        spending.budget(replace(agent(), name="b"), "r2")  # nothing is left while r1 may spend it all
+    spending.release("r1")
+    await spend(store, 0.25)  # what r1 did spend
+    assert spending.budget(agent(), "r3") == 0.75
+
+
+async def test_a_run_that_ended_without_an_answer_counts_as_unknown_spend(store):
+    await store.agents.add(agent())
+    at = "2099-01-01T00:00:00.000+00:00"
+    run = RunRecord(run_id="r1", agent="a", status="cancelled", message="m", queued_at=at, started_at=at,
+                    finished_at=at)  # fmt: skip
+    await store.runs.add(run)
+    await store.runs.finished(run, None)
+    assert Spending(store, Settings(cost_window_s=0)).spent().unknown == 1
 
 
 async def test_spend_older_than_the_window_leaves_it(store):
     await spend(store, 5.0, at="2000-01-01T00:00:00.000+00:00")
-    assert Spending(store, Settings(max_cost_usd=1.0, cost_window_s=86400)).budget(agent()) == 1.0
+    assert Spending(store, Settings(max_cost_usd=1.0, cost_window_s=86400)).budget(agent(), "r1") == 1.0
     assert Spending(store, Settings(max_cost_usd=1.0, cost_window_s=0)).remainder(agent()).usd == -4.0
 
 
@@ -131,7 +174,12 @@ def test_a_pool_cap_that_is_no_budget_stops_start_up_naming_its_source(value):
 
 
 @pytest.mark.attack
-@pytest.mark.parametrize(("name", "value"), [("AGENT_MCP_ON_RATE_LIMIT", "retry"), ("AGENT_MCP_COST_WINDOW", "-5")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("AGENT_MCP_ON_RATE_LIMIT", "retry"), ("AGENT_MCP_COST_WINDOW", "-5"), ("AGENT_MCP_COST_WINDOW", "inf"),
+     ("AGENT_MCP_COST_WINDOW", "1e12"), ("AGENT_MCP_MAX_RATE_LIMIT_WAIT", "nan"),
+     ("AGENT_MCP_MAX_RATE_LIMIT_WAIT", "1e9")],
+)  # fmt: skip
 def test_a_limit_setting_out_of_its_range_stops_start_up(name, value):
     with pytest.raises(ValueError, match=f"^{name}: "):
         load_settings({}, {name: value})

@@ -71,6 +71,26 @@ def existing_file(text: str) -> Path:
     return path
 
 
+YEAR_S = 366 * 86400
+
+
+def seconds_within(most: float, zero: str) -> Callable[[str], float]:
+    """Seconds from 0 (which means `zero`) to `most`: a window or a wait of centuries is a typo, and one
+    past the clock's range would fail every call that uses it."""
+
+    def seconds(text: str) -> float:
+        expected = f"must be a number of seconds from 0 ({zero}) to {most:g}, got {text!r}"
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(expected) from None
+        if not 0 <= value <= most:  # also refuses nan
+            raise ValueError(expected)
+        return value
+
+    return seconds
+
+
 def seconds_or_off(text: str) -> float:
     value = float(text)
     if not value >= 0:

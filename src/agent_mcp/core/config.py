@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_mcp.core._option_values import (
+    YEAR_S,
     directory,
     dollars,
     existing_file,
@@ -25,6 +26,7 @@ from agent_mcp.core._option_values import (
     positive_int,
     roots,
     seconds_or_off,
+    seconds_within,
     switch,
 )
 from agent_mcp.core.environment import depth_of, largest_role
@@ -393,7 +395,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_rate_limit_wait_s",
         "--max-rate-limit-wait",
         "AGENT_MCP_MAX_RATE_LIMIT_WAIT",
-        seconds_or_off,
+        seconds_within(30 * 86400, "never wait: end at once"),
         "longest a run is held for a usage limit to reset; one that would wait longer ends rate_limited "
         "(default: 21600)",
     ),
@@ -409,7 +411,7 @@ OPTIONS: tuple[Option, ...] = (
         "cost_window_s",
         "--cost-window",
         "AGENT_MCP_COST_WINDOW",
-        seconds_or_off,
+        seconds_within(10 * YEAR_S, "the store's whole life"),
         "the rolling window --max-cost-usd counts spend over, in seconds; 0: the store's whole life (default: 86400)",
     ),
     Option(

@@ -17,6 +17,7 @@ from agent_mcp.core.models import AgentOptions, AgentResponse, ErrorKind, Permis
 
 __all__ = [
     "MESSAGE_PREVIEW",
+    "Account",
     "ActiveCounts",
     "AgentRecord",
     "Command",
@@ -75,6 +76,18 @@ class AgentRecord:
     """Its agent kind (agents/ KINDS): claude, codex or gemini."""
     sandbox: bool = False
     """Its CLI runs in a bubblewrap box (processes/sandbox.py)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """A login whose usage limits a pool spends: one CLI's, on this machine (host None) or on a host."""
+
+    host: str | None
+    cli: str = "claude"
+
+    def __str__(self) -> str:
+        where = "this machine" if self.host is None else f"host {self.host!r}"
+        return f"the {self.cli} login of {where}"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class LimitWindow(Lean):
 
 class AccountStatus(BaseModel):
     host: str | None = Field(description="the SSH host whose login it is; null: this machine's")
+    cli: str = Field(description="the agent CLI whose login it is (each has its own limits)")
     paused_until: str | None = Field(
         description="while the account is past its usage limit: when it resets (ISO 8601, UTC); its runs wait "
         "(--on-rate-limit wait) or fail until then"

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from agent_mcp.core.errors import RunFailed
+from agent_mcp.core.rows import Account
 from agent_mcp.pool._background import Background
 from agent_mcp.pool._limits import HeldBack, Limits
 from agent_mcp.pool._locks import AgentLocks
@@ -56,7 +57,7 @@ class Scheduler:
         async with self._background.running():
             yield self
 
-    def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]], host: str | None) -> int:
+    def submit(self, run: Run, work: Work, on_finished: Callable[[Run], Awaitable[None]], account: Account) -> int:
         """Queue the run behind its agent's earlier ones; returns its position in that queue.
         on_finished(run) records its outcome before the next run of its agent may start. A run
         for an agent on a host takes one of that host's slots."""
@@ -67,9 +68,10 @@ class Scheduler:
         if len(queue) == 1:
             run.turn.set()
         self._runs[run.run_id] = run
+        host = account.host
         slots = self._slots if host is None else self._host_slots.get(host, self._slots)
         self._background.start_soon(
-            self._execute, run, work, on_finished, slots, host, name=f"run {run.run_id} of {run.agent}"
+            self._execute, run, work, on_finished, slots, account, name=f"run {run.run_id} of {run.agent}"
         )
         return len(queue) - 1
 
@@ -81,16 +83,16 @@ class Scheduler:
         """The agent's unfinished runs in this server, its running one first."""
         return list(self._queues.get(agent.casefold(), ()))
 
-    async def _run_when_open(self, run: Run, work: Work, slots: anyio.Semaphore, host: str | None) -> None:
+    async def _run_when_open(self, run: Run, work: Work, slots: anyio.Semaphore, account: Account) -> None:
         assert self.limits is not None, "the scheduler runs only with the pool's store open"
         while True:
-            await self.limits.admit(run, host)
+            await self.limits.admit(run, account)
             # The lock file is shared with other servers on this state directory, so two editor
             # windows never run one agent at once.
             await self.locks.acquire(run.agent)
             try:
                 async with slots:
-                    if self.limits.paused_until(host) is not None:
+                    if self.limits.paused_until(account) is not None:
                         continue  # paused while it waited for the slot: wait again, holding nothing
                     try:
                         await work(run)
@@ -110,12 +112,12 @@ class Scheduler:
         work: Work,
         on_finished: Callable[[Run], Awaitable[None]],
         slots: anyio.Semaphore,
-        host: str | None,
+        account: Account,
     ) -> None:
         try:
             with run.scope:
                 await run.turn.wait()
-                await self._run_when_open(run, work, slots, host)
+                await self._run_when_open(run, work, slots, account)
         except RunFailed as failure:
             run.fail(failure)
         except Exception:

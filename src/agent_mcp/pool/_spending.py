@@ -16,8 +16,7 @@ from agent_mcp.core.clock import ago
 from agent_mcp.core.config import Settings
 from agent_mcp.core.errors import BudgetExhausted, RunFailed
 from agent_mcp.core.rows import AgentRecord
-from agent_mcp.store._accounts import Spent
-from agent_mcp.store.database import Store
+from agent_mcp.store.database import Spent, Store
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,9 @@ class Spending:
     def __init__(self, store: Store, settings: Settings) -> None:
         self._store = store
         self._settings = settings
+        self._reserved: dict[str, float] = {}
+        """What each running run of this server may still spend (its CLI's budget): runs side by side
+        share the pool's remainder rather than each get all of it."""
 
     def spent(self) -> Spent:
         """The pool's spend over its window (the store's whole life for a window of 0)."""
@@ -44,7 +46,8 @@ class Spending:
         if cap is not None:
             window = self._settings.cost_window_s
             over = f"over the last {window:g} s" if window > 0 else "over the store's whole life"
-            left.append(Remainder(cap - self.spent().cost_usd, f"the pool's cap of ${cap:g} {over} "
+            in_flight = sum(self._reserved.values())
+            left.append(Remainder(cap - self.spent().cost_usd - in_flight, f"the pool's cap of ${cap:g} {over} "
                                   "(AGENT_MCP_MAX_COST_USD / --max-cost-usd, AGENT_MCP_COST_WINDOW / --cost-window): "
                                   "raise it, or wait for earlier spend to leave the window"))  # fmt: skip
         total = agent.options.max_total_usd
@@ -59,11 +62,18 @@ class Spending:
         if left is not None and left.usd <= 0:
             raise BudgetExhausted(f"nothing is left of {left.cap}; the message was not sent")
 
-    def budget(self, agent: AgentRecord) -> float | None:
-        """At run time: what the run may spend (None: no cap), or the run ends budget_exhausted."""
+    def budget(self, agent: AgentRecord, run_id: str) -> float | None:
+        """At run time: what the run may spend (None: no cap), held for it until release(run_id); or the
+        run ends budget_exhausted."""
         left = self.remainder(agent)
         if left is None:
             return None
         if left.usd <= 0:
             raise RunFailed("budget_exhausted", f"nothing is left of {left.cap}; the message was not sent")
+        if self._settings.max_cost_usd is not None:
+            self._reserved[run_id] = left.usd
         return left.usd
+
+    def release(self, run_id: str) -> None:
+        """The run has ended: what it spent is in the ledger now."""
+        self._reserved.pop(run_id, None)

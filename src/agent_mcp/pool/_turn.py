@@ -27,7 +27,7 @@ from agent_mcp.core.entries import clean_text, dropped_output, not_believed
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, StringCutter, decode_whole, whole_of
 from agent_mcp.core.models import ASK, AgentResponse
-from agent_mcp.core.rows import AgentRecord, Entry
+from agent_mcp.core.rows import Account, AgentRecord, Entry
 from agent_mcp.hosts.places import Opened, Places
 from agent_mcp.pool import replies
 from agent_mcp.pool._limits import HeldBack, Limits
@@ -132,7 +132,7 @@ class _Turn:
         if (
             response.error_kind == "rate_limited"
             and not self.reader.worked
-            and self.context.limits.holds_back(self.launcher.host)
+            and self.context.limits.holds_back(Account(self.launcher.host, self.agent.cli))
         ):
             raise HeldBack  # nothing of it happened: it runs again after the reset
         return response
@@ -248,7 +248,7 @@ class _Turn:
 
     async def _take(self, desk: PermissionDesk, step: Step) -> None:
         if step.limit is not None:
-            await self.context.limits.observe(self.launcher.host, step.limit)
+            await self.context.limits.observe(Account(self.launcher.host, self.agent.cli), step.limit)
         self.notes.add(step.entries)
         if step.ask is not None:
             await self.notes.flush()  # before the run says it waits: whoever looks finds why

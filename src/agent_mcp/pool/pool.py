@@ -32,7 +32,7 @@ from agent_mcp.core.models import (
     RunInfo,
     TranscriptPage,
 )
-from agent_mcp.core.rows import MESSAGE_PREVIEW, AgentRecord
+from agent_mcp.core.rows import MESSAGE_PREVIEW, Account, AgentRecord
 from agent_mcp.core.status import PoolStatus
 from agent_mcp.hosts.boxes import Boxes
 from agent_mcp.hosts.places import Places
@@ -244,7 +244,7 @@ class AgentPool:
         # Stored before it is queued, so its row exists before anything of its turn is written. Writes
         # are done in the order they are asked for, so messages still queue in the order sent.
         await self.store.runs.add(replace(run.record(), message=message))
-        self._scheduler.submit(run, self._work, self._finished, agent.host)
+        self._scheduler.submit(run, self._work, self._finished, Account(agent.host, agent.cli))
         return run
 
     async def _work(self, run: Run) -> None:
@@ -253,11 +253,12 @@ class AgentPool:
         message = self.store.runs.message(run.run_id)
         if agent is None or message is None:
             raise RunFailed("cancelled", f"agent {run.agent!r} was deleted before the message ran")
-        budget = self.spending.budget(agent)
+        budget = self.spending.budget(agent, run.run_id)
         context = TurnContext(self.settings, self._child_env, self.store, self._warm, self._places, self.limits)
         run.succeed(await take_turn(context, agent, run, message, budget))
 
     async def _finished(self, run: Run) -> None:
+        self.spending.release(run.run_id)
         whole, run.whole_text = run.whole_text, None
         try:
             await self.store.runs.finished(run.record(), run.session_id, whole)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent_mcp.core.rows import LimitReport
+from agent_mcp.core.rows import Account, LimitReport
 from agent_mcp.store._writing import on_writer
 from agent_mcp.store.file import StoreFile
 
@@ -29,23 +29,26 @@ class Accounts:
         self._file = file
 
     @on_writer
-    def record(self, host: str | None, report: LimitReport, seen_at: str) -> None:
+    def record(self, account: Account, report: LimitReport, seen_at: str) -> None:
         with self._file.transaction() as db:
             db.execute(
-                "INSERT INTO limits (host, window, status, resets_at, utilization, seen_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (host, window) DO UPDATE SET status = excluded.status, resets_at = excluded.resets_at,"
-                " utilization = excluded.utilization, seen_at = excluded.seen_at",
-                (host or LOCAL, report.window, report.status, report.resets_at, report.utilization, seen_at),
-            )
+                "INSERT INTO limits (host, cli, window, status, resets_at, utilization, seen_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, cli, window) DO UPDATE SET status = excluded.status,"
+                " resets_at = excluded.resets_at, utilization = excluded.utilization, seen_at = excluded.seen_at",
+                (account.host or LOCAL, account.cli, report.window, report.status, report.resets_at,
+                 report.utilization, seen_at),
+            )  # fmt: skip
 
-    def limits(self) -> dict[str | None, list[LimitReport]]:
-        """Every account's windows as last reported, by host (None: this machine)."""
-        accounts: dict[str | None, list[LimitReport]] = {}
+    def limits(self) -> dict[Account, list[LimitReport]]:
+        """Every account's windows as last reported."""
+        accounts: dict[Account, list[LimitReport]] = {}
         rows = self._file.reader.execute(
-            "SELECT host, window, status, resets_at, utilization FROM limits ORDER BY host, window"
+            "SELECT host, cli, window, status, resets_at, utilization FROM limits ORDER BY host, cli, window"
         ).fetchall()
-        for host, window, status, resets_at, utilization in rows:
-            accounts.setdefault(host or None, []).append(LimitReport(window, status, resets_at, utilization))
+        for host, cli, window, status, resets_at, utilization in rows:
+            accounts.setdefault(Account(host or None, cli), []).append(
+                LimitReport(window, status, resets_at, utilization)
+            )
         return accounts
 
     def spent(self, since: str | None) -> Spent:

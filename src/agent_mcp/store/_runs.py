@@ -94,6 +94,11 @@ class Runs:
             )
             if session_id is not None:
                 record_session(db, run.agent, session_id, run.finished_at or run.queued_at)
+            if response is None and run.started_at is not None:  # its CLI ran, and may have spent: unknown
+                db.execute(
+                    "INSERT INTO spend (at, agent, cost_usd) VALUES (?, ?, NULL)",
+                    (run.finished_at or run.queued_at, run.agent),
+                )
             if response is not None:
                 db.execute(
                     "INSERT INTO spend (at, agent, cost_usd) VALUES (?, ?, ?)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent_mcp.store._accounts import Accounts
+from agent_mcp.store._accounts import Accounts, Spent
 from agent_mcp.store._agents import Agents
 from agent_mcp.store._commands import Commands
 from agent_mcp.store._events import Events
@@ -14,6 +14,8 @@ from agent_mcp.store._runs import Runs
 from agent_mcp.store._sessions import Sessions
 from agent_mcp.store.file import StoreFile
 from agent_mcp.store.owners import owner_of
+
+__all__ = ["DB_NAME", "Spent", "Store"]
 
 DB_NAME = "agent-mcp.sqlite3"
 

@@ -134,18 +134,19 @@ MIGRATIONS: tuple[str, ...] = (
         AND other.agent != agents.name AND own.agent = agents.name AND own.session_id = agents.session_id
         AND (other.first_seen < own.first_seen OR (other.first_seen = own.first_seen AND other.rowid < own.rowid)));
     """,
-    # 7 -> 8 (#29): the accounts' usage limits, a row per window (host '': this machine's login); the spend
+    # 7 -> 8 (#29): the accounts' usage limits, a row per login and window (host '': this machine); the spend
     # ledger (a row per run that got a response; cost_usd null: its CLI reports none), which outlives
     # pruned runs and deleted agents; when the usage limit that ended a run before it started resets
     """
     CREATE TABLE limits (
         host TEXT NOT NULL,
+        cli TEXT NOT NULL,
         window TEXT NOT NULL,
         status TEXT NOT NULL,
         resets_at INTEGER,
         utilization REAL,
         seen_at TEXT NOT NULL,
-        PRIMARY KEY (host, window)
+        PRIMARY KEY (host, cli, window)
     ) WITHOUT ROWID;
     CREATE TABLE spend (at TEXT NOT NULL, agent TEXT NOT NULL, cost_usd REAL);
     CREATE INDEX spend_by_time ON spend (at);
