@@ -267,3 +267,17 @@ async def test_a_boxed_codex_or_gemini_agent_answers_and_keeps_its_session(
     assert second.session_id == first.session_id
     state = Path(gemini_env["HOME"]) / f".{cli}"
     assert any(path.is_file() for path in state.rglob("*") if first.session_id[:8] in path.name)
+
+
+@pytest.mark.attack
+async def test_a_boxed_tool_cannot_plant_git_hooks_or_config(make_pool, boxed_env, dirs, no_leaks):
+    """A hook or a config written from inside would run outside the box the next time anyone runs git
+    in the agent's repository."""
+    subprocess.run(["git", "init", "-q"], cwd=dirs["mine"], check=True)
+    pool = await make_pool(boxed_env)
+    await pool.create("boxed", "r", str(dirs["mine"]), ACCEPT, sandbox=True)
+    hook, config = dirs["mine"] / ".git" / "hooks" / "pre-commit", dirs["mine"] / ".git" / "config"
+    before = config.read_text()
+    report = await run_inside(pool, "boxed", dirs["mine"], f"{{ echo evil > {hook}; echo '[core] x=1' >> {config}; }}")
+    assert report.count("Read-only file system") == 2, report
+    assert not hook.exists() and config.read_text() == before

@@ -14,6 +14,10 @@ def mounts(view: BoxView) -> list[tuple[str, str]]:
         if rest[0] == "--tmpfs":
             found.append(("hide", rest[1]))
             rest = rest[2:]
+        elif rest[0] == "--ro-bind-try":
+            assert rest[1] == rest[2]
+            found.append(("read-only", rest[1]))
+            rest = rest[3:]
         else:
             assert rest[0] == "--bind-try" and rest[1] == rest[2]
             found.append(("own", rest[1]))
@@ -48,3 +52,17 @@ def test_own_wins_where_a_path_is_both_and_the_message_stays_out_of_the_options(
     assert mounts(BoxView(own=("/same",), hidden=("/same",))) == [("own", "/same"), ("hide", "/tmp")]
     argv = box_argv("bwrap", BoxView(own=("/w",), hidden=()), "/w", ["claude", "--bind", "/", "/"])
     assert argv[argv.index("--") + 1 :] == ["claude", "--bind", "/", "/"]  # the CLI's argv after bwrap's own
+
+
+def test_a_git_directory_s_hooks_and_config_stay_read_only_inside_an_own_directory():
+    """Written from inside, they would run code outside the box the next time anyone runs git there."""
+    view = BoxView(
+        own=("/w", "/repo/.git"), hidden=(), read_only=("/w/.git/hooks", "/repo/.git/hooks", "/x/.git/config")
+    )
+    assert mounts(view) == [
+        ("hide", "/tmp"),
+        ("own", "/w"),
+        ("own", "/repo/.git"),
+        ("read-only", "/repo/.git/hooks"),
+        ("read-only", "/w/.git/hooks"),
+    ]  # fmt: skip  (/x: read-only already)

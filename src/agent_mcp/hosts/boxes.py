@@ -85,15 +85,21 @@ class Boxes:
             for path in directories_of(other)
         ]
         own = directories_of(agent) + ([f"{agent.worktree.repo}/.git"] if agent.worktree else [])
+        git_dirs = [path for path in own if path.endswith("/.git")] + [f"{path}/.git" for path in own]
+        read_only = [f"{git}/{part}" for git in git_dirs for part in ("hooks", "config")]
         if machine is None:
             home = self.env.get("HOME") or os.path.expanduser("~")
             own += self.state_paths(agent.cli, home, self.env)
             hidden = [path for path in [str(self.state_dir), *others] if os.path.isdir(path)]
-            return BoxView(own=tuple(map(os.path.realpath, own)), hidden=tuple(map(os.path.realpath, hidden)))
+            read_only = [path for path in read_only if os.path.exists(path)]  # (a worktree's .git is a file)
+            return BoxView(own=tuple(map(os.path.realpath, own)), hidden=tuple(map(os.path.realpath, hidden)),
+                           read_only=tuple(map(os.path.realpath, read_only)))  # fmt: skip
         alias = machine.host.alias
         if alias not in self._homes:
             self._homes[alias] = await machine.home()
         home = self._homes[alias]
         own += self.state_paths(agent.cli, home, {})  # the host's environment is its login's
-        hidden = await machine.existing_dirs([host_state_dir(home), *others])
-        return BoxView(own=tuple(own), hidden=tuple(hidden))
+        hooks = [path for path in read_only if path.endswith("/hooks")]  # (a config file: not asked on a host)
+        existing = set(await machine.existing_dirs([host_state_dir(home), *others, *hooks]))  # one round trip
+        hidden = [path for path in [host_state_dir(home), *others] if path in existing]
+        return BoxView(own=tuple(own), hidden=tuple(hidden), read_only=tuple(p for p in hooks if p in existing))

@@ -41,27 +41,39 @@ class BoxView:
     Those that do not exist are left out (bwrap's --bind-try)."""
     hidden: tuple[str, ...]
     """Not visible at all (an empty directory in their place): existing directories only."""
+    read_only: tuple[str, ...] = ()
+    """Read-only again inside its own ones: a git directory's hooks and config, which would run code
+    outside the box the next time anyone runs git there. Those that do not exist are left out."""
 
 
-def _mounts(view: BoxView) -> list[tuple[str, bool]]:
-    """(path, own) from the shallowest to the deepest, each decided by the nearest mount above it:
-    one that changes nothing (hidden inside hidden, own inside own) is left out."""
-    wanted: dict[PurePosixPath, bool] = {PurePosixPath(PRIVATE_TMP): False}
-    wanted.update((PurePosixPath(path), False) for path in view.hidden)
-    wanted.update((PurePosixPath(path), True) for path in view.own)  # own wins over hidden at the same path
-    kept: dict[PurePosixPath, bool] = {}
+OWN, HIDDEN, READ_ONLY = "own", "hidden", "read-only"
+
+
+def _mounts(view: BoxView) -> list[tuple[str, str]]:
+    """(path, how) from the shallowest to the deepest, each decided by the nearest mount above it: one
+    that changes nothing (hidden inside hidden, own inside own, read-only where nothing is own) is left
+    out."""
+    wanted: dict[PurePosixPath, str] = {PurePosixPath(PRIVATE_TMP): HIDDEN}
+    wanted.update((PurePosixPath(path), HIDDEN) for path in view.hidden)
+    wanted.update((PurePosixPath(path), OWN) for path in view.own)  # own wins over hidden at the same path
+    wanted.update((PurePosixPath(path), READ_ONLY) for path in view.read_only)
+    kept: dict[PurePosixPath, str] = {}
     for path in sorted(wanted, key=lambda p: (len(p.parts), str(p))):
-        above = next((kept[parent] for parent in path.parents if parent in kept), None)
-        if above != wanted[path]:  # None: plain read-only, which both change
+        above = next((kept[parent] for parent in path.parents if parent in kept), READ_ONLY)  # the machine's
+        if above != wanted[path]:
             kept[path] = wanted[path]
-    return [(str(path), own) for path, own in kept.items()]
+    return [(str(path), how) for path, how in kept.items()]
 
 
 def box_argv(bwrap: str, view: BoxView, cwd: str, argv: list[str]) -> list[str]:
     """The argv that runs `argv` in its box, in `cwd` (which the view must make its own)."""
     mounts: list[str] = []
-    for path, own in _mounts(view):
-        mounts += ["--bind-try", path, path] if own else ["--tmpfs", path]
+    for path, how in _mounts(view):
+        mounts += {
+            OWN: ["--bind-try", path, path],
+            HIDDEN: ["--tmpfs", path],
+            READ_ONLY: ["--ro-bind-try", path, path],
+        }[how]
     return [bwrap, *FIXED, *mounts, "--chdir", cwd, "--", *argv]
 
 
