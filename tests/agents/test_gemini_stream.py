@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from agent_mcp.agents import KINDS, kind_for, stripped_env
-from agent_mcp.agents.gemini._argv import role_overhead
+from agent_mcp.agents.commands import role_text
+from agent_mcp.agents.gemini._argv import PROMPT_FLAG
 from agent_mcp.agents.gemini.kind import GeminiKind, GeminiReader
+from agent_mcp.agents.kind import unhonoured
 from agent_mcp.core.environment import MAX_ARG_BYTES, ROLE_ROOM
 from agent_mcp.core.errors import InvalidInput
 from agent_mcp.core.models import AgentOptions, AgentResponse
@@ -150,9 +152,14 @@ def test_argv_new_session_resumed_session_and_options() -> None:
      (AgentOptions(permission_mode="auto"), "'auto'"), (AgentOptions(add_dirs=["/a,b"]), "comma")],
 )  # fmt: skip
 def test_an_option_gemini_has_no_flag_for_is_refused_naming_it(options: AgentOptions, named: str) -> None:
-    with pytest.raises(InvalidInput) as refused:
-        KIND.argv("gemini", "a", "r", options, None)
-    assert named in str(refused.value) and "gemini" in str(refused.value)
+    """An option with no flag at all is refused by what the kind says it takes (create_agent asks
+    unhonoured()); a value gemini cannot take by its argv."""
+    why = unhonoured(KIND, options)
+    if why is None:
+        with pytest.raises(InvalidInput) as refused:
+            KIND.argv("gemini", "a", "r", options, None)
+        why = str(refused.value)
+    assert named in why and "gemini" in why
 
 
 def test_the_message_is_its_own_bytes_and_never_argv() -> None:
@@ -163,7 +170,7 @@ def test_the_message_is_its_own_bytes_and_never_argv() -> None:
 
 
 def test_the_role_fits_core_s_room_and_a_too_long_argv_is_named() -> None:
-    assert role_overhead() <= ROLE_ROOM
+    assert len((PROMPT_FLAG + role_text("n" * 64, "")).encode()) <= ROLE_ROOM  # the role's argv entry
     argv = KIND.argv("gemini", "a", "r" * MAX_ARG_BYTES, AgentOptions(), None)
     problem = KIND.exec_problem(argv, {})
     assert problem is not None and "--prompt" in problem and "gemini CLI" in problem

@@ -19,7 +19,7 @@ import pytest
 from helpers import call, claude_processes, connect, ok, real_client, refused
 from mock_gemini import MockGemini
 
-from agent_mcp.agents.gemini._argv import role_sentence
+from agent_mcp.agents.commands import role_text
 from agent_mcp.agents.gemini.kind import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +52,7 @@ async def test_a_message_of_gemini_s_largest_starting_with_a_dash_reaches_it_who
         reply = await ok(client, "send_message", agent="gm", message=message)
         whole = (await client.read_resource(f"agent-mcp://runs/{reply['run_id']}/reply")).contents[0].text
         too_big = await refused(client, "send_message", agent="gm", message=message + "xx")
-    assert whole == message + "\n\n" + role_sentence("gm", "r") and not reply["is_error"]  # its bytes, then the role
+    assert whole == message + "\n\n" + role_text("gm", "r") and not reply["is_error"]  # its bytes, then the role
     assert too_big.startswith(f"[invalid_input] message is {MAX_MESSAGE_BYTES + 1} bytes, and the gemini CLI")
 
 

@@ -18,7 +18,7 @@ from conftest import MARK, marked_processes
 from gemini_turns import KIND, launcher, start, take_turn
 from mock_gemini import MockGemini
 
-from agent_mcp.agents.gemini._argv import role_sentence
+from agent_mcp.agents.commands import role_text
 
 pytestmark = [
     pytest.mark.anyio,
@@ -56,7 +56,7 @@ async def test_a_2_mib_message_reaches_the_model_byte_for_byte(tmp_path, mock):
     with launcher() as local:
         first = await take_turn(await start(local, GEMINI, tmp_path, env), message)
     assert first.reader.session_id is not None and first.reader.violation is None
-    assert mock.user_text(mock.turns()[-1]) == message + "\n\n" + role_sentence("g", "a reviewer")
+    assert mock.user_text(mock.turns()[-1]) == message + "\n\n" + role_text("g", "a reviewer")
     assert marked_processes(env[MARK]) == []
 
 
@@ -71,7 +71,7 @@ async def test_a_turn_then_its_resume(tmp_path, mock):
         response = first.reader.response("g")
         assert response.text == "Hello from the gemini mock." and not response.is_error
         assert response.cost_usd is None and response.input_tokens > 0
-        assert mock.user_text(mock.turns()[-1]) == message + "\n\n" + role_sentence("g", "a reviewer")
+        assert mock.user_text(mock.turns()[-1]) == message + "\n\n" + role_text("g", "a reviewer")
 
         second = "- and again\n"
         resumed = await start(local, GEMINI, work, env, resume=response.session_id)
@@ -81,7 +81,7 @@ async def test_a_turn_then_its_resume(tmp_path, mock):
         request = mock.turns()[-1]
         assert mock.user_text(request) == second  # its newline kept; the role is the session's already
         texts = [part.get("text") for content in request["contents"] for part in content["parts"]]
-        assert message + "\n\n" + role_sentence("g", "a reviewer") in texts  # the history came along
+        assert message + "\n\n" + role_text("g", "a reviewer") in texts  # the history came along
     assert marked_processes(env[MARK]) == []
 
 

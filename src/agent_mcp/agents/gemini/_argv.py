@@ -14,10 +14,11 @@ and the session keeps it for every later turn; a resumed turn gets `--prompt=` (
 
 from __future__ import annotations
 
+from agent_mcp.agents.commands import role_text
 from agent_mcp.core.errors import InvalidInput
 from agent_mcp.core.models import AgentOptions
 
-_PROMPT_FLAG = "--prompt="
+PROMPT_FLAG = "--prompt="
 
 APPROVAL_MODES = {"default": "default", "dontAsk": "default", "acceptEdits": "auto_edit",
                   "bypassPermissions": "yolo", "plan": "plan"}  # fmt: skip
@@ -25,30 +26,10 @@ APPROVAL_MODES = {"default": "default", "dontAsk": "default", "acceptEdits": "au
 every tool that would need an approval (observed: the model's run_shell_command is "not found"), which is
 what dontAsk means. `ask` (gemini cannot ask anyone headless) and `auto` (no classifier mode) have none."""
 
-UNSUPPORTED = {
-    "max_turns": "it has no flag for a turn limit (only model.maxSessionTurns in its settings.json)",
-    "max_budget_usd": "it reports no cost and has no budget",
-    "effort": "it has no flag for a reasoning effort",
-    "disallowed_tools": "it has no flag to deny tools (only policy files)",
-    "mcp_config": "it has no flag for MCP servers (only mcpServers in its settings.json)",
-}
-"""The options gemini has no flag for, and why: refused when an agent is created."""
-
-
-def role_sentence(name: str, role: str) -> str:
-    return f"You are agent '{name}' with role: {role}. Work autonomously on the task given."
-
-
-def role_overhead() -> int:
-    """What the role's argv entry holds beside the role, with the longest name (core's ROLE_ROOM bounds it)."""
-    return len((_PROMPT_FLAG + role_sentence("n" * 64, "")).encode())
-
 
 def refusal(options: AgentOptions) -> str | None:
-    """Why the gemini CLI cannot run with these options, naming the option: None when it can."""
-    for option, why in UNSUPPORTED.items():
-        if getattr(options, option) is not None:
-            return f"the gemini CLI cannot take {option}: {why}; leave it out for a gemini agent"
+    """Why the gemini CLI cannot run with these values, naming the option: None when it can (the options
+    it has no flag for at all are OPTIONS' complement, refused before: agents/kind.py unhonoured)."""
     mode = options.permission_mode
     if mode is not None and mode not in APPROVAL_MODES:
         return (
@@ -75,9 +56,9 @@ def build_argv(gemini_bin: str, name: str, role: str, options: AgentOptions, res
         raise InvalidInput(why)
     argv = [gemini_bin, "--output-format=stream-json", "--skip-trust"]
     if resume is None:
-        argv.append(_PROMPT_FLAG + role_sentence(name, role))
+        argv.append(PROMPT_FLAG + role_text(name, role))
     else:
-        argv += [_PROMPT_FLAG, f"--resume={resume}"]
+        argv += [PROMPT_FLAG, f"--resume={resume}"]
     if options.model is not None:
         argv.append(f"--model={options.model}")
     if options.permission_mode is not None:

@@ -11,15 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_mcp.core.entries import entry, tool_subject
+from agent_mcp.core.entries import entry, first_line, tool_subject
 from agent_mcp.core.rows import Entry
-
-PROGRESS_CHARS = 120
-
-
-def first_line(text: str, limit: int = PROGRESS_CHARS) -> str:
-    line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _tool_result(event: dict[str, Any]) -> Entry:

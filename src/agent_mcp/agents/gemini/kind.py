@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from agent_mcp.agents.commands import cli_missing, exec_problem
 from agent_mcp.agents.gemini import _argv as gemini_argv
 from agent_mcp.agents.gemini._stream import GeminiStream
-from agent_mcp.agents.gemini._transcript import describe_event, entries_of, first_line
+from agent_mcp.agents.gemini._transcript import describe_event, entries_of
 from agent_mcp.agents.kind import Capabilities, PermissionAsk, Step
 from agent_mcp.agents.reading import ParsedTurn
-from agent_mcp.core.entries import entry
+from agent_mcp.core.entries import entry, first_line
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.models import AgentOptions, ErrorKind
 from agent_mcp.core.rows import Entry
