@@ -27,10 +27,11 @@ from agent_mcp.core.entries import clean_text, dropped_output, not_believed
 from agent_mcp.core.errors import RunFailed
 from agent_mcp.core.long_strings import LONG_LINE_BYTES, SpilledText, StringCutter, decode_whole, whole_of
 from agent_mcp.core.models import ASK, AgentResponse
-from agent_mcp.core.rows import Account, AgentRecord, Entry
+from agent_mcp.core.rows import Account, AgentRecord
 from agent_mcp.hosts.places import Opened, Places
 from agent_mcp.pool import replies
 from agent_mcp.pool._limits import HeldBack, Limits
+from agent_mcp.pool._notes import Notes
 from agent_mcp.pool._permission_desk import PermissionDesk
 from agent_mcp.pool._runs import Run
 from agent_mcp.pool._warm import WarmKey, WarmProcesses
@@ -103,7 +104,7 @@ class _Turn:
         options = opened.workplace.options
         argv = self.kind.argv(opened.executable, agent.name, agent.role, options, None)
         self.key = WarmKey(tuple(argv), self.launcher.host, opened.workplace.cwd, agent.session_id, opened.box)
-        self.notes = _Notes(context.store, run.run_id, context.settings.max_transcript_events)
+        self.notes = Notes(context.store, run.run_id, context.settings.max_transcript_events)
 
     async def take(self, message: str) -> AgentResponse:
         """The run is marked running (here and in the store) once its process exists: a caller who
@@ -353,34 +354,6 @@ class _Turn:
         )
 
 
-class _Notes:
-    """The run's transcript as it happens: entries written a batch every FLUSH_S while the turn
-    goes on (so a chatty run does not make a write of every line, and the last step before a quiet
-    spell, a long tool or a permission request, shows at once), and the rest when it ends."""
-
-    FLUSH_S = 0.2
-
-    def __init__(self, store: Store, run_id: str, most: int) -> None:
-        self.store, self.run_id, self.most = store, run_id, most
-        self.entries: list[Entry] = []
-
-    def add(self, entries: list[Entry]) -> None:
-        self.entries += entries
-
-    async def flush(self) -> None:
-        if self.entries:
-            entries, self.entries = self.entries, []
-            await self.store.events.add(self.run_id, now(), entries, self.most)
-
-    async def keep_flushing(self) -> None:
-        while True:
-            await anyio.sleep(self.FLUSH_S)
-            try:
-                await self.flush()
-            except Exception:  # the turn goes on without its transcript rather than fail
-                log.exception("could not write the transcript of run %s", self.run_id)
-
-
 async def _whole_answer(
     response: AgentResponse, spilled: SpilledText | None, run: Run, settings: Settings
 ) -> AgentResponse:
@@ -413,7 +386,7 @@ async def _serve_turn(
     idle_timeout_s: float,
     droppable: Callable[[bytes], bool],
     cutter: Callable[[], StringCutter],
-    notes: _Notes,
+    notes: Notes,
     last: bool,
 ) -> bool:
     """The turn, with its permission requests served and its transcript written meanwhile; its
