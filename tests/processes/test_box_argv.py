@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from agent_mcp.processes.sandbox import FIXED, BoxView, box_argv
+import pytest
+
+from agent_mcp.core.models import AgentOptions
+from agent_mcp.processes.launcher import Workplace
+from agent_mcp.processes.sandbox import FIXED, BoxView, SandboxLauncher, box_argv
 
 
 def mounts(view: BoxView) -> list[tuple[str, str]]:
     argv = box_argv("bwrap", view, "/w", ["claude", "-p"])
-    assert argv[: 1 + len(FIXED)] == ["bwrap", *FIXED]
     assert argv[-5:] == ["--chdir", "/w", "--", "claude", "-p"]
-    rest, found = argv[1 + len(FIXED) : -5], []
+    return mounts_of(argv)
+
+
+def mounts_of(argv: list[str]) -> list[tuple[str, str]]:
+    assert argv[: 1 + len(FIXED)] == ["bwrap", *FIXED]
+    end = argv.index("--chdir")
+    rest, found = argv[1 + len(FIXED) : end], []
     while rest:
         if rest[0] == "--tmpfs":
             found.append(("hide", rest[1]))
@@ -66,3 +75,32 @@ def test_a_git_directory_s_hooks_and_config_stay_read_only_inside_an_own_directo
         ("read-only", "/repo/.git/hooks"),
         ("read-only", "/w/.git/hooks"),
     ]  # fmt: skip  (/x: read-only already)
+
+
+class _Recording:
+    """An inner launcher that only records the argv it is asked to start."""
+
+    def __init__(self, host: str | None) -> None:
+        self.host = host
+        self.argv: list[str] = []
+
+    async def start(self, agent, argv, workplace, env):  # type: ignore[no-untyped-def]
+        self.argv = argv
+        return None
+
+
+@pytest.mark.anyio
+async def test_a_cli_started_from_under_tmp_stays_visible_read_only_and_hidden_dirs_stay_hidden():
+    """A checkout under /tmp (a CI's): the box's private /tmp would hide the CLI and the interpreter on its
+    PATH; their top directory under /tmp is bound back read-only, and what is hidden inside stays hidden."""
+    inner = _Recording(host=None)
+    view = BoxView(own=("/tmp/ci/work",), hidden=("/tmp/ci/state",))
+    launcher = SandboxLauncher(inner, "bwrap", view)  # type: ignore[arg-type]
+    workplace = Workplace(cwd_fd=-1, cwd="/tmp/ci/work", options=AgentOptions())
+    await launcher.start("a", ["/tmp/ci/repo/cli.py", "-p"], workplace, {"PATH": "/tmp/venv/bin:/usr/bin"})
+    inner_view = mounts_of(inner.argv)
+    assert ("read-only", "/tmp/ci") in inner_view and ("read-only", "/tmp/venv") in inner_view
+    assert inner_view.index(("hide", "/tmp/ci/state")) > inner_view.index(("read-only", "/tmp/ci"))
+    remote = _Recording(host="h1")
+    await SandboxLauncher(remote, "bwrap", view).start("a", ["claude"], workplace, {"PATH": "/tmp/venv/bin"})  # type: ignore[arg-type]
+    assert ("read-only", "/tmp/venv") not in mounts_of(remote.argv)  # a host's PATH is not this one's

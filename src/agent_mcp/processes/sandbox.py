@@ -16,8 +16,9 @@ is still its own, and another agent's directory inside it is still hidden.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from agent_mcp.core.errors import RunFailed, box_unavailable
@@ -87,10 +88,25 @@ class SandboxLauncher:
         self.host: str | None = inner.host
 
     async def start(self, agent: str, argv: list[str], workplace: Workplace, env: Mapping[str, str]) -> AgentProcess:
+        view = replace(self.view, read_only=self.view.read_only + self._launch_tops(argv[0], env))
         try:
-            return await self.inner.start(agent, box_argv(self.bwrap, self.view, workplace.cwd, argv), workplace, env)
+            return await self.inner.start(agent, box_argv(self.bwrap, view, workplace.cwd, argv), workplace, env)
         except ExecutableNotFound:
             raise self._missing(agent) from None
+
+    def _launch_tops(self, executable: str, env: Mapping[str, str]) -> tuple[str, ...]:
+        """Where the CLI starts from, when the box's private /tmp would hide it (a checkout under /tmp):
+        the top directory under /tmp of the executable and, here, of its real path and of each PATH entry
+        (its interpreter is found there), read-only. A hidden directory inside one stays hidden."""
+        found = [executable]
+        if self.host is None:
+            found += [os.path.realpath(executable), *env.get("PATH", "").split(os.pathsep)]
+        tops = {
+            str(PurePosixPath(*path.parts[:3]))
+            for path in map(PurePosixPath, found)
+            if path.is_absolute() and len(path.parts) > 2 and path.parts[1] == PRIVATE_TMP.strip("/")
+        }
+        return tuple(sorted(tops))
 
     def failure(self, outcome: ProcessExit, agent: str, cwd: str) -> RunFailed | CliMissing | None:
         """What the inner launcher calls the CLI missing is bwrap missing (it is the command run
