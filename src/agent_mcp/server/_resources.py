@@ -17,6 +17,8 @@ def add_resources(server: MCPServer[AgentPool], live: list[AgentPool]) -> None:
     """`live` holds the running pool (a static resource is given no context to find it by)."""
 
     async def pool_state() -> str:
+        if not live:  # read before the server's lifespan began, or after it ended
+            raise ResourceNotFoundError("[busy] the pool is not running yet (or any more); read it again in a moment")
         return live[0].status().model_dump_json()
 
     server.resource(
