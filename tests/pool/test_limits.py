@@ -35,12 +35,18 @@ def rejected(seconds: float | None, window: str = "five_hour") -> LimitReport:
     return LimitReport(window, "rejected", None if seconds is None else int(time.time() + seconds))
 
 
-@pytest.mark.attack
-async def test_a_flood_of_reports_writes_only_what_changed(store, monkeypatch):
-    limits = Limits(store, Settings())
-    writes = []
+@pytest.fixture
+def writes(store, monkeypatch) -> list[tuple]:
+    """Every write of an account's window to the store."""
+    made: list[tuple] = []
     record = store.accounts.record
-    monkeypatch.setattr(store.accounts, "record", lambda *args: writes.append(args) or record(*args))
+    monkeypatch.setattr(store.accounts, "record", lambda *args: made.append(args) or record(*args))
+    return made
+
+
+@pytest.mark.attack
+async def test_a_flood_of_reports_writes_only_what_changed(store, writes):
+    limits = Limits(store, Settings())
     report = LimitReport("five_hour", "allowed_warning", int(time.time()) + 3600, 0.93)
     for _ in range(1000):
         await limits.observe(HERE, report)
@@ -92,11 +98,8 @@ async def test_a_new_window_lifts_the_pause_at_once_and_a_stale_report_does_not(
 
 
 @pytest.mark.attack
-async def test_a_flood_of_resets_far_off_writes_once(store, monkeypatch):
+async def test_a_flood_of_resets_far_off_writes_once(store, writes):
     limits = Limits(store, Settings())
-    writes = []
-    record = store.accounts.record
-    monkeypatch.setattr(store.accounts, "record", lambda *args: writes.append(args) or record(*args))
     for offset in range(200):
         await limits.observe(HERE, rejected(10**9 + offset))
     assert len(writes) <= 2  # once, or twice when the hour turns meanwhile

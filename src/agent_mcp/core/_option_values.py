@@ -20,15 +20,21 @@ MAX_USD = 1_000_000.0
 """The largest spending cap taken (a caller's or a setting's): more is a typo, not a budget."""
 
 
-def dollars(text: str) -> float:
-    expected = f"must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {text!r}"
+def _within(text: str, lowest: float, most: float, expected: str, zero: bool) -> float:
+    """The number the text is, from `lowest` (or above it, unless `zero`) to `most`, else ValueError(expected):
+    not a number, nan and the infinities included."""
     try:
         value = float(text)
     except ValueError:
         raise ValueError(expected) from None
-    if not (math.isfinite(value) and 0 < value <= MAX_USD):
+    if not (math.isfinite(value) and (lowest <= value if zero else lowest < value) and value <= most):
         raise ValueError(expected)
     return value
+
+
+def dollars(text: str) -> float:
+    expected = f"must be a positive number of US dollars, at most {MAX_USD:,.0f}, got {text!r}"
+    return _within(text, 0, MAX_USD, expected, zero=False)
 
 
 def positive_int(text: str) -> int:
@@ -79,14 +85,9 @@ def seconds_within(most: float, zero: str) -> Callable[[str], float]:
     past the clock's range would fail every call that uses it."""
 
     def seconds(text: str) -> float:
-        expected = f"must be a number of seconds from 0 ({zero}) to {most:g}, got {text!r}"
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(expected) from None
-        if not 0 <= value <= most:  # also refuses nan
-            raise ValueError(expected)
-        return value
+        return _within(
+            text, 0, most, f"must be a number of seconds from 0 ({zero}) to {most:g}, got {text!r}", zero=True
+        )
 
     return seconds
 
