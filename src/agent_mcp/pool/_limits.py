@@ -51,14 +51,16 @@ class Limits:
         """A window as a run's CLI reported it: kept when it says something new. While a window is
         rejected and its reset is ahead, a report of it allowed is believed only for a later reset (a new
         window): a run whose call got in just before the limit reports allowed after another's rejection."""
-        if report.resets_at is not None and report.resets_at > time.time() + MAX_PAUSE_S:
+        said = report.resets_at
+        if said is not None and said > time.time() + MAX_PAUSE_S:
             cut = int(time.time() + MAX_PAUSE_S) // 3600 * 3600  # the same for an hour: a flood writes once
-            log.warning("%s: a usage-limit reset %d s away is not believed; cut to %d s", account,
-                        report.resets_at - time.time(), MAX_PAUSE_S)  # fmt: skip
             report = LimitReport(report.window, report.status, cut, report.utilization)
         known = {r.window: r for r in self._store.accounts.limits().get(account, [])}.get(report.window)
         if known == report or (known is not None and _stale(known, report)):
             return
+        if said is not None and said != report.resets_at:
+            log.warning("%s: a usage-limit reset %d s away is not believed; cut to %d s", account,
+                        said - time.time(), MAX_PAUSE_S)  # fmt: skip
         await self._store.accounts.record(account, report, now())
         if known is None or (known.status, known.resets_at) != (report.status, report.resets_at):
             if report.status == "rejected":
